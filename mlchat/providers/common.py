@@ -1,0 +1,268 @@
+"""What both dialects share: ModelsLab's error shapes, the model list, retry hints. Pure.
+
+ModelsLab's sources disagree on the error shape, so every decoder looks for all of them:
+`{"status": "error", "message": ...}` (and the legacy `messege` typo), OpenAI's
+`{"error": {"message", "type", "code"}}`, Anthropic's `{"type": "error", "error": {...}}`, a bare
+`{"error": "text"}`, and HTML error pages from a proxy. Errors also arrive with HTTP 200, as a whole
+body or as one chunk of a stream (docs/error-codes; ModelsLab's own `fusion` client checks every
+decoded body and chunk for them).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from mlchat.errors import (
+    ApiError,
+    AuthError,
+    ProtocolError,
+    RateLimited,
+    RequestRejected,
+    ServerError,
+)
+from mlchat.types import ModelInfo
+
+KEY_HINT = "set MODELSLAB_API_KEY or run `mlchat key set`"
+MAX_MESSAGE = 300
+
+
+def as_dict(value: Any) -> dict[str, Any] | None:
+    return value if isinstance(value, dict) else None
+
+
+def loads(text: str) -> Any:
+    """Parse one JSON document from the wire; a malformed one is a protocol error."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ProtocolError(f"the service sent malformed JSON ({exc.msg})") from None
+
+
+def error_payload(payload: Any) -> tuple[str, str | None] | None:
+    """(message, kind) when `payload` is an error in any of ModelsLab's shapes, else None."""
+    body = as_dict(payload)
+    if body is None:
+        return None
+    err = body.get("error")
+    status = body.get("status")
+    if body.get("type") == "error" or err not in (None, False, "", {}):
+        kind: str | None = None
+        message: str | None = None
+        if isinstance(err, dict):
+            message = _text(err.get("message")) or _text(err.get("messege"))
+            kind = _text(err.get("type")) or _text(err.get("code"))
+        elif isinstance(err, str):
+            message = err
+        message = message or _text(body.get("message")) or _text(body.get("messege"))
+        return (message or "the service reported an error", kind)
+    if isinstance(status, str) and status.lower() in ("error", "failed", "failure"):
+        message = _text(body.get("message")) or _text(body.get("messege"))
+        return (message or "the service reported an error", None)
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, dict | list):
+        # Some upstreams nest the details (`message: {"error": ...}`); keep them readable.
+        return json.dumps(value, ensure_ascii=False)
+    return None
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def summarize_body(body: bytes, content_type: str) -> str:
+    """One line for a non-JSON body: an HTML page's title or first words, never the page."""
+    text = body.decode("utf-8", errors="replace")
+    if "html" in content_type.lower() or text.lstrip()[:1] == "<":
+        match = re.search(r"<title[^>]*>(.*?)</title>", text, re.I | re.S) or re.search(
+            r"<h1[^>]*>(.*?)</h1>", text, re.I | re.S
+        )
+        found = match.group(1) if match else ""
+        if not found:
+            found = re.sub(r"<[^>]+>", " ", re.sub(r"(?is)<(script|style).*?</\1>", " ", text))
+        return one_line(html.unescape(re.sub(r"<[^>]+>", " ", found)), 120) or "an HTML page"
+    return one_line(text, 200)
+
+
+def retry_after(headers: Mapping[str, str], payload: Any = None) -> float | None:
+    """The server's requested wait in seconds: `retry_after` in the body, `retry-after-ms`, or
+    `Retry-After` (seconds or an HTTP date)."""
+    body = as_dict(payload)
+    if body is not None:
+        value = body.get("retry_after")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+            return float(value)
+    lower = {k.lower(): v for k, v in headers.items()}
+    ms = lower.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    ra = lower.get("retry-after")
+    if ra:
+        try:
+            return max(0.0, float(ra))
+        except ValueError:
+            from datetime import UTC, datetime
+            from email.utils import parsedate_to_datetime
+
+            try:
+                when = parsedate_to_datetime(ra)
+            except (TypeError, ValueError):
+                return None
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return None
+
+
+_AUTH_WORDS = ("api key", "api_key", "apikey", "unauthorized", "unauthenticated", "invalid key")
+_AUTH_KINDS = ("authentication_error", "permission_error", "invalid_api_key")
+_SERVER_KINDS = ("overloaded_error", "api_error", "server_error", "internal_error")
+
+
+def classify(
+    status: int,
+    message: str,
+    kind: str | None = None,
+    wait: float | None = None,
+) -> ApiError:
+    """Map a status and message to the error class that carries the right exit code."""
+    message = one_line(message)
+    lowered = message.lower()
+    if status in (401, 403) or (
+        status < 400 and (kind in _AUTH_KINDS or any(w in lowered for w in _AUTH_WORDS))
+    ):
+        return AuthError(message, status=status, hint=KEY_HINT, kind=kind)
+    if status == 429 or kind == "rate_limit_error" or (status < 400 and "rate limit" in lowered):
+        wait_hint = (
+            f"the service asks to wait {wait:g} s"
+            if wait
+            else "too many queued requests; retry shortly"
+        )
+        return RateLimited(message, status=status, retry_after=wait, hint=wait_hint, kind=kind)
+    if status == 408 or status >= 500 or kind in _SERVER_KINDS:
+        return ServerError(message, status=status, retry_after=wait, kind=kind)
+    hint: str | None = None
+    if status == 402 or "credit" in lowered:
+        hint = "add credits in your ModelsLab dashboard"
+    elif status == 404 or "not found" in lowered:
+        hint = "run `mlchat models` to see the available model ids"
+    elif status == 413:
+        hint = "the prompt is too large for this model"
+    return RequestRejected(message, status=status, hint=hint, kind=kind)
+
+
+def http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
+    """The error for a response with status >= 400 (or an unusable body)."""
+    ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    payload: Any = None
+    text = body.decode("utf-8", errors="replace").strip()
+    if text[:1] in ("{", "["):
+        try:
+            payload = json.loads(text)
+        except ValueError:
+            payload = None
+    found = error_payload(payload)
+    if found is not None:
+        message, kind = found
+    elif payload is not None:
+        message, kind = one_line(text), None
+    elif text:
+        message, kind = summarize_body(body, ctype), None
+    else:
+        message, kind = "", None
+    prefix = f"HTTP {status}" if status >= 400 else "the service"
+    message = f"{prefix}: {message}" if message else f"{prefix} with an empty body"
+    return classify(status, message, kind, retry_after(headers, payload))
+
+
+def raise_if_error(payload: Any, status: int = 200) -> None:
+    """Raise when a successfully received body or chunk is in fact an error."""
+    found = error_payload(payload)
+    if found is not None:
+        message, kind = found
+        raise classify(status, message, kind, retry_after({}, payload))
+
+
+def decode_models(payload: Any) -> list[ModelInfo]:
+    """`GET /v1/models`: OpenAI-style `{"data": [{id, owned_by, created}]}`, tolerating extra
+    fields and Anthropic-style entries (`display_name`, `created_at`, `has_more`)."""
+    raise_if_error(payload)
+    body = as_dict(payload)
+    items = body.get("data") if body is not None else payload
+    if isinstance(items, dict):
+        items = items.get("items") or items.get("data")
+    if not isinstance(items, list):
+        raise ProtocolError("the model list has an unexpected shape")
+    models: list[ModelInfo] = []
+    for item in items:
+        entry = as_dict(item)
+        if entry is None:
+            if isinstance(item, str):
+                models.append(ModelInfo(id=item))
+            continue
+        ident = entry.get("id") or entry.get("model_id")
+        if not isinstance(ident, str) or not ident:
+            continue
+        created = entry.get("created")
+        if not isinstance(created, int) or isinstance(created, bool):
+            created = _iso_to_epoch(entry.get("created_at"))
+        owner = entry.get("owned_by") or entry.get("provider")
+        name = entry.get("display_name") or entry.get("name")
+        models.append(
+            ModelInfo(
+                id=ident,
+                owned_by=owner if isinstance(owner, str) else None,
+                created=created,
+                display_name=name if isinstance(name, str) else None,
+            )
+        )
+    return models
+
+
+def _iso_to_epoch(value: Any) -> int | None:
+    if not isinstance(value, str):
+        return None
+    from datetime import datetime
+
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return None
+
+
+def decode_count(payload: Any) -> int:
+    raise_if_error(payload)
+    body = as_dict(payload)
+    value = body.get("input_tokens") if body is not None else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ProtocolError("the token count reply has no input_tokens")
+    return value
+
+
+def content_text(content: Any) -> str:
+    """Message content as text: a string, null, or a list of `{type, text}` parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts: list[str] = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict) and part.get("type", "text") in ("text", "output_text"):
+                text = part.get("text")
+                if isinstance(text, str):
+                    parts.append(text)
+        return "".join(parts)
+    return ""
