@@ -1,0 +1,83 @@
+"""The Runtime: everything a command needs from the process, gathered once and injectable.
+
+The root callback builds one from the real process; tests pass their own through
+`CliRunner.invoke(app, args, obj=Runtime(...))`, with an `httpx.MockTransport` or nothing (the
+emulator). Imports the standard library only; httpx types appear only under TYPE_CHECKING.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx  # noqa: TID251 - a type only, never imported at run time
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@dataclass
+class Runtime:
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    stdin: IO[bytes] | None = None
+    stdout: IO[str] | None = None
+    stderr: IO[str] | None = None
+    stdin_tty: bool | None = None
+    stdout_tty: bool | None = None
+    stderr_tty: bool | None = None
+    transport: httpx.BaseTransport | None = None
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    debug: bool = False
+    # Values that must never reach any output (the API key); `scrub` masks them.
+    secrets: set[str] = field(default_factory=set)
+
+    def bind(self) -> Runtime:
+        """Fill what was not injected from the current process streams (which CliRunner may have
+        replaced by the time the root callback runs)."""
+        if self.stdin is None:
+            self.stdin = getattr(sys.stdin, "buffer", None) or sys.stdin  # type: ignore[assignment]
+        if self.stdout is None:
+            self.stdout = sys.stdout
+        if self.stderr is None:
+            self.stderr = sys.stderr
+        if self.stdin_tty is None:
+            self.stdin_tty = _isatty(sys.stdin)
+        if self.stdout_tty is None:
+            self.stdout_tty = _isatty(self.stdout)
+        if self.stderr_tty is None:
+            self.stderr_tty = _isatty(self.stderr)
+        return self
+
+    @property
+    def out(self) -> IO[str]:
+        assert self.stdout is not None
+        return self.stdout
+
+    @property
+    def err(self) -> IO[str]:
+        assert self.stderr is not None
+        return self.stderr
+
+    def scrub(self, text: str) -> str:
+        for secret in self.secrets:
+            if secret and len(secret) >= 4:
+                text = text.replace(secret, "…" + secret[-4:] if len(secret) > 8 else "****")
+        return text
+
+    def warn(self, text: str) -> None:
+        self.err.write(self.scrub(f"mlchat: warning: {text}\n"))
+        self.err.flush()
+
+    def note(self, text: str) -> None:
+        self.err.write(f"{text}\n")
+        self.err.flush()

@@ -1,0 +1,184 @@
+"""Conversation state and turn logic. No terminal I/O, no HTTP: imports types and errors only.
+
+`Reply` accumulates the stream events of one reply; `Conversation` holds the messages, the system
+prompt, the model and the parameters, and builds the `ChatRequest` for the next turn. `ask` uses a
+one-turn conversation; the REPL and the store keep them going.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from mlchat.types import (
+    ChatRequest,
+    Dialect,
+    Finished,
+    Message,
+    Params,
+    ReasoningDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    ToolSpec,
+    Usage,
+)
+
+
+@dataclass(slots=True)
+class _ToolCallParts:
+    id: str | None = None
+    name: str | None = None
+    arguments: list[str] = field(default_factory=list)
+
+
+class Reply:
+    """Everything one reply has produced so far; safe to read at any point, e.g. after Ctrl-C."""
+
+    def __init__(self) -> None:
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[int, _ToolCallParts] = {}
+        self.usage: Usage | None = None
+        self.finish_reason: str | None = None
+        self.finished = False
+
+    def add(self, ev: StreamEvent) -> None:
+        match ev:
+            case TextDelta(text=text):
+                self._text.append(text)
+            case ReasoningDelta(text=text):
+                self._reasoning.append(text)
+            case ToolCallDelta(index=index, id=ident, name=name, arguments=args):
+                parts = self._calls.setdefault(index, _ToolCallParts())
+                # Fragments may repeat the id and name; only the first value counts.
+                parts.id = parts.id or ident
+                parts.name = parts.name or name
+                if args:
+                    parts.arguments.append(args)
+            case Usage():
+                self.usage = ev if self.usage is None else self.usage.merge(ev)
+            case Finished(reason=reason):
+                self.finish_reason = reason
+                self.finished = True
+
+    @property
+    def text(self) -> str:
+        if len(self._text) > 1:
+            self._text = ["".join(self._text)]
+        return self._text[0] if self._text else ""
+
+    @property
+    def reasoning(self) -> str:
+        if len(self._reasoning) > 1:
+            self._reasoning = ["".join(self._reasoning)]
+        return self._reasoning[0] if self._reasoning else ""
+
+    @property
+    def tool_calls(self) -> tuple[ToolCall, ...]:
+        return tuple(
+            ToolCall(
+                id=parts.id or f"call_{index}",
+                name=parts.name or "",
+                arguments="".join(parts.arguments),
+            )
+            for index, parts in sorted(self._calls.items())
+        )
+
+    @property
+    def has_content(self) -> bool:
+        return bool(self._text or self._reasoning or self._calls)
+
+    def message(self, *, interrupted: bool = False) -> Message:
+        return Message("assistant", self.text, tool_calls=self.tool_calls, interrupted=interrupted)
+
+    def to_json(self, model: str) -> dict[str, Any]:
+        usage = self.usage
+        return {
+            "text": self.text,
+            "reasoning": self.reasoning or None,
+            "model": model,
+            "usage": None
+            if usage is None
+            else {
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+            },
+            "finish_reason": self.finish_reason,
+            "tool_calls": [
+                {"id": c.id, "name": c.name, "arguments": _arguments(c.arguments)}
+                for c in self.tool_calls
+            ],
+        }
+
+
+def _arguments(text: str) -> Any:
+    try:
+        return json.loads(text) if text.strip() else {}
+    except ValueError:
+        return text
+
+
+@dataclass(slots=True)
+class Conversation:
+    model: str
+    dialect: Dialect = "openai"
+    system: str | None = None
+    params: Params = field(default_factory=Params)
+    messages: list[Message] = field(default_factory=list)
+    tools: tuple[ToolSpec, ...] = ()
+
+    def request(
+        self,
+        *,
+        stream: bool = True,
+        tool_choice: str | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> ChatRequest:
+        return ChatRequest(
+            model=self.model,
+            messages=tuple(self.messages),
+            system=self.system,
+            params=self.params,
+            stream=stream,
+            tools=self.tools,
+            tool_choice=tool_choice,
+            response_format=response_format,
+        )
+
+    def add_user(self, text: str) -> None:
+        self.messages.append(Message("user", text))
+
+    def add_reply(self, reply: Reply, *, interrupted: bool = False) -> None:
+        """Keep a reply, even a partial one, so the model sees what it said."""
+        if reply.has_content or not interrupted:
+            self.messages.append(reply.message(interrupted=interrupted))
+
+    def set_params(self, **changes: Any) -> None:
+        self.params = replace(self.params, **changes)
+
+
+OpenStream = Callable[[ChatRequest], AbstractContextManager[Iterator[StreamEvent]]]
+
+
+def run_turn(
+    open_stream: OpenStream,
+    request: ChatRequest,
+    reply: Reply,
+    sink: Callable[[StreamEvent], None],
+) -> Reply:
+    """Stream one reply into `reply`, passing each event to `sink` (the renderer) as it arrives.
+
+    Any error or Ctrl-C propagates after the response is closed; `reply`, owned by the caller,
+    keeps everything that arrived, so nothing shown is ever lost.
+    """
+    with open_stream(request) as events:
+        for ev in events:
+            reply.add(ev)
+            sink(ev)
+    return reply
