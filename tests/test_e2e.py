@@ -1,0 +1,143 @@
+"""The real entry point in a subprocess, against the emulator over real sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FAKE_KEY
+from tests.emulator import Emulator, Reply
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def child_env(emulator: Emulator | None = None, **extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MODELSLAB_", "MLCHAT_")) and k not in ("NO_COLOR", "FORCE_COLOR")
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    if emulator is not None:
+        env["MODELSLAB_BASE_URL"] = emulator.base_url
+        env["MODELSLAB_API_KEY"] = FAKE_KEY
+    env.update(extra)
+    return env
+
+
+def mlchat(*args: str) -> list[str]:
+    return [sys.executable, "-m", "mlchat", *args]
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_ask_streams_over_real_sockets(emulator: Emulator, api: str) -> None:
+    emulator.script(Reply.chat("héllo wörld, 世界 🎉 done", chunk_size=2, split_bytes=7))
+    proc = subprocess.run(
+        mlchat("ask", "--api", api, "hi"),
+        env=child_env(emulator),
+        input=b"",
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode() == "héllo wörld, 世界 🎉 done\n"
+    assert proc.stderr == b""
+    assert emulator.requests[0].path == (
+        "/v1/messages" if api == "anthropic" else "/chat/completions"
+    )
+
+
+def test_piped_stdin_through_the_real_entry_point(emulator: Emulator) -> None:
+    proc = subprocess.run(
+        mlchat("ask", "summarise"),
+        env=child_env(emulator),
+        input=b"notes\n",
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"echo: notes\n\nsummarise\n"
+
+
+def test_error_is_one_line_without_traceback(emulator: Emulator) -> None:
+    emulator.script(Reply.error(401, {"status": "error", "message": "Invalid API key"}))
+    proc = subprocess.run(
+        mlchat("ask", "hi"), env=child_env(emulator), input=b"", capture_output=True, timeout=30
+    )
+    assert proc.returncode == 3
+    assert proc.stdout == b""
+    err = proc.stderr.decode()
+    assert err.startswith("mlchat: error: HTTP 401: Invalid API key\n")
+    assert "Traceback" not in err and FAKE_KEY not in err
+
+
+def test_head_closes_the_pipe_quietly(emulator: Emulator) -> None:
+    lines = "".join(f"line {i}\n" for i in range(400))
+    emulator.script(Reply.chat(lines, chunk_size=7, delay=0.001))
+    proc = subprocess.run(
+        ["sh", "-c", f"{sys.executable} -m mlchat ask hi </dev/null | head -1"],
+        env=child_env(emulator),
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.stdout == b"line 0\n"
+    assert proc.stderr == b"", proc.stderr
+
+
+def test_sigint_mid_stream_keeps_partial_and_exits_130(emulator: Emulator) -> None:
+    words = " ".join(f"w{i}" for i in range(200))
+    emulator.script(Reply.chat(words, chunk_size=3, delay=0.05))
+    proc = subprocess.Popen(
+        mlchat("ask", "hi"),
+        env=child_env(emulator),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    first = proc.stdout.read(3)
+    assert first
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 130
+    text = (first + out).decode()
+    assert text.startswith("w0") and text.endswith("\n")
+    assert len(text) < len(words)
+    assert "Traceback" not in err.decode()
+    assert "interrupted" in err.decode()
+
+
+def test_version_imports_nothing_heavy() -> None:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mlchat", "--version"],
+        env=child_env(),
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0
+    assert proc.stdout.decode().startswith("mlchat ")
+    loaded = {line.split("|")[-1].strip() for line in proc.stderr.decode().splitlines()}
+    for heavy in ("typer", "rich", "httpx", "prompt_toolkit", "platformdirs"):
+        assert heavy not in loaded, heavy
+    assert time.monotonic() - started < 30  # not a timing test: a hang guard
+
+
+def test_help_does_not_import_httpx_or_prompt_toolkit() -> None:
+    for args in (["--help"], ["ask", "--help"]):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "mlchat", *args],
+            env=child_env(),
+            capture_output=True,
+            timeout=30,
+        )
+        assert proc.returncode == 0, proc.stderr
+        loaded = {line.split("|")[-1].strip() for line in proc.stderr.decode().splitlines()}
+        for heavy in ("httpx", "prompt_toolkit", "rich.live"):
+            assert heavy not in loaded, (args, heavy)
