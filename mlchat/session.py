@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from mlchat.types import (
     ChatRequest,
@@ -126,12 +126,16 @@ def _arguments(text: str) -> Any:
 
 @dataclass(slots=True)
 class Conversation:
+    """A conversation in memory. `id` and `name` are set once the store has saved it."""
+
     model: str
     dialect: Dialect = "openai"
     system: str | None = None
     params: Params = field(default_factory=Params)
     messages: list[Message] = field(default_factory=list)
     tools: tuple[ToolSpec, ...] = ()
+    id: str | None = None
+    name: str | None = None
 
     def request(
         self,
@@ -161,6 +165,54 @@ class Conversation:
 
     def set_params(self, **changes: Any) -> None:
         self.params = replace(self.params, **changes)
+
+
+ReplyStatus = Literal["ok", "interrupted", "failed"]
+
+
+class TurnLog(Protocol):
+    """Where turns are recorded as they happen (the conversation store, or nothing).
+
+    `user` is called before the message is sent; `reply` when the reply ends, is interrupted or
+    fails (with whatever arrived); `truncate` when the REPL drops messages (/undo, /retry, /edit,
+    /clear), leaving `convo.messages` as the new truth. A log must never raise: a store that cannot
+    write warns and carries on, so the chat is never lost to a full disk.
+    """
+
+    def user(self, convo: Conversation, message: Message) -> None: ...
+
+    def reply(
+        self,
+        convo: Conversation,
+        message: Message,
+        reply: Reply,
+        *,
+        status: ReplyStatus,
+        error: str | None = None,
+    ) -> None: ...
+
+    def truncate(self, convo: Conversation) -> None: ...
+
+
+class NullLog:
+    """Records nothing (`--no-log`, or no store)."""
+
+    def user(self, convo: Conversation, message: Message) -> None:
+        pass
+
+    def reply(
+        self,
+        convo: Conversation,
+        message: Message,
+        reply: Reply,
+        *,
+        status: ReplyStatus,
+        error: str | None = None,
+    ) -> None:
+        pass
+
+    def truncate(self, convo: Conversation) -> None:
+        pass
 
 
 OpenStream = Callable[[ChatRequest], AbstractContextManager[Iterator[StreamEvent]]]
