@@ -190,6 +190,8 @@ class Client:
         if response.status_code >= 400:
             try:
                 body = _read_limited(response, MAX_ERROR_BODY)
+            except httpx.TransportError:
+                body = b""  # the body broke off; the status alone still says what went wrong
             finally:
                 response.close()
             raise http_error(response.status_code, response.headers, body)
@@ -313,12 +315,23 @@ class Client:
     # -- other endpoints ------------------------------------------------------------------
 
     def _json(self, req: HttpRequest) -> Any:
+        import httpx
+
         attempt = 0
         while True:
             try:
                 response = self._open(req, attempt)
                 try:
                     body = _read_limited(response, 64 * 1024 * 1024)
+                except httpx.TimeoutException:
+                    raise StreamTimeout(
+                        f"the service went silent for more than {self.timeouts.read:g} s",
+                        hint="raise the limit with --timeout",
+                    ) from None
+                except httpx.TransportError as exc:
+                    raise IncompleteReply(
+                        f"the reply was cut short: the connection broke ({_reason(exc)})"
+                    ) from None
                 finally:
                     response.close()
                 return loads(body.decode("utf-8", errors="replace") or "null")

@@ -10,6 +10,7 @@ arrives as `reasoning_content` or `reasoning`; usage may come in a final chunk w
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 from mlchat.errors import IncompleteReply
@@ -174,6 +175,11 @@ class OpenAIStream:
     def __init__(self) -> None:
         self.finish_reason: str | None = None
         self._done = False
+        # For upstreams that omit `index` on tool-call fragments (Gemini behind OpenAI-compatible
+        # proxies): a new id starts a new call, a fragment without id continues the last one.
+        self._tool_ids: dict[str, int] = {}
+        self._last_tool = -1
+        self._next_tool = 0
 
     @property
     def done(self) -> bool:
@@ -212,7 +218,7 @@ class OpenAIStream:
                 calls = delta.get("tool_calls")
                 if isinstance(calls, list):
                     for i, call in enumerate(calls):
-                        events.extend(_tool_delta(call, i))
+                        events.extend(self._tool(call, i))
                 reason = c.get("finish_reason")
                 if isinstance(reason, str) and reason:
                     self.finish_reason = reason
@@ -220,6 +226,23 @@ class OpenAIStream:
         if usage is not None:
             events.append(usage)
         return events
+
+    def _tool(self, call: Any, position: int) -> list[StreamEvent]:
+        out: list[StreamEvent] = []
+        for d in _tool_delta(call, position):
+            assert isinstance(d, ToolCallDelta)
+            if not isinstance((as_dict(call) or {}).get("index"), int):
+                if d.id is not None:
+                    index = self._tool_ids.get(d.id, self._next_tool)
+                else:
+                    index = self._last_tool if self._last_tool >= 0 else position
+                d = replace(d, index=index)
+            if d.id is not None:
+                self._tool_ids.setdefault(d.id, d.index)
+            self._last_tool = d.index
+            self._next_tool = max(self._next_tool, d.index + 1)
+            out.append(d)
+        return out
 
     def end(self) -> list[StreamEvent]:
         if self._done:
