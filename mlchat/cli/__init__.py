@@ -9,6 +9,7 @@ import typer
 
 from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
+from mlchat.cli import models as models_cmd
 from mlchat.runtime import Runtime
 
 app = typer.Typer(
@@ -51,3 +52,6 @@ def root(
 
 
 app.command(help=ask_cmd.HELP, short_help="Ask one question and stream the answer.")(ask_cmd.ask)
+app.command(name="models", help=models_cmd.HELP, short_help="List the models (cached for a day).")(
+    models_cmd.models
+)

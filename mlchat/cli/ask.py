@@ -102,7 +102,7 @@ def ask(
 
 
 def run(rt: Runtime, flags: Flags, text: str, *, stream: bool, as_json: bool, plain: bool) -> None:
-    s = common.settings(rt, flags)
+    s = common.resolve_model(rt, common.settings(rt, flags))
     provider = get_provider(s.dialect)
     for name in provider.unsupported_params(s.params):
         rt.warn(f"{name} is not part of the {s.dialect} dialect and is not sent")
