@@ -10,6 +10,7 @@ import typer
 from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
 from mlchat.cli import models as models_cmd
+from mlchat.cli import tokens as tokens_cmd
 from mlchat.runtime import Runtime
 
 app = typer.Typer(
@@ -55,3 +56,6 @@ app.command(help=ask_cmd.HELP, short_help="Ask one question and stream the answe
 app.command(name="models", help=models_cmd.HELP, short_help="List the models (cached for a day).")(
     models_cmd.models
 )
+app.command(
+    name="tokens", help=tokens_cmd.HELP, short_help="Count a prompt's tokens exactly, and its cost."
+)(tokens_cmd.tokens)
