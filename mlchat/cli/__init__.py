@@ -9,6 +9,8 @@ import typer
 
 from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
+from mlchat.cli import models as models_cmd
+from mlchat.cli import tokens as tokens_cmd
 from mlchat.runtime import Runtime
 
 app = typer.Typer(
@@ -51,3 +53,9 @@ def root(
 
 
 app.command(help=ask_cmd.HELP, short_help="Ask one question and stream the answer.")(ask_cmd.ask)
+app.command(name="models", help=models_cmd.HELP, short_help="List the models (cached for a day).")(
+    models_cmd.models
+)
+app.command(
+    name="tokens", help=tokens_cmd.HELP, short_help="Count a prompt's tokens exactly, and its cost."
+)(tokens_cmd.tokens)

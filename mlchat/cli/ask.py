@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mlchat import prices
 from mlchat.cli import common
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
@@ -76,6 +77,14 @@ def ask(
         ),
     ] = False,
     plain: o.PlainOpt = False,
+    usage: Annotated[
+        bool,
+        typer.Option(
+            "--usage",
+            help="After the reply, print the tokens in and out and the cost on stderr.",
+            rich_help_panel=o.OUTPUT,
+        ),
+    ] = False,
     base_url: o.BaseUrlOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
@@ -98,11 +107,21 @@ def ask(
             seed=seed,
         )
         text = read_prompt(rt, prompt)
-        run(rt, flags, text, stream=not no_stream, as_json=as_json, plain=plain)
+        run(rt, flags, text, stream=not no_stream, as_json=as_json, plain=plain, usage=usage)
 
 
-def run(rt: Runtime, flags: Flags, text: str, *, stream: bool, as_json: bool, plain: bool) -> None:
-    s = common.settings(rt, flags)
+def run(
+    rt: Runtime,
+    flags: Flags,
+    text: str,
+    *,
+    stream: bool,
+    as_json: bool,
+    plain: bool,
+    usage: bool = False,
+) -> None:
+    s = common.resolve_model(rt, common.settings(rt, flags))
+    table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
     provider = get_provider(s.dialect)
     for name in provider.unsupported_params(s.params):
         rt.warn(f"{name} is not part of the {s.dialect} dialect and is not sent")
@@ -133,17 +152,28 @@ def run(rt: Runtime, flags: Flags, text: str, *, stream: bool, as_json: bool, pl
             renderer.finish()
             error = exc if isinstance(exc, MlchatError) else Interrupted("interrupted")
             if as_json:
-                _print_json(rt, reply, s.model, error)
+                _print_json(rt, reply, s.model, table, error)
             elif reply.text:
                 rt.warn("the reply above is incomplete")
             raise
     renderer.finish()
     if as_json:
-        _print_json(rt, reply, s.model)
+        _print_json(rt, reply, s.model, table)
+    if usage:
+        rt.note(prices.usage_line(s.model, reply.usage, table))
 
 
-def _print_json(rt: Runtime, reply: Reply, model: str, error: MlchatError | None = None) -> None:
+def _print_json(
+    rt: Runtime,
+    reply: Reply,
+    model: str,
+    table: dict[str, prices.Price],
+    error: MlchatError | None = None,
+) -> None:
     doc = reply.to_json(model)
+    cost = prices.cost(model, reply.usage, table)
+    if cost is not None:
+        doc["cost"] = cost
     if error is not None:
         doc["error"] = {"message": rt.scrub(error.message), "exit_code": error.exit_code}
         doc["incomplete"] = True

@@ -1,12 +1,13 @@
-"""Wiring shared by the commands: the Runtime from the context, settings, the client."""
+"""Wiring shared by the commands: the Runtime, settings, model names, the client."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import typer
 
-from mlchat import config
+from mlchat import config, models
 from mlchat.errors import ConfigError
 from mlchat.runtime import Runtime
 
@@ -30,6 +31,18 @@ def settings(rt: Runtime, flags: config.Flags) -> config.Settings:
     if resolved.key_source == "file" and (mode := config.insecure_mode(path)) is not None:
         rt.warn(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
     return resolved
+
+
+def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:
+    """`s` with its model name turned into an id: exact id, alias, or unique fragment of an id in
+    the cached model list (never the network). An ambiguous fragment raises UsageError (exit 2)
+    before any request is made."""
+    model = models.resolve_model(s.model, s.aliases, models.cached_ids(s.base_url))
+    if model == s.model:
+        return s
+    if rt.debug:
+        rt.note(f"mlchat: debug: model '{s.model}' is {model}")
+    return replace(s, model=model)
 
 
 def require_key(s: config.Settings) -> str:

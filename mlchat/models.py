@@ -1,0 +1,188 @@
+"""The model list: its cache on disk, filtering, and turning what the user typed into a model id.
+
+Imports types, errors and config (for the cache directory); no HTTP, no terminal. The cache is
+`config.cache_dir()/models.json`, written atomically, fresh for a day, and remembers which base URL
+it came from so that a list from one service is never used to resolve names for another.
+`cached_ids()` and `resolve_model()` never touch the network: `-m`, `/model` and shell completion
+read the cache, however old it is, or go without.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlchat import config
+from mlchat.errors import UsageError
+from mlchat.types import ModelInfo
+
+CACHE_FILE = "models.json"
+CACHE_VERSION = 1
+FRESH_FOR = 24 * 3600.0  # seconds: model lists change slowly, and a stale id only costs a 404
+MAX_CANDIDATES = 8  # ambiguous names list at most this many candidates
+
+
+def cache_path() -> Path:
+    return config.cache_dir() / CACHE_FILE
+
+
+@dataclass(frozen=True, slots=True)
+class Cached:
+    models: tuple[ModelInfo, ...]
+    fetched_at: float  # seconds since the epoch
+    base_url: str
+
+    def age(self, now: float | None = None) -> float:
+        return max(0.0, (time.time() if now is None else now) - self.fetched_at)
+
+    def fresh(self, now: float | None = None) -> bool:
+        now = time.time() if now is None else now
+        # A list stamped in the future (a clock that was wrong) is not trusted to be fresh.
+        return now - FRESH_FOR < self.fetched_at <= now + 60
+
+
+def load(base_url: str | None = None, path: Path | None = None) -> Cached | None:
+    """The cached list, or None when there is none, it is unreadable, or (given `base_url`) it came
+    from another service. A damaged cache is treated as absent: it is only ever a copy."""
+    path = path or cache_path()
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("version") != CACHE_VERSION:
+        return None
+    fetched_at, source, items = doc.get("fetched_at"), doc.get("base_url"), doc.get("models")
+    if not isinstance(fetched_at, int | float) or not isinstance(source, str):
+        return None
+    if not isinstance(items, list):
+        return None
+    if base_url is not None and source.rstrip("/") != base_url.rstrip("/"):
+        return None
+    return Cached(tuple(_model(i) for i in items if _valid(i)), float(fetched_at), source)
+
+
+def _valid(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("id"), str) and bool(item["id"])
+
+
+def _model(item: dict[str, Any]) -> ModelInfo:
+    def text(key: str) -> str | None:
+        value = item.get(key)
+        return value if isinstance(value, str) else None
+
+    created = item.get("created")
+    return ModelInfo(
+        id=item["id"],
+        owned_by=text("owned_by"),
+        created=created if isinstance(created, int) and not isinstance(created, bool) else None,
+        display_name=text("display_name"),
+    )
+
+
+def as_json(m: ModelInfo) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "owned_by": m.owned_by,
+        "created": m.created,
+        "display_name": m.display_name,
+    }
+
+
+def save(
+    models: Sequence[ModelInfo],
+    base_url: str,
+    *,
+    now: float | None = None,
+    path: Path | None = None,
+) -> Cached:
+    """Write the list atomically (a temp file in the same directory, then a rename), so a reader
+    or a crash never sees half a file. Raises OSError when the cache cannot be written."""
+    path = path or cache_path()
+    cached = Cached(tuple(models), time.time() if now is None else now, base_url.rstrip("/"))
+    doc = {
+        "version": CACHE_VERSION,
+        "base_url": cached.base_url,
+        "fetched_at": cached.fetched_at,
+        "models": [as_json(m) for m in cached.models],
+    }
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".models-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(doc, f, ensure_ascii=False, separators=(",", ":"))
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return cached
+
+
+def cached_ids(base_url: str | None = None, path: Path | None = None) -> tuple[str, ...]:
+    """Model ids from the cache, whatever its age; () without one. Never touches the network."""
+    cached = load(base_url, path)
+    return tuple(m.id for m in cached.models) if cached is not None else ()
+
+
+def matches(m: ModelInfo, terms: Iterable[str]) -> bool:
+    """Every term is a case-insensitive substring of the id, the owner or the display name."""
+    hay = (m.id.casefold(), (m.owned_by or "").casefold(), (m.display_name or "").casefold())
+    return all(any(t.casefold() in h for h in hay) for t in terms)
+
+
+def select(models: Iterable[ModelInfo], terms: Sequence[str]) -> list[ModelInfo]:
+    """The models matching every term, sorted by id (case-insensitively) for stable output."""
+    terms = [t for t in terms if t.strip()]
+    chosen = [m for m in models if matches(m, terms)]
+    return sorted(chosen, key=lambda m: (m.id.casefold(), m.id))
+
+
+def resolve_model(name: str, aliases: Mapping[str, str], ids: Sequence[str]) -> str:
+    """The model id meant by `name`.
+
+    In order: an exact id from the list; a config alias; the id equal to `name` ignoring case; the
+    one id containing every whitespace-separated word of `name` (ignoring case). More than one
+    match is a usage error listing the candidates; no match (or no list) leaves `name` as given,
+    so a model the list does not know yet can still be used."""
+    name = name.strip()
+    if not name:
+        return name
+    if name in ids:
+        return name
+    if name in aliases:
+        return aliases[name]
+    folded = name.casefold()
+    same = [i for i in ids if i.casefold() == folded]
+    if len(same) == 1:
+        return same[0]
+    words = folded.split()
+    found = sorted({i for i in ids if all(w in i.casefold() for w in words)}, key=str.casefold)
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        return name
+    shown = ", ".join(found[:MAX_CANDIDATES])
+    more = len(found) - MAX_CANDIDATES
+    if more > 0:
+        shown += f" (and {more} more)"
+    raise UsageError(
+        f"'{name}' matches {len(found)} models: {shown}",
+        hint=f"give more of the name, see `mlchat models {' '.join(words)}`, "
+        "or add an alias under [aliases] in the config file",
+    )
+
+
+def age_text(seconds: float) -> str:
+    """How long ago, for humans: `just now`, `5 minutes ago`, `3 hours ago`, `2 days ago`."""
+    seconds = max(0.0, seconds)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        n = int(seconds // size)
+        if n >= 1:
+            return f"{n} {unit}{'s' if n != 1 else ''} ago"
+    return "just now"
