@@ -9,6 +9,7 @@ import typer
 
 from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
+from mlchat.cli import config_cmd, key
 from mlchat.runtime import Runtime
 
 app = typer.Typer(
@@ -51,3 +52,5 @@ def root(
 
 
 app.command(help=ask_cmd.HELP, short_help="Ask one question and stream the answer.")(ask_cmd.ask)
+app.add_typer(key.app, name="key", short_help="Store, inspect or remove the API key.")
+app.add_typer(config_cmd.app, name="config", short_help="Read and edit the config file.")
