@@ -359,8 +359,8 @@ def parse_value(path: KeyPath, texts: list[str]) -> Any:
         raise UsageError(f"{name} is a table: set one entry, e.g. `mlchat config set {example}`")
     if name == "prices" and len(path) == 2:
         raise UsageError(
-            "set a price's input and output one at a time: "
-            f"`mlchat config set prices.{path[1]}.input 0.4`"
+            f"{_dotted(path)} is not a price: set prices.MODEL.input or prices.MODEL.output, "
+            "one at a time"
         )
     if name == "stop":
         if len(texts) == 1 and texts[0].lstrip().startswith("["):

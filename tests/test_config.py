@@ -342,7 +342,7 @@ def test_parse_value_by_the_keys_type(key: str, texts: list[str], value: Any) ->
         ("stop", ["[1, 2]"], "stop must be a string or a list of strings"),
         ("stop", ["[unclosed"], "not a TOML array"),
         ("aliases", ["x"], "aliases is a table"),
-        ("prices.m", ["1"], "one at a time"),
+        ("prices.m", ["1"], "prices.m is not a price"),
         ("prices.m.input", ["-1"], "prices.m.input must be >= 0"),
         ("aliases.fast", ["two words"], "aliases.fast must be a model id without spaces"),
         ("timeout", ["0"], "timeout must be a number of seconds > 0"),
