@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -511,3 +512,16 @@ def test_an_edit_the_line_editor_cannot_make_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="edit it by hand"):
         config.set_in_file(path, ("aliases", "c"), "d")
     assert path.read_text() == 'aliases = { a = "b" }\n'
+
+
+def test_the_readme_example_is_a_valid_config() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Configuration") :]
+    example = section[section.index("```toml\n") + 8 :]
+    example = example[: example.index("```")]
+    s = resolve(Flags(), {}, tomllib.loads(example))
+    assert s.model == "minimax-minimax-m1" and s.params.temperature == 0.3
+    assert s.prices == {"minimax-minimax-m1": {"input": 0.4, "output": 2.2}}
+    # ...and every key of the table is in the README's table of keys.
+    for name in config.OPTIONS:
+        assert f"| `{name}` |" in section or f"`[{name}" in section, name
