@@ -234,6 +234,29 @@ def test_set_warns_about_a_clash_and_an_overriding_variable() -> None:
     assert "MLCHAT_MODEL is set in the environment and overrides the file" in r.err
 
 
+@pytest.mark.parametrize(
+    ("args", "written"),
+    [
+        (["set", "model", "x"], True),
+        (["unset", "model"], True),
+        (["set", "top_p", "7"], False),
+        (["unset", "top_p"], False),
+    ],
+)
+def test_writes_repair_a_readable_key_file_and_say_so(args: list[str], written: bool) -> None:
+    write_cfg(f'api_key = "{FAKE_KEY}"\nmodel = "m"\n', 0o644)
+    r = invoke(["config", *args])
+    if written:
+        assert r.code == 0, r.err
+        assert stat.S_IMODE(cfg().stat().st_mode) == 0o600
+        assert f"{cfg()} was readable by others (mode 644); it is now 600" in r.err
+        assert "chmod" not in r.err
+    else:
+        assert stat.S_IMODE(cfg().stat().st_mode) == 0o644
+        assert r.err.count(f"run: chmod 600 {cfg()}") == 1
+    assert FAKE_KEY not in r.err
+
+
 def test_unset_absent_and_unknown() -> None:
     write_cfg('model = "m"\n')
     r = invoke(["config", "unset", "top_p"])

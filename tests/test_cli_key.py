@@ -105,11 +105,19 @@ def test_key_set_keeps_the_rest_of_the_file_and_repairs_its_mode() -> None:
     assert r.code == 0, r.err
     assert cfg().read_text() == text.replace("old-key-000011112222", FAKE_KEY)
     assert mode(cfg()) == 0o600
-    assert "its mode was 644" in r.err
-    # The warning about the old mode named the fix.
-    assert f"chmod 600 {cfg()}" in r.err
+    # The write closed the file, so the "run chmod 600" warning would be stale: a note instead.
+    assert f"{cfg()} was readable by others (mode 644); it is now 600" in r.err
+    assert "chmod" not in r.err
     assert "old-key-000011112222" not in r.err
     no_key_anywhere(r)
+
+
+def test_key_set_refused_keeps_the_mode_warning() -> None:
+    write_cfg(f'api_key = "{OTHER_KEY}"\n', 0o604)
+    r = invoke(["key", "set"], stdin=b"")
+    assert r.code == 2
+    assert f"(mode 604); run: chmod 600 {cfg()}" in r.err
+    assert mode(cfg()) == 0o604
 
 
 def test_key_set_warns_when_the_environment_overrides_it() -> None:

@@ -23,10 +23,11 @@ def runtime(ctx: typer.Context) -> Runtime:
     return root.obj
 
 
-def load_config(rt: Runtime) -> tuple[Path, dict[str, Any]]:
+def load_config(rt: Runtime, *, writing: bool = False) -> tuple[Path, dict[str, Any]]:
     """The config file's path and contents. Every key mlchat can see is registered as a secret
-    first, so no later message can show it; a key file that others can read gets the one warning;
-    an unknown key gets a warning (a typo would otherwise be ignored in silence)."""
+    first, so no later message can show it; a key file that others can read gets the one warning
+    (unless the command is about to rewrite it, which repairs the mode: see `wrote`); an unknown
+    key gets a warning (a typo would otherwise be ignored in silence)."""
     env_key = rt.env.get(config.KEY_ENV, "").strip()
     if env_key:
         rt.secrets.add(env_key)
@@ -35,11 +36,8 @@ def load_config(rt: Runtime) -> tuple[Path, dict[str, Any]]:
     file_key = file.get("api_key")
     if isinstance(file_key, str) and file_key.strip():
         rt.secrets.add(file_key.strip())
-        if (mode := config.insecure_mode(path)) is not None:
-            rt.warn(
-                f"{path} holds the API key and is readable by others (mode {mode:o}); "
-                f"run: chmod 600 {path}"
-            )
+    if not writing:
+        warn_readable(rt, path, file)
     for name in config.unknown_keys(file):
         close = config.suggest(name)
         rt.warn(
@@ -47,6 +45,22 @@ def load_config(rt: Runtime) -> tuple[Path, dict[str, Any]]:
             + (f" (did you mean {close}?)" if close else "")
         )
     return path, file
+
+
+def warn_readable(rt: Runtime, path: Path, file: dict[str, Any]) -> None:
+    """The one warning about a key file that group or others can read."""
+    key = file.get("api_key")
+    if isinstance(key, str) and key.strip() and (mode := config.insecure_mode(path)) is not None:
+        rt.warn(
+            f"{path} holds the API key and is readable by others (mode {mode:o}); "
+            f"run: chmod 600 {path}"
+        )
+
+
+def wrote(rt: Runtime, path: Path, old_mode: int | None) -> None:
+    """After a write (always mode 600): say so when that closed a file others could read."""
+    if old_mode is not None:
+        rt.note(f"mlchat: {path} was readable by others (mode {old_mode:o}); it is now 600")
 
 
 def settings(rt: Runtime, flags: config.Flags) -> config.Settings:

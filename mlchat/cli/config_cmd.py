@@ -2,7 +2,8 @@
 
 `set` and `unset` change one key and keep the rest of the file as written (comments, order,
 unknown keys); values are checked by the same table that checks the file when it is read. The API
-key is shown only as its last four characters.
+key is shown only as its last four characters. Imports: typer, config, tomledit, errors, runtime
+and cli.common/boundary.
 """
 
 from __future__ import annotations
@@ -123,10 +124,16 @@ def set_cmd(
 ) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
-        path, _ = common.load_config(rt)
+        path, file = common.load_config(rt, writing=True)
         keypath = config.parse_key(key)
-        parsed = config.parse_value(keypath, value)
+        try:
+            parsed = config.parse_value(keypath, value)
+        except MlchatError:
+            common.warn_readable(rt, path, file)  # nothing will be written to repair it
+            raise
+        old_mode = config.insecure_mode(path)
         new = config.set_in_file(path, keypath, parsed)
+        common.wrote(rt, path, old_mode)
         _note_env_override(rt, keypath)
         try:
             config.resolve(config.Flags(), {}, new, path=path)
@@ -142,13 +149,18 @@ def set_cmd(
 def unset(ctx: typer.Context, key: KeyArg) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
-        path, file = common.load_config(rt)
+        path, file = common.load_config(rt, writing=True)
         keypath = config.parse_key(key)
         present, _ = _lookup(file, keypath)
-        if not present and keypath[0] not in config.OPTIONS:
-            raise _unknown(key)
-        if not config.unset_in_file(path, keypath):
+        if not present:
+            common.warn_readable(rt, path, file)  # nothing will be written to repair it
+            if keypath[0] not in config.OPTIONS:
+                raise _unknown(key)
             rt.note(f"mlchat: {key} was not set in {path}")
+            return
+        old_mode = config.insecure_mode(path)
+        config.unset_in_file(path, keypath)
+        common.wrote(rt, path, old_mode)
 
 
 def _unknown(key: str) -> UsageError:

@@ -1,7 +1,8 @@
 """`mlchat key set | status | remove`: the API key in the config file.
 
 The key is read hidden on a terminal or as one line from a pipe, never from argv (shell history,
-the process list). Only its last four characters are ever shown.
+the process list). Only its last four characters are ever shown. Imports: typer, config, errors,
+runtime and cli.common/boundary.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import typer
 from mlchat import config
 from mlchat.cli import common
 from mlchat.cli.boundary import boundary
-from mlchat.errors import UsageError
+from mlchat.errors import MlchatError, UsageError
 from mlchat.runtime import Runtime
 
 MAX_PIPED = 64 * 1024
@@ -45,21 +46,28 @@ def set_key(ctx: typer.Context) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
         # Read (and check) the file first: a corrupt one fails before the key is asked for.
-        path, _ = common.load_config(rt)
-        if rt.stdin_tty:
-            rt.note(f"Paste your ModelsLab API key (from {config.DASHBOARD_URL}).")
-            key = common.read_key(rt, UsageError("no key entered; nothing was saved"))
-        else:
-            key = config.check_key(_piped_line(rt))
-            rt.secrets.add(key)
+        path, file = common.load_config(rt, writing=True)
+        try:
+            key = _read(rt)
+        except MlchatError:
+            common.warn_readable(rt, path, file)  # nothing will be written to repair it
+            raise
         old_mode = config.insecure_mode(path)
         config.save_key(path, key)
         rt.note(f"mlchat: key {config.mask(key)} saved to {path} (mode 600)")
-        if old_mode is not None:
-            rt.note(f"mlchat: its mode was {old_mode:o}: others could read it; now fixed")
+        common.wrote(rt, path, old_mode)
         env_key = rt.env.get(config.KEY_ENV, "").strip()
         if env_key and env_key != key:
             rt.warn(f"{config.KEY_ENV} is set in the environment and takes precedence over it")
+
+
+def _read(rt: Runtime) -> str:
+    if rt.stdin_tty:
+        rt.note(f"Paste your ModelsLab API key (from {config.DASHBOARD_URL}).")
+        return common.read_key(rt, UsageError("no key entered; nothing was saved"))
+    key = config.check_key(_piped_line(rt))
+    rt.secrets.add(key)
+    return key
 
 
 def _piped_line(rt: Runtime) -> str:
@@ -126,9 +134,11 @@ def status(ctx: typer.Context) -> None:
 def remove(ctx: typer.Context) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
-        path, _ = common.load_config(rt)
+        path, _ = common.load_config(rt, writing=True)
+        old_mode = config.insecure_mode(path)
         if config.remove_key(path):
             rt.note(f"mlchat: key removed from {path}")
+            common.wrote(rt, path, old_mode)
         else:
             rt.note(f"mlchat: no key in {path}")
         if rt.env.get(config.KEY_ENV, "").strip():
