@@ -15,7 +15,6 @@ at import time.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import stat
@@ -169,6 +168,8 @@ PRICE_FIELDS = ("input", "output")
 
 
 def suggest(name: str, choices: list[str] | None = None) -> str | None:
+    import difflib  # only on a mistake: keeps it off every start
+
     close = difflib.get_close_matches(name, choices or list(OPTIONS), n=1, cutoff=0.6)
     return close[0] if close else None
 

@@ -422,3 +422,92 @@ def test_the_key_never_appears_in_any_output(emulator: Emulator, name: str) -> N
     if state == "corrupt":
         assert r.code == 3 and "is not valid TOML (at line 2, column 12)" in r.err
         assert "Traceback" in r.err  # --debug shows the traceback, still without the key
+
+
+# ----------------------------------------------------------------------------- the real entry point
+
+
+def _read_until(fd: int, marker: bytes, seen: bytearray, deadline: float) -> bool:
+    """Read the terminal until `marker` shows (True) or the child has gone (False)."""
+    import select
+    import time
+
+    while marker not in seen:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AssertionError(f"timed out waiting for {marker!r}; saw {bytes(seen)!r}")
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the child closed the terminal
+            return False
+        if not chunk:
+            return False
+        seen.extend(chunk)
+    return True
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs a pseudo-terminal")
+def test_first_run_in_a_real_terminal_hides_the_key(emulator: Emulator) -> None:
+    import pty
+    import sys
+    import time
+
+    from tests.test_e2e import child_env, mlchat
+
+    env = child_env()
+    env["MODELSLAB_BASE_URL"] = emulator.base_url
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the pseudo-terminal is its controlling terminal
+        try:
+            os.execve(sys.executable, mlchat("ask", "--plain", "hi"), env)
+        finally:
+            os._exit(127)
+    seen = bytearray()
+    deadline = time.monotonic() + 30
+    try:
+        assert _read_until(fd, b"API key (input hidden): ", seen, deadline), bytes(seen)
+        os.write(fd, FAKE_KEY.encode() + b"\r")  # Enter, as a terminal sends it
+        _read_until(fd, b"\x00never\x00", seen, deadline)
+    finally:
+        os.close(fd)
+        _, status = os.waitpid(pid, 0)
+    text = seen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert config.DASHBOARD_URL in text and "echo: hi" in text
+    assert FAKE_KEY not in text and FAKE_KEY[:-4] not in text  # never echoed
+    assert config.load_file() == {"api_key": FAKE_KEY} and mode(cfg()) == 0o600
+    assert emulator.requests[0].headers["authorization"] == f"Bearer {FAKE_KEY}"
+
+
+def test_key_set_and_status_through_the_real_entry_point(emulator: Emulator) -> None:
+    import subprocess
+
+    from tests.test_e2e import child_env, mlchat
+
+    env = child_env()
+    proc = subprocess.run(
+        mlchat("key", "set"),
+        env=env,
+        input=FAKE_KEY.encode() + b"\n",
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"" and FAKE_KEY.encode() not in proc.stderr
+    proc = subprocess.run(mlchat("key", "status"), env=env, capture_output=True, timeout=30)
+    assert proc.returncode == 0
+    assert proc.stdout.decode().splitlines()[:2] == ["key:     …cdef", "source:  config file"]
+    # ...and without a terminal or a key, ask fails before any request.
+    config.remove_key(cfg())
+    proc = subprocess.run(
+        mlchat("ask", "hi"),
+        env={**env, "MODELSLAB_BASE_URL": emulator.base_url},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=30,
+    )
+    assert proc.returncode == 3 and b"MODELSLAB_API_KEY" in proc.stderr
+    assert emulator.requests == []
