@@ -231,7 +231,11 @@ def test_set_warns_about_a_clash_and_an_overriding_variable() -> None:
     assert r.code == 0
     assert "saved, but the settings now clash: temperature must be between 0 and 1" in r.err
     r = invoke(["config", "set", "model", "m"], env={"MLCHAT_MODEL": "x"})
-    assert "MLCHAT_MODEL is set in the environment and overrides the file" in r.err
+    assert "MLCHAT_MODEL is set in the environment and overrides model" in r.err
+    r = invoke(["config", "show"], env={"MLCHAT_MODEL": "x", "MLCHAT_API": "openai"})
+    assert r.out == 'api = "anthropic"\ntemperature = 1.5\nmodel = "m"\n'
+    assert "MLCHAT_MODEL is set in the environment and overrides model" in r.err
+    assert "MLCHAT_API is set in the environment and overrides api" in r.err
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,8 @@ def show(ctx: typer.Context) -> None:
             rt.note(f"mlchat: no config file at {path}; built-in defaults apply")
             return
         _write(rt, tomledit.dumps_document(_masked(file)))
+        for name in file:
+            _note_env_override(rt, (name,))
 
 
 @app.command(
@@ -201,7 +203,7 @@ def _display(keypath: config.KeyPath, value: Any) -> str:
 def _note_env_override(rt: Runtime, keypath: config.KeyPath) -> None:
     opt = config.OPTIONS.get(keypath[0])
     if opt is not None and opt.env and rt.env.get(opt.env, "").strip():
-        rt.note(f"mlchat: note: {opt.env} is set in the environment and overrides the file")
+        rt.note(f"mlchat: note: {opt.env} is set in the environment and overrides {keypath[0]}")
 
 
 def _write(rt: Runtime, text: str) -> None:
