@@ -71,9 +71,11 @@ class PlainRenderer:
         if isinstance(ev, TextDelta) and ev.text:
             if self._in_reasoning:
                 self._end_reasoning()
+            # Remember the last character before writing: a Ctrl-C that lands right after the
+            # write must still let finish() end the line.
+            self._last = ev.text[-1]
             self._out.write(ev.text)
             self._out.flush()
-            self._last = ev.text[-1]
         elif isinstance(ev, ReasoningDelta) and self._reasoning_out is not None and ev.text:
             self._in_reasoning = True
             self._reasoning_out.write(ev.text)

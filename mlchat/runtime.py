@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     import httpx  # noqa: TID251 - a type only, never imported at run time
 
 
+def _getpass(prompt: str) -> str:
+    """Hidden input from the terminal (getpass talks to /dev/tty, not to our redirected streams)."""
+    import getpass
+
+    return getpass.getpass(prompt)
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -38,6 +45,8 @@ class Runtime:
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     debug: bool = False
+    # Reads a secret without echoing it; tests inject their own to drive the terminal path.
+    read_secret: Callable[[str], str] = _getpass
     # Values that must never reach any output (the API key); `scrub` masks them.
     secrets: set[str] = field(default_factory=set)
 

@@ -231,7 +231,8 @@ def test_malformed_prices_fail_before_the_request(env: dict[str, str], emulator:
     write_config('[prices."minimax-minimax-m1"]\ninput = "cheap"\n')
     r = invoke(["tokens", "hi"], env=env)
     assert r.code == 3
-    assert '[prices."minimax-minimax-m1"] input in the config file must be a number' in r.err
+    # The config file's own validation names the entry before any request.
+    assert "prices" in r.err and "got 'cheap'" in r.err and r.err.startswith("mlchat: error: ")
     assert emulator.requests == []
 
 

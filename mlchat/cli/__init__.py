@@ -9,6 +9,7 @@ import typer
 
 from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
+from mlchat.cli import config_cmd, key
 from mlchat.cli import models as models_cmd
 from mlchat.cli import tokens as tokens_cmd
 from mlchat.runtime import Runtime
@@ -59,3 +60,5 @@ app.command(name="models", help=models_cmd.HELP, short_help="List the models (ca
 app.command(
     name="tokens", help=tokens_cmd.HELP, short_help="Count a prompt's tokens exactly, and its cost."
 )(tokens_cmd.tokens)
+app.add_typer(key.app, name="key", short_help="Store, inspect or remove the API key.")
+app.add_typer(config_cmd.app, name="config", short_help="Read and edit the config file.")

@@ -1,14 +1,16 @@
-"""Wiring shared by the commands: the Runtime, settings, model names, the client."""
+"""Wiring shared by the commands: the Runtime from the context, the config file, settings, model
+names, the API key (with the first-run prompt) and the client."""
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mlchat import config, models
-from mlchat.errors import ConfigError
+from mlchat.errors import ConfigError, MlchatError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -22,14 +24,51 @@ def runtime(ctx: typer.Context) -> Runtime:
     return root.obj
 
 
-def settings(rt: Runtime, flags: config.Flags) -> config.Settings:
+def load_config(rt: Runtime, *, writing: bool = False) -> tuple[Path, dict[str, Any]]:
+    """The config file's path and contents. Every key mlchat can see is registered as a secret
+    first, so no later message can show it; a key file that others can read gets the one warning
+    (unless the command is about to rewrite it, which repairs the mode: see `wrote`); an unknown
+    key gets a warning (a typo would otherwise be ignored in silence)."""
+    env_key = rt.env.get(config.KEY_ENV, "").strip()
+    if env_key:
+        rt.secrets.add(env_key)
     path = config.config_path()
     file = config.load_file(path)
-    resolved = config.resolve(flags, rt.env, file)
+    file_key = file.get("api_key")
+    if isinstance(file_key, str) and file_key.strip():
+        rt.secrets.add(file_key.strip())
+    if not writing:
+        warn_readable(rt, path, file)
+    for name in config.unknown_keys(file):
+        close = config.suggest(name)
+        rt.warn(
+            f"unknown key '{name}' in {path} is ignored"
+            + (f" (did you mean {close}?)" if close else "")
+        )
+    return path, file
+
+
+def warn_readable(rt: Runtime, path: Path, file: dict[str, Any]) -> None:
+    """The one warning about a key file that group or others can read."""
+    key = file.get("api_key")
+    if isinstance(key, str) and key.strip() and (mode := config.insecure_mode(path)) is not None:
+        rt.warn(
+            f"{path} holds the API key and is readable by others (mode {mode:o}); "
+            f"run: chmod 600 {path}"
+        )
+
+
+def wrote(rt: Runtime, path: Path, old_mode: int | None) -> None:
+    """After a write (always mode 600): say so when that closed a file others could read."""
+    if old_mode is not None:
+        rt.note(f"mlchat: {path} was readable by others (mode {old_mode:o}); it is now 600")
+
+
+def settings(rt: Runtime, flags: config.Flags) -> config.Settings:
+    path, file = load_config(rt)
+    resolved = config.resolve(flags, rt.env, file, path=path)
     if resolved.api_key:
         rt.secrets.add(resolved.api_key)
-    if resolved.key_source == "file" and (mode := config.insecure_mode(path)) is not None:
-        rt.warn(f"{path} is readable by others (mode {mode:o}); run: chmod 600 {path}")
     return resolved
 
 
@@ -45,13 +84,51 @@ def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:
     return replace(s, model=model)
 
 
-def require_key(s: config.Settings) -> str:
-    if not s.api_key:
-        raise ConfigError(
-            "no API key: set MODELSLAB_API_KEY or run `mlchat key set`",
-            hint=f"get a key at {config.DASHBOARD_URL}",
-        )
-    return s.api_key
+NO_KEY_HINT = f"get a key at {config.DASHBOARD_URL}"
+
+
+def no_key_error() -> ConfigError:
+    return ConfigError(
+        f"no API key: set {config.KEY_ENV} or run `mlchat key set`", hint=NO_KEY_HINT
+    )
+
+
+def require_key(s: config.Settings, rt: Runtime | None = None) -> str:
+    """The key in use. With none anywhere, on a terminal (stdin and stderr), ask for it once and
+    save it; elsewhere (scripts, pipes, CI) fail before any request is made."""
+    if s.api_key:
+        return s.api_key
+    if rt is not None and rt.stdin_tty and rt.stderr_tty:
+        return first_run(rt, s.path or config.config_path())
+    raise no_key_error()
+
+
+def read_key(rt: Runtime, empty: MlchatError) -> str:
+    """A key typed at the hidden prompt; `empty` is raised when none is given (Enter, Ctrl-D)."""
+    try:
+        raw = rt.read_secret("API key (input hidden): ")
+    except EOFError:
+        rt.note("")
+        raise empty from None
+    if not raw.strip():
+        raise empty
+    key = config.check_key(raw)
+    rt.secrets.add(key)
+    return key
+
+
+def first_run(rt: Runtime, path: Path) -> str:
+    rt.note(f"mlchat: no API key yet. Get one at {config.DASHBOARD_URL}")
+    rt.note(f"mlchat: it will be saved to {path}, readable only by you.")
+    key = read_key(rt, no_key_error())
+    try:
+        config.save_key(path, key)
+    except ConfigError as exc:
+        # The key still works for this run; losing the user's answer would be worse.
+        rt.warn(f"{exc.message}; the key is used for this run only")
+    else:
+        rt.note(f"mlchat: key {config.mask(key)} saved to {path}")
+    return key
 
 
 def client(rt: Runtime, s: config.Settings) -> Client:
@@ -59,7 +136,7 @@ def client(rt: Runtime, s: config.Settings) -> Client:
 
     return Client(
         s.base_url,
-        require_key(s),
+        require_key(s, rt),
         timeouts=Timeouts(read=s.timeout),
         retry=RetryPolicy(retries=s.retries),
         transport=rt.transport,

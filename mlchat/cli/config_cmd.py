@@ -1,0 +1,211 @@
+"""`mlchat config path | show | get | set | unset`: read and edit the config file.
+
+`set` and `unset` change one key and keep the rest of the file as written (comments, order,
+unknown keys); values are checked by the same table that checks the file when it is read. The API
+key is shown only as its last four characters. Imports: typer, config, tomledit, errors, runtime
+and cli.common/boundary.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mlchat import config, tomledit
+from mlchat.cli import common
+from mlchat.cli.boundary import boundary
+from mlchat.errors import MlchatError, UsageError
+from mlchat.runtime import Runtime
+
+
+def _keys_help() -> str:
+    rows = [f"  {name:<18} {opt.help}" for name, opt in config.OPTIONS.items()]
+    return "\n".join(rows)
+
+
+app = typer.Typer(
+    help=f"""Read and edit the config file.
+
+Precedence for every setting: command-line flag > environment > config file > default.
+
+Keys:
+
+{_keys_help()}
+
+Examples:
+
+  mlchat config set model meta-llama-3-8B-instruct
+
+  mlchat config set temperature 0.2
+
+  mlchat config set stop END STOP
+
+  mlchat config set aliases.fast minimax-minimax-m1
+
+  mlchat config set prices.minimax-minimax-m1.input 0.4
+
+  mlchat config unset temperature
+""",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+KeyArg = Annotated[
+    str,
+    typer.Argument(
+        help="A key: model, temperature, ..., aliases.NAME, prices.MODEL.input.",
+        show_default=False,
+    ),
+]
+
+
+@app.command("path", help="Print the config file's path (it may not exist yet).")
+def path_cmd(ctx: typer.Context) -> None:
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        rt.out.write(f"{config.config_path()}\n")
+        rt.out.flush()
+
+
+@app.command(
+    "show",
+    help="Print the settings in the config file as TOML, the API key masked. Comments are not "
+    "shown (an old key may hide in one); the file itself keeps them.",
+)
+def show(ctx: typer.Context) -> None:
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        path, file = common.load_config(rt)
+        if not path.exists():
+            rt.note(f"mlchat: no config file at {path}; built-in defaults apply")
+            return
+        _write(rt, tomledit.dumps_document(_masked(file)))
+        for name in file:
+            _note_env_override(rt, (name,))
+
+
+@app.command(
+    "get",
+    help="Print one setting from the config file (the API key masked). When the file does not "
+    "set it, the built-in default is printed, with a note on stderr.",
+)
+def get(ctx: typer.Context, key: KeyArg) -> None:
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        path, file = common.load_config(rt)
+        keypath = config.parse_key(key)
+        found, value = _lookup(_masked(file), keypath)
+        name = keypath[0]
+        if not found and name not in config.OPTIONS:
+            raise _unknown(key)
+        _note_env_override(rt, keypath)
+        if found:
+            _write(rt, _display(keypath, value))
+            return
+        default = config.OPTIONS[name].default if len(keypath) == 1 else None
+        if default is None or default == ():
+            rt.note(f"mlchat: {key} is not set in {path}")
+        else:
+            rt.note(f"mlchat: {key} is not set in {path}; built-in default:")
+            _write(rt, _display(keypath, default))
+
+
+@app.command(
+    "set",
+    help="Set one key in the config file, keeping the rest of it as written.\n\n"
+    "VALUE is read in the key's type: numbers, true/false, text (quote text with spaces). "
+    '`stop` takes up to four values, or one TOML array (\'["END", "STOP"]\'). '
+    "Use `mlchat key set` for the API key.",
+    context_settings={"ignore_unknown_options": True},  # negative numbers are values, not options
+)
+def set_cmd(
+    ctx: typer.Context,
+    key: KeyArg,
+    value: Annotated[list[str], typer.Argument(help="The value (several for stop).")],
+) -> None:
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        path, file = common.load_config(rt, writing=True)
+        keypath = config.parse_key(key)
+        try:
+            parsed = config.parse_value(keypath, value)
+        except MlchatError:
+            common.warn_readable(rt, path, file)  # nothing will be written to repair it
+            raise
+        old_mode = config.insecure_mode(path)
+        new = config.set_in_file(path, keypath, parsed)
+        common.wrote(rt, path, old_mode)
+        _note_env_override(rt, keypath)
+        try:
+            config.resolve(config.Flags(), {}, new, path=path)
+        except MlchatError as exc:
+            rt.warn(f"saved, but the settings now clash: {exc.message}")
+
+
+@app.command(
+    "unset",
+    help="Remove one key (or a whole table, such as aliases or prices.MODEL) from the config "
+    "file, keeping the rest of it; the built-in default applies again.",
+)
+def unset(ctx: typer.Context, key: KeyArg) -> None:
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        path, file = common.load_config(rt, writing=True)
+        keypath = config.parse_key(key)
+        present, _ = _lookup(file, keypath)
+        if not present:
+            common.warn_readable(rt, path, file)  # nothing will be written to repair it
+            if keypath[0] not in config.OPTIONS:
+                raise _unknown(key)
+            rt.note(f"mlchat: {key} was not set in {path}")
+            return
+        old_mode = config.insecure_mode(path)
+        config.unset_in_file(path, keypath)
+        common.wrote(rt, path, old_mode)
+
+
+def _unknown(key: str) -> UsageError:
+    close = config.suggest(key.partition(".")[0])
+    return UsageError(
+        f"unknown key '{key}'",
+        hint=f"did you mean {close}?" if close else "keys: " + ", ".join(config.OPTIONS),
+    )
+
+
+def _lookup(file: dict[str, Any], keypath: config.KeyPath) -> tuple[bool, Any]:
+    node: Any = file
+    for part in keypath:
+        if not isinstance(node, dict) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def _masked(file: dict[str, Any]) -> dict[str, Any]:
+    key = file.get("api_key")
+    if isinstance(key, str) and key.strip():
+        return {**file, "api_key": config.mask(key.strip())}
+    return file
+
+
+def _display(keypath: config.KeyPath, value: Any) -> str:
+    """Text as is; other scalars and lists as TOML values; tables as a TOML snippet."""
+    if isinstance(value, str):
+        return value + "\n"
+    if isinstance(value, dict):
+        for part in reversed(keypath):
+            value = {part: value}
+        return tomledit.dumps_document(value)
+    return tomledit.dumps_value(value) + "\n"
+
+
+def _note_env_override(rt: Runtime, keypath: config.KeyPath) -> None:
+    opt = config.OPTIONS.get(keypath[0])
+    if opt is not None and opt.env and rt.env.get(opt.env, "").strip():
+        rt.note(f"mlchat: note: {opt.env} is set in the environment and overrides {keypath[0]}")
+
+
+def _write(rt: Runtime, text: str) -> None:
+    rt.out.write(rt.scrub(text))
+    rt.out.flush()

@@ -1,0 +1,145 @@
+"""`mlchat key set | status | remove`: the API key in the config file.
+
+The key is read hidden on a terminal or as one line from a pipe, never from argv (shell history,
+the process list). Only its last four characters are ever shown. Imports: typer, config, errors,
+runtime and cli.common/boundary.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from mlchat import config
+from mlchat.cli import common
+from mlchat.cli.boundary import boundary
+from mlchat.errors import MlchatError, UsageError
+from mlchat.runtime import Runtime
+
+MAX_PIPED = 64 * 1024
+
+app = typer.Typer(
+    help=f"""Store, inspect or remove the ModelsLab API key.
+
+The key lives in the config file (see `mlchat config path`), readable only by you.
+{config.KEY_ENV} in the environment takes precedence over it. Get a key at
+{config.DASHBOARD_URL}.""",
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.command(
+    "set",
+    help="""Save the API key in the config file.
+
+On a terminal the key is read at a hidden prompt; otherwise one line is read from stdin. The
+rest of the file is kept as written; the file is made readable only by you (mode 600).
+
+Examples:
+
+  mlchat key set
+
+  pass show modelslab | mlchat key set
+""",
+)
+def set_key(ctx: typer.Context) -> None:
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        # Read (and check) the file first: a corrupt one fails before the key is asked for.
+        path, file = common.load_config(rt, writing=True)
+        try:
+            key = _read(rt)
+        except MlchatError:
+            common.warn_readable(rt, path, file)  # nothing will be written to repair it
+            raise
+        old_mode = config.insecure_mode(path)
+        config.save_key(path, key)
+        rt.note(f"mlchat: key {config.mask(key)} saved to {path} (mode 600)")
+        common.wrote(rt, path, old_mode)
+        env_key = rt.env.get(config.KEY_ENV, "").strip()
+        if env_key and env_key != key:
+            rt.warn(f"{config.KEY_ENV} is set in the environment and takes precedence over it")
+
+
+def _read(rt: Runtime) -> str:
+    if rt.stdin_tty:
+        rt.note(f"Paste your ModelsLab API key (from {config.DASHBOARD_URL}).")
+        return common.read_key(rt, UsageError("no key entered; nothing was saved"))
+    key = config.check_key(_piped_line(rt))
+    rt.secrets.add(key)
+    return key
+
+
+def _piped_line(rt: Runtime) -> str:
+    """The single line of piped stdin. Anything after it is refused rather than ignored: a
+    pipe that carries more than a key is a mistake worth hearing about."""
+    data = rt.stdin.read(MAX_PIPED + 1) if rt.stdin is not None else b""
+    raw = data if isinstance(data, bytes) else str(data).encode()
+    if len(raw) > MAX_PIPED:
+        raise UsageError("stdin is too long to be an API key; pipe the key alone, on one line")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError("the API key contains a non-ASCII character; keys are ASCII") from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise UsageError(
+            "no key on stdin",
+            hint='run `mlchat key set` on a terminal, or pipe it: echo "$KEY" | mlchat key set',
+        )
+    if len(lines) > 1:
+        raise UsageError(f"expected the key alone on one line; stdin has {len(lines)} lines")
+    return lines[0]
+
+
+@app.command(
+    "status",
+    help=f"Show which API key is in use: its source ({config.KEY_ENV} or the config file), "
+    "its last four characters, and the file's path and mode. Exits 3 when there is no key.",
+)
+def status(ctx: typer.Context) -> None:
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        path, file = common.load_config(rt)
+        key, source = config.find_key(None, rt.env, file)
+        file_key, _ = config.find_key(None, {}, file)
+        out = rt.out
+        if key is None:
+            out.write("key:     none\n")
+        else:
+            where = f"environment ({config.KEY_ENV})" if source == "env" else "config file"
+            out.write(f"key:     {config.mask(key)}\nsource:  {where}\n")
+        mode = config.file_mode(path)
+        if mode is None:
+            detail = "does not exist"
+        else:
+            held = "no key"
+            if file_key is not None:
+                held = (
+                    "holds the key"
+                    if source == "file"
+                    else (f"holds key {config.mask(file_key)}, overridden by {config.KEY_ENV}")
+                )
+            detail = f"mode {mode:o}, {held}"
+        out.write(rt.scrub(f"file:    {path} ({detail})\n"))
+        out.flush()
+        if key is None:
+            raise common.no_key_error()
+
+
+@app.command(
+    "remove",
+    help="""Remove the API key from the config file; every other setting in it is kept.""",
+)
+def remove(ctx: typer.Context) -> None:
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        path, _ = common.load_config(rt, writing=True)
+        old_mode = config.insecure_mode(path)
+        if config.remove_key(path):
+            rt.note(f"mlchat: key removed from {path}")
+            common.wrote(rt, path, old_mode)
+        else:
+            rt.note(f"mlchat: no key in {path}")
+        if rt.env.get(config.KEY_ENV, "").strip():
+            rt.note(f"mlchat: {config.KEY_ENV} is still set in the environment")
