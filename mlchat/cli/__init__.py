@@ -9,6 +9,7 @@ import typer
 
 from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
+from mlchat.cli import sessions as sessions_cmd
 from mlchat.runtime import Runtime
 
 app = typer.Typer(
@@ -51,3 +52,8 @@ def root(
 
 
 app.command(help=ask_cmd.HELP, short_help="Ask one question and stream the answer.")(ask_cmd.ask)
+app.add_typer(
+    sessions_cmd.app,
+    name="sessions",
+    short_help="List, show, search, export and delete saved conversations.",
+)
