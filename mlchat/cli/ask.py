@@ -149,9 +149,6 @@ def run(
     provider = get_provider(convo.dialect)
     for name in provider.unsupported_params(convo.params):
         rt.warn(f"{name} is not part of the {convo.dialect} dialect and is not sent")
-    convo.add_user(text)
-    # Saved before it is sent: a request that never returns still leaves the question.
-    log.user(convo, convo.messages[-1])
     renderer: Renderer = (
         NullRenderer()
         if as_json
@@ -172,7 +169,11 @@ def run(
         if progress is not None:
             progress(convo, reply)  # a throttled checkpoint, so kill -9 loses at most a second
 
+    # The client first: without a key nothing is sent, so nothing is saved.
     with common.client(rt, s) as client:
+        convo.add_user(text)
+        # Saved before it is sent: a request that never returns still leaves the question.
+        log.user(convo, convo.messages[-1])
         try:
             run_turn(
                 lambda req: client.chat(provider, req), convo.request(stream=stream), reply, sink

@@ -54,10 +54,16 @@ LimitOpt = Annotated[
     typer.Option("--limit", "-n", help="How many to show (0: all).", min=0, show_default=True),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
-RefArg = Annotated[str, typer.Argument(help="Id, unique id prefix, or name.", show_default=False)]
+RefArg = Annotated[
+    str, typer.Argument(help="Id, unique id prefix, or name.", metavar="ID", show_default=False)
+]
 OptionalRefArg = Annotated[
     str | None,
-    typer.Argument(help="Id, unique id prefix, or name [default: the latest].", show_default=False),
+    typer.Argument(
+        help="Id, unique id prefix, or name \\[default: the latest].",
+        metavar="[ID]",
+        show_default=False,
+    ),
 ]
 
 
@@ -342,7 +348,10 @@ def _write_atomic(path: Path, text: str) -> None:
 def rm(
     ctx: typer.Context,
     refs: Annotated[
-        list[str], typer.Argument(help="Ids, unique id prefixes, or names.", show_default=False)
+        list[str],
+        typer.Argument(
+            help="Ids, unique id prefixes, or names.", metavar="ID...", show_default=False
+        ),
     ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
@@ -390,7 +399,7 @@ def _confirm(rt: Runtime, store: Store, ids: list[str]) -> bool:
 def rename(
     ctx: typer.Context,
     ref: RefArg,
-    name: Annotated[str, typer.Argument(help="The new name.", show_default=False)],
+    name: Annotated[str, typer.Argument(help="The new name.", metavar="NAME", show_default=False)],
 ) -> None:
     rt = common.runtime(ctx)
     with boundary(rt), _store(rt) as opened:
@@ -407,7 +416,9 @@ def search(
     query: Annotated[
         list[str],
         typer.Argument(
-            help="Words that must all appear; word* matches a prefix.", show_default=False
+            help="Words that must all appear; word* matches a prefix.",
+            metavar="QUERY...",
+            show_default=False,
         ),
     ],
     limit: LimitOpt = 20,
