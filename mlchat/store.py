@@ -43,7 +43,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import secrets
 import sqlite3
 import time
 import unicodedata
@@ -53,7 +52,6 @@ from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote
 
 from mlchat.errors import ConfigError, UsageError
 from mlchat.session import Conversation, ReplyStatus
@@ -290,7 +288,7 @@ def printable(text: str, keep: str = "\n\t") -> str:
 
 
 def _new_id() -> str:
-    return secrets.token_hex(ID_LENGTH // 2)
+    return os.urandom(ID_LENGTH // 2).hex()
 
 
 # -- time and JSON -----------------------------------------------------------------------------
@@ -429,10 +427,19 @@ class Store:
                 raise StoreError(
                     f"cannot open the conversation store {path}: {exc.strerror or exc}"
                 ) from None
-        uri = f"file:{quote(str(path))}?mode={'ro' if readonly else 'rw'}"
+        # A URI, so that mode=rw never creates a file (the owner-only one above is the only
+        # creation); only these characters are special in its path.
+        quoted = str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
+        uri = f"file:{quoted}?mode={'ro' if readonly else 'rw'}"
         try:
+            # check_same_thread off: a REPL may stream in a worker thread. The SQLite here is
+            # serialized; a Store is still meant to be used by one thread at a time.
             db = sqlite3.connect(
-                uri, uri=True, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
+                uri,
+                uri=True,
+                isolation_level=None,
+                timeout=BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False,
             )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the conversation store {path}: {_reason(exc)}") from None
@@ -451,15 +458,22 @@ class Store:
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             db.execute("PRAGMA foreign_keys = ON")
             # Reading the version is the first access to the file: a corrupt or foreign file
-            # fails here, before anything has been written to it.
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            # fails here, before anything has been written to it. One read transaction, so a
+            # store another process is creating right now is never taken for a foreign file.
+            db.execute("BEGIN")
+            try:
+                version = int(db.execute("PRAGMA user_version").fetchone()[0])
+                foreign = version == 0 and self._foreign()
+            finally:
+                with suppress(sqlite3.Error):
+                    db.execute("COMMIT")
             if version > SCHEMA_VERSION:
                 raise StoreError(
                     f"{self.path} was written by a newer mlchat (schema {version}, this one "
                     f"knows {SCHEMA_VERSION})",
                     hint="upgrade mlchat; the file is left untouched",
                 )
-            if version == 0 and self._foreign():
+            if foreign:
                 raise StoreError(
                     f"{self.path} is not an mlchat conversation store",
                     hint="mlchat leaves it untouched; move it aside to start a new store",
