@@ -531,8 +531,7 @@ class Store:
                     for name in self._triggers():
                         self._db.execute(f"DROP TRIGGER {name}")
         except StoreError:
-            if want:
-                raise
+            pass  # saving matters more than the index: search falls back to LIKE
         self.fts = want and self._has_fts()
 
     def close(self) -> None:
@@ -559,9 +558,8 @@ class Store:
                     hint=f"mlchat leaves it untouched; move it aside (mv {self.path} "
                     f"{self.path}.bad) to start a new store",
                 ) from None
-            raise StoreError(
-                f"cannot use the conversation store {self.path}: {_reason(exc)}"
-            ) from (None)
+            message = f"cannot use the conversation store {self.path}: {_reason(exc)}"
+            raise StoreError(message) from None
 
     @contextmanager
     def transaction(self) -> Iterator[Tx]:

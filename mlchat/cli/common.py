@@ -103,7 +103,7 @@ def logging_enabled(s: config.Settings, no_log: bool) -> bool:
     raise ConfigError("log in the config file must be true or false")
 
 
-def open_store(rt: Runtime, *, create: bool = True) -> Store | None:
+def open_store(*, create: bool = True) -> Store | None:
     """The conversation store; None when it does not exist and `create` is false. StoreError
     (exit 3, the file left untouched) when it cannot be opened."""
     from mlchat.store import Store
@@ -132,7 +132,7 @@ def conversation_log(
     log: TurnLog = NullLog()
     if enabled or need_store:
         try:
-            store = open_store(rt)
+            store = open_store()
         except StoreError as exc:
             if need_store:
                 raise

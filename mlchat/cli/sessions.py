@@ -76,9 +76,9 @@ def sessions(ctx: typer.Context) -> None:
 
 
 @contextmanager
-def _store(rt: Runtime) -> Iterator[Store | None]:
+def _store() -> Iterator[Store | None]:
     """The store, or None when nothing has ever been saved (reading never creates it)."""
-    store = common.open_store(rt, create=False)
+    store = common.open_store(create=False)
     try:
         yield store
     finally:
@@ -108,7 +108,7 @@ def list_(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonOpt = False) ->
 
 
 def _list(rt: Runtime, limit: int, *, as_json: bool) -> None:
-    with _store(rt) as store:
+    with _store() as store:
         items = store.conversations(limit or None) if store is not None else []
     if as_json:
         _json_out(rt, [_summary_json(s) for s in items])
@@ -139,7 +139,7 @@ def _list(rt: Runtime, limit: int, *, as_json: bool) -> None:
 @app.command(help="Show a conversation as readable text.")
 def show(ctx: typer.Context, ref: OptionalRefArg = None) -> None:
     rt = common.runtime(ctx)
-    with boundary(rt), _store(rt) as opened:
+    with boundary(rt), _store() as opened:
         store, cid = _require(opened, ref)
         summary, records = store.record(cid)
         pieces = _show(summary, records)
@@ -227,7 +227,7 @@ def export(
     with boundary(rt):
         if fmt not in ("md", "json"):
             raise UsageError(f"--format must be md or json, got '{fmt}'")
-        with _store(rt) as opened:
+        with _store() as opened:
             store, cid = _require(opened, ref)
             summary, records = store.record(cid)
         text = (
@@ -356,7 +356,7 @@ def rm(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     rt = common.runtime(ctx)
-    with boundary(rt), _store(rt) as opened:
+    with boundary(rt), _store() as opened:
         store = opened
         if store is None:
             raise UsageError("no saved conversations yet")
@@ -402,7 +402,7 @@ def rename(
     name: Annotated[str, typer.Argument(help="The new name.", metavar="NAME", show_default=False)],
 ) -> None:
     rt = common.runtime(ctx)
-    with boundary(rt), _store(rt) as opened:
+    with boundary(rt), _store() as opened:
         store, cid = _require(opened, ref)
         store.rename(cid, name)
 
@@ -429,7 +429,7 @@ def search(
         text = " ".join(query)
         if not text.strip():
             raise UsageError("nothing to search for")
-        with _store(rt) as store:
+        with _store() as store:
             hits = store.search(text, limit or 1_000_000) if store is not None else []
         if as_json:
             _json_out(rt, [_hit_json(h) for h in hits])
