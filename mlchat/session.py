@@ -193,6 +193,10 @@ class TurnLog(Protocol):
 
     def truncate(self, convo: Conversation) -> None: ...
 
+    def progress(self, convo: Conversation, reply: Reply) -> None:
+        """Called on every stream event of a reply; a log may checkpoint the partial reply."""
+        ...
+
 
 class NullLog:
     """Records nothing (`--no-log`, or no store)."""
@@ -212,6 +216,9 @@ class NullLog:
         pass
 
     def truncate(self, convo: Conversation) -> None:
+        pass
+
+    def progress(self, convo: Conversation, reply: Reply) -> None:
         pass
 
 

@@ -11,6 +11,7 @@ from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
 from mlchat.cli import config_cmd, key
 from mlchat.cli import models as models_cmd
+from mlchat.cli import sessions as sessions_cmd
 from mlchat.cli import tokens as tokens_cmd
 from mlchat.runtime import Runtime
 
@@ -62,3 +63,8 @@ app.command(
 )(tokens_cmd.tokens)
 app.add_typer(key.app, name="key", short_help="Store, inspect or remove the API key.")
 app.add_typer(config_cmd.app, name="config", short_help="Read and edit the config file.")
+app.add_typer(
+    sessions_cmd.app,
+    name="sessions",
+    short_help="List, show, search, export and delete saved conversations.",
+)

@@ -1,20 +1,45 @@
 """Wiring shared by the commands: the Runtime from the context, the config file, settings, model
-names, the API key (with the first-run prompt) and the client."""
+names, the API key (with the first-run prompt), the client, and the conversation store with its
+turn log."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlchat import config, models
 from mlchat.errors import ConfigError, MlchatError
 from mlchat.runtime import Runtime
+from mlchat.session import NullLog, TurnLog
 
 if TYPE_CHECKING:
     from mlchat.client import Client
+    from mlchat.store import Store
+
+# Options of the commands that save conversations (`ask`, and `chat`).
+CONVERSATION = "Conversation"
+NoLogOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-log",
+        help="Do not save this conversation (config: log = false).",
+        rich_help_panel=CONVERSATION,
+    ),
+]
+ContinueOpt = Annotated[
+    bool,
+    typer.Option(
+        "--continue",
+        "-c",
+        help="Continue the most recently updated saved conversation.",
+        rich_help_panel=CONVERSATION,
+    ),
+]
 
 
 def runtime(ctx: typer.Context) -> Runtime:
@@ -145,3 +170,59 @@ def client(rt: Runtime, s: config.Settings) -> Client:
         sleep=rt.sleep,
         clock=rt.clock,
     )
+
+
+def db_path() -> Path:
+    from mlchat.store import DB_NAME
+
+    return config.data_dir() / DB_NAME
+
+
+def logging_enabled(s: config.Settings, no_log: bool) -> bool:
+    """False with --no-log or `log = false` in the config file (validated by config)."""
+    return s.log and not no_log
+
+
+def open_store(*, create: bool = True) -> Store | None:
+    """The conversation store; None when it does not exist and `create` is false. StoreError
+    (exit 3, the file left untouched) when it cannot be opened."""
+    from mlchat.store import Store
+
+    path = db_path()
+    if not create and not path.exists():
+        return None
+    return Store.open(path)
+
+
+@contextmanager
+def conversation_log(
+    rt: Runtime, s: config.Settings, *, no_log: bool, need_store: bool = False
+) -> Iterator[tuple[Store | None, TurnLog]]:
+    """The store and the turn log for a command that chats (`ask`, the REPL).
+
+    With logging off the log is a NullLog, and the store is opened only if `need_store` (to
+    continue or resume a conversation without saving the new turns). A store that cannot be
+    opened is an error when it is needed, otherwise a warning: the chat goes on unsaved.
+    """
+    from mlchat.store import StoreError
+    from mlchat.turnlog import StoreLog
+
+    enabled = logging_enabled(s, no_log)
+    store: Store | None = None
+    log: TurnLog = NullLog()
+    if enabled or need_store:
+        try:
+            store = open_store()
+        except StoreError as exc:
+            if need_store:
+                raise
+            rt.warn(f"{exc.message}; this conversation will not be saved")
+            if exc.hint:
+                rt.note(f"hint: {exc.hint}")
+    if store is not None and enabled:
+        log = StoreLog(store, rt.warn)
+    try:
+        yield store, log
+    finally:
+        if store is not None:
+            store.close()
