@@ -18,6 +18,16 @@ if TYPE_CHECKING:
     import httpx  # noqa: TID251 - a type only, never imported at run time
 
 
+def _ask_line(prompt: str) -> str:
+    """One line typed at the terminal, the prompt on stderr (stdout is kept for the answer)."""
+    sys.stderr.write(prompt)
+    sys.stderr.flush()
+    line = sys.stdin.readline()
+    if not line:
+        raise EOFError
+    return line.rstrip("\n")
+
+
 def _getpass(prompt: str) -> str:
     """Hidden input from the terminal (getpass talks to /dev/tty, not to our redirected streams)."""
     import getpass
@@ -47,6 +57,7 @@ class Runtime:
     debug: bool = False
     # Reads a secret without echoing it; tests inject their own to drive the terminal path.
     read_secret: Callable[[str], str] = _getpass
+    read_line: Callable[[str], str] = _ask_line
     # Values that must never reach any output (the API key); `scrub` masks them.
     secrets: set[str] = field(default_factory=set)
 

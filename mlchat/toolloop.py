@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from mlchat import schema as jsonschema
 from mlchat import tools as toolmod
-from mlchat.errors import RequestRejected, UsageError
-from mlchat.session import Conversation, NullLog, OpenStream, Reply, TurnLog, run_turn
-from mlchat.types import Dialect, Message, StreamEvent, ToolCall, ToolSpec
+from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
+from mlchat.session import Conversation, NullLog, OpenStream, Reply, ReplyStatus, TurnLog, run_turn
+from mlchat.types import Dialect, Message, StreamEvent, ToolCall, ToolSpec, Usage
 
 DEFAULT_MAX_ROUNDS = 8
 STRUCTURED_TOOL = "respond"
@@ -126,42 +126,40 @@ def run_rounds(
     convo: Conversation,
     *,
     stream: bool,
-    sink: Callable[[], Callable[[StreamEvent], None]],
+    sink: Callable[[Reply], Callable[[StreamEvent], None]],
     finish: Callable[[], None],
     tools: ToolSession | None = None,
     on_call: Callable[[ToolCall], None] = lambda _c: None,
     on_result: Callable[[toolmod.ToolResult], None] = lambda _r: None,
     log: TurnLog | None = None,
     request_options: Mapping[str, Any] | None = None,
-) -> Reply:
-    """Run rounds until the model answers without calling a tool. `sink()` gives the event
-    consumer for the next reply (a fresh renderer); `finish()` ends its drawing. Each reply and
-    each tool result is added to `convo` (and the log) as soon as it exists; an error or Ctrl-C
-    propagates with `convo` holding everything that happened."""
+    scrub: Callable[[str], str] = lambda text: text,
+) -> list[Reply]:
+    """Stream replies until the model answers without calling a tool; return every round's reply.
+
+    `sink(reply)` gives the event consumer for the next reply (a fresh renderer, plus the log's
+    checkpoint); `finish()` ends its drawing. Each reply and each tool result joins `convo` (and
+    the log) as soon as it exists. An error or Ctrl-C propagates with the reply so far kept:
+    "interrupted" when some of it arrived or the user stopped it, "failed" when nothing did.
+    """
     log = log or NullLog()
     options = dict(request_options or {})
-    rounds = 0
+    replies: list[Reply] = []
     while True:
         reply = Reply()
-        request = convo.request(stream=stream, **options)
+        replies.append(reply)
         try:
-            run_turn(open_stream, request, reply, sink())
-        except KeyboardInterrupt:
+            run_turn(open_stream, convo.request(stream=stream, **options), reply, sink(reply))
+        except BaseException as exc:
             finish()
-            _keep(convo, log, reply, "interrupted")
-            raise
-        except Exception as exc:
-            finish()
-            _keep(convo, log, reply, "failed", str(exc))
+            record(convo, log, reply, exc, scrub)
             raise
         finish()
-        convo.add_reply(reply)
-        log.reply(convo, convo.messages[-1], reply, status="ok")
+        record(convo, log, reply, None, scrub)
         calls = [c for c in reply.tool_calls if c.name != STRUCTURED_TOOL]
         if tools is None or not calls:
-            return reply
-        rounds += 1
-        if rounds > tools.max_rounds:
+            return replies
+        if len(replies) > tools.max_rounds:
             raise RequestRejected(
                 f"the model was still calling tools after {tools.max_rounds} rounds",
                 hint="raise the limit with --max-rounds",
@@ -177,15 +175,34 @@ def run_rounds(
             log.user(convo, message)
 
 
-def _keep(
+def record(
     convo: Conversation,
     log: TurnLog,
     reply: Reply,
-    status: Literal["interrupted", "failed"],
-    error: str | None = None,
+    error: BaseException | None,
+    scrub: Callable[[str], str] = lambda text: text,
 ) -> None:
-    if reply.has_content:
-        convo.add_reply(reply, interrupted=True)
-        log.reply(convo, convo.messages[-1], reply, status=status, error=error)
-    else:
-        log.reply(convo, reply.message(interrupted=True), reply, status=status, error=error)
+    """Keep a reply in the conversation and the log: whole; cut short ("interrupted": Ctrl-C, or
+    an error after some of it arrived); or "failed" (an error before anything arrived, kept as a
+    record only, so the model never sees an empty turn)."""
+    status: ReplyStatus = "ok"
+    text: str | None = None
+    if error is not None:
+        user_stop = isinstance(error, KeyboardInterrupt | Interrupted)
+        status = "interrupted" if reply.has_content or user_stop else "failed"
+        if not user_stop:
+            text = scrub(error.message if isinstance(error, MlchatError) else str(error))
+    before = len(convo.messages)
+    convo.add_reply(reply, interrupted=error is not None)
+    message = convo.messages[-1] if len(convo.messages) > before else reply.message()
+    log.reply(convo, message, reply, status=status, error=text)
+
+
+def total_usage(replies: list[Reply]) -> Usage | None:
+    """The usage of every round added up (a tool loop bills each round)."""
+    found = [r.usage for r in replies if r.usage is not None]
+    if not found:
+        return None
+    inputs = [u.input_tokens for u in found if u.input_tokens is not None]
+    outputs = [u.output_tokens for u in found if u.output_tokens is not None]
+    return Usage(sum(inputs) if inputs else None, sum(outputs) if outputs else None)

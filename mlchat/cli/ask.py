@@ -3,25 +3,41 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlchat import prices
+from mlchat import tools as tools_mod
 from mlchat.cli import common
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.config import Flags
-from mlchat.errors import Interrupted, MlchatError, UsageError
+from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
 from mlchat.providers import get_provider
 from mlchat.render import NullRenderer, Renderer, make_renderer
 from mlchat.runtime import Runtime
-from mlchat.session import Conversation, Reply, ReplyStatus, TurnLog, run_turn
-from mlchat.types import StreamEvent
+from mlchat.session import Conversation, Reply, TurnLog
+from mlchat.toolloop import (
+    DEFAULT_MAX_ROUNDS,
+    Approval,
+    OutputFormat,
+    ToolSession,
+    load_schema,
+    run_rounds,
+    total_usage,
+)
+from mlchat.tools import ToolResult
+from mlchat.types import StreamEvent, ToolCall
 
 if TYPE_CHECKING:
     from mlchat.config import Settings
     from mlchat.store import Store
+
+STRUCTURED = "Structured output and tools"
 
 HELP = """Ask one question and stream the answer.
 
@@ -99,6 +115,46 @@ def ask(
     retries: o.RetriesOpt = None,
     continue_: common.ContinueOpt = False,
     no_log: common.NoLogOpt = False,
+    json_mode: Annotated[
+        bool,
+        typer.Option(
+            "--json-mode",
+            help="Ask for a JSON object (response_format json_object); print it validated.",
+            rich_help_panel=STRUCTURED,
+        ),
+    ] = False,
+    schema: Annotated[
+        str | None,
+        typer.Option(
+            "--schema",
+            help="JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn't.",
+            rich_help_panel=STRUCTURED,
+            metavar="FILE_OR_JSON",
+        ),
+    ] = None,
+    tools_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--tools",
+            help="TOML or JSON file of tools the model may call (each runs a local command).",
+            rich_help_panel=STRUCTURED,
+            metavar="FILE",
+        ),
+    ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes", "-y", help="Run tool calls without asking.", rich_help_panel=STRUCTURED
+        ),
+    ] = False,
+    max_rounds: Annotated[
+        int,
+        typer.Option(
+            "--max-rounds",
+            help="Most rounds of tool calls before giving up.",
+            rich_help_panel=STRUCTURED,
+        ),
+    ] = DEFAULT_MAX_ROUNDS,
 ) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
@@ -120,20 +176,44 @@ def ask(
         text = read_prompt(rt, prompt)
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
+        opts = Options(
+            stream=not no_stream,
+            as_json=as_json,
+            plain=plain,
+            usage=usage,
+            output=_output_format(json_mode, schema),
+            tools=_tool_session(rt, tools_file, yes, max_rounds),
+        )
         with common.conversation_log(rt, s, no_log=no_log, need_store=continue_) as (store, log):
             convo = _conversation(rt, s, flags, store if continue_ else None)
-            run(
-                rt,
-                s,
-                convo,
-                text,
-                log,
-                stream=not no_stream,
-                as_json=as_json,
-                plain=plain,
-                usage=usage,
-                table=table,
-            )
+            run(rt, s, convo, text, log, opts, table)
+
+
+def _output_format(json_mode: bool, schema: str | None) -> OutputFormat | None:
+    if schema is not None:
+        return OutputFormat(load_schema(schema, _read_text))
+    return OutputFormat() if json_mode else None
+
+
+def _read_text(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise UsageError(f"cannot read {path}: {reason}") from None
+
+
+def _tool_session(rt: Runtime, path: Path | None, yes: bool, max_rounds: int) -> ToolSession | None:
+    if path is None:
+        return None
+    if max_rounds < 1:
+        raise UsageError(f"--max-rounds must be at least 1, got {max_rounds}")
+    if not yes and not (rt.stdin_tty and rt.stderr_tty):
+        raise UsageError(
+            "--tools needs --yes when not on a terminal (nobody can approve the calls)",
+            hint="review the tools file, then add --yes",
+        )
+    return ToolSession(tools_mod.load(path), approver(rt, yes), max_rounds, dict(rt.env))
 
 
 def _conversation(rt: Runtime, s: Settings, flags: Flags, store: Store | None) -> Conversation:
@@ -156,39 +236,60 @@ def _conversation(rt: Runtime, s: Settings, flags: Flags, store: Store | None) -
     return latest
 
 
+@dataclass(frozen=True, slots=True)
+class Options:
+    stream: bool = True
+    as_json: bool = False
+    plain: bool = False
+    usage: bool = False
+    output: OutputFormat | None = None
+    tools: ToolSession | None = None
+
+
 def run(
     rt: Runtime,
     s: Settings,
     convo: Conversation,
     text: str,
     log: TurnLog,
-    *,
-    stream: bool,
-    as_json: bool,
-    plain: bool,
-    usage: bool = False,
-    table: dict[str, prices.Price] | None = None,
+    opts: Options,
+    table: dict[str, prices.Price],
 ) -> None:
-    table = table if table is not None else prices.table(None)
     provider = get_provider(convo.dialect)
     for name in provider.unsupported_params(convo.params):
         rt.warn(f"{name} is not part of the {convo.dialect} dialect and is not sent")
-    renderer: Renderer = (
-        NullRenderer()
-        if as_json
-        else make_renderer(
-            out=rt.out,
-            err=rt.err,
-            env=rt.env,
-            stdout_tty=bool(rt.stdout_tty),
-            stderr_tty=bool(rt.stderr_tty),
-            plain=plain,
-        )
+    fmt = opts.output
+    request_options: dict[str, object] = {}
+    if fmt is not None:
+        request_options = fmt.request_options(convo.dialect)
+    convo.tools = (opts.tools.specs() if opts.tools else ()) + (
+        fmt.extra_tools(convo.dialect) if fmt is not None else ()
     )
-    reply = Reply()
-    def sink(ev: StreamEvent) -> None:
-        renderer.feed(ev)
-        log.progress(convo, reply)  # a throttled checkpoint, so kill -9 loses at most a second
+    # With --json or a structured format, stdout gets one document at the end.
+    quiet = opts.as_json or fmt is not None
+    renderer: list[Renderer] = []
+    replies: list[Reply] = []
+    results: list[ToolResult] = []
+
+    def on_result(result: ToolResult) -> None:
+        results.append(result)
+        _show_result(rt, result)
+
+    def sink(reply: Reply) -> Callable[[StreamEvent], None]:
+        replies.append(reply)  # every round's reply, kept even when a later round fails
+        current = NullRenderer() if quiet else _renderer(rt, opts.plain)
+        renderer[:] = [current]
+
+        def feed(ev: StreamEvent) -> None:
+            current.feed(ev)
+            log.progress(convo, reply)  # a throttled checkpoint: kill -9 loses at most a second
+
+        return feed
+
+    def finish() -> None:
+        for r in renderer:
+            r.finish()
+        renderer.clear()
 
     # The client first: without a key nothing is sent, so nothing is saved.
     with common.client(rt, s) as client:
@@ -196,51 +297,125 @@ def run(
         # Saved before it is sent: a request that never returns still leaves the question.
         log.user(convo, convo.messages[-1])
         try:
-            run_turn(
-                lambda req: client.chat(provider, req), convo.request(stream=stream), reply, sink
+            run_rounds(
+                lambda req: client.chat(provider, req),
+                convo,
+                stream=opts.stream,
+                sink=sink,
+                finish=finish,
+                tools=opts.tools,
+                on_call=lambda call: _show_call(rt, call),
+                on_result=on_result,
+                log=log,
+                request_options=request_options,
+                scrub=rt.scrub,
             )
         except (KeyboardInterrupt, MlchatError) as exc:
-            renderer.finish()
             error = exc if isinstance(exc, MlchatError) else Interrupted("interrupted")
-            _log_reply(rt, convo, reply, log, error)
-            if as_json:
-                _print_json(rt, reply, convo.model, table, error)
-            elif reply.text:
+            if (
+                fmt is not None
+                and isinstance(exc, RequestRejected)
+                and "response_format" in str(request_options)
+            ):
+                exc.hint = exc.hint or (
+                    "this model may not support JSON mode: try --api anthropic (the schema "
+                    "becomes a forced tool) or ask for JSON in the prompt without --json-mode"
+                )
+            if opts.as_json:
+                _print_json(rt, replies, results, convo.model, table, error)
+            elif replies and replies[-1].text and fmt is None:
                 rt.warn("the reply above is incomplete")
             raise
-    renderer.finish()
-    _log_reply(rt, convo, reply, log, None)
-    if as_json:
-        _print_json(rt, reply, convo.model, table)
-    if usage:
-        rt.note(prices.usage_line(convo.model, reply.usage, table))
+    final = replies[-1]
+    document = fmt.document(final, convo.dialect) if fmt is not None else None
+    if opts.as_json:
+        _print_json(rt, replies, results, convo.model, table, data=document)
+    elif fmt is not None:
+        pretty = bool(rt.stdout_tty)
+        rt.out.write(json.dumps(document, ensure_ascii=False, indent=2 if pretty else None) + "\n")
+        rt.out.flush()
+    if opts.usage:
+        rt.note(prices.usage_line(convo.model, total_usage(replies), table))
 
 
-def _log_reply(
-    rt: Runtime, convo: Conversation, reply: Reply, log: TurnLog, error: MlchatError | None
-) -> None:
-    """Keep the reply in the conversation and the store: whole, cut short (interrupted: Ctrl-C,
-    or an error after some of it arrived), or failed (an error before anything arrived)."""
-    status: ReplyStatus = "ok"
-    if error is not None:
-        status = "interrupted" if reply.has_content or isinstance(error, Interrupted) else "failed"
-    convo.add_reply(reply, interrupted=error is not None)
-    message = convo.messages[-1] if convo.messages[-1].role == "assistant" else reply.message()
-    text = None
-    if error is not None and not isinstance(error, Interrupted):
-        text = rt.scrub(error.message)
-    log.reply(convo, message, reply, status=status, error=text)
+def _renderer(rt: Runtime, plain: bool) -> Renderer:
+    return make_renderer(
+        out=rt.out,
+        err=rt.err,
+        env=rt.env,
+        stdout_tty=bool(rt.stdout_tty),
+        stderr_tty=bool(rt.stderr_tty),
+        plain=plain,
+    )
+
+
+def _show_call(rt: Runtime, call: ToolCall) -> None:
+    rt.note(rt.scrub(f"mlchat: tool call: {call.name} {_clip(call.arguments, 300)}"))
+
+
+def _show_result(rt: Runtime, result: ToolResult) -> None:
+    head = result.content.strip().splitlines()[0] if result.content.strip() else "(no output)"
+    if result.is_error:
+        rt.note(rt.scrub(f"mlchat: tool {result.call.name} failed: {_clip(head, 200)}"))
+    else:
+        size = len(result.content)
+        rt.note(f"mlchat: tool {result.call.name} returned {size} character{'s' * (size != 1)}")
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def approver(rt: Runtime, yes: bool) -> Callable[[ToolCall], Approval]:
+    """y / n / a (always this tool, this session) on a terminal; --yes approves everything."""
+
+    def ask_user(call: ToolCall) -> Approval:
+        if yes:
+            return "yes"
+        while True:
+            try:
+                answer = rt.read_line(f"Run {call.name}? [y]es / [n]o / [a]lways: ")
+            except EOFError:
+                return "no"
+            choice = answer.strip().lower()[:1]
+            if choice in ("y", "n", "a"):
+                return {"y": "yes", "n": "no", "a": "always"}[choice]  # type: ignore[return-value]
+            rt.note("mlchat: answer y, n or a")
+
+    return ask_user
 
 
 def _print_json(
     rt: Runtime,
-    reply: Reply,
+    replies: list[Reply],
+    results: list[ToolResult],
     model: str,
     table: dict[str, prices.Price],
     error: MlchatError | None = None,
+    data: Any = None,
 ) -> None:
-    doc = reply.to_json(model)
-    cost = prices.cost(model, reply.usage, table)
+    final = replies[-1] if replies else Reply()
+    doc = final.to_json(model)
+    usage = total_usage(replies)
+    if usage is not None:
+        doc["usage"] = {
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+        }
+    if results:
+        by_id = {r.call.id: r for r in results}
+        calls = [c for r in replies for c in r.to_json(model)["tool_calls"]]
+        for call in calls:
+            result = by_id.get(call["id"])
+            if result is not None:
+                call["result"] = result.content
+                call["is_error"] = result.is_error
+        doc["tool_calls"] = calls
+    if data is not None:
+        doc["data"] = data
+    cost = prices.cost(model, usage, table)
     if cost is not None:
         doc["cost"] = cost
     if error is not None:

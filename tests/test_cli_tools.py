@@ -1,0 +1,347 @@
+"""Structured output (--json-mode, --schema) and tool calling (--tools) through `mlchat ask`,
+against the emulator, in both dialects."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mlchat.cli import app
+from mlchat.cli.common import open_store
+from mlchat.runtime import Runtime
+from tests.conftest import Run, invoke
+from tests.emulator import Emulator, Reply
+
+TOOL_SCRIPT = """
+import json, os, sys, time
+args = json.load(sys.stdin)
+with open(os.environ["TOOL_LOG"], "a") as f:
+    f.write(json.dumps(args) + "\\n")
+if args.get("fail"):
+    sys.exit("it broke")
+if args.get("sleep"):
+    time.sleep(args["sleep"])
+print("weather in " + args["city"] + ": sunny")
+"""
+
+
+@pytest.fixture
+def toolfile(tmp_path: Path) -> Path:
+    (tmp_path / "weather.py").write_text(TOOL_SCRIPT)
+    path = tmp_path / "tools.toml"
+    path.write_text(
+        f"""
+[[tools]]
+name = "get_weather"
+description = "The weather in a city"
+command = [{json.dumps(sys.executable)}, "weather.py"]
+timeout = 1
+[tools.parameters]
+type = "object"
+required = ["city"]
+properties.city = {{ type = "string" }}
+properties.fail = {{ type = "boolean" }}
+properties.sleep = {{ type = "number" }}
+"""
+    )
+    return path
+
+
+@pytest.fixture
+def tool_env(env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
+    log = tmp_path / "tool.log"
+    os.environ["TOOL_LOG"] = str(log)  # the tool subprocess inherits the runtime env below
+    yield {**env, "TOOL_LOG": str(log)}
+    os.environ.pop("TOOL_LOG", None)
+
+
+def tool_runs(env: dict[str, str]) -> list[dict[str, object]]:
+    path = Path(env["TOOL_LOG"])
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def call(args: str, ident: str = "call_1") -> dict[str, str]:
+    return {"id": ident, "name": "get_weather", "arguments": args}
+
+
+def tty_invoke(args: list[str], env: dict[str, str], answers: list[str]) -> tuple[Run, list[str]]:
+    """Run with stdin and stderr on a 'terminal', answering approval prompts from `answers`."""
+    out, err = io.StringIO(), io.StringIO()
+    asked: list[str] = []
+
+    def read_line(prompt: str) -> str:
+        asked.append(prompt)
+        if not answers:
+            raise EOFError
+        return answers.pop(0)
+
+    base = {k: v for k, v in os.environ.items() if k.startswith("XDG_") or k == "HOME"}
+    rt = Runtime(
+        env={**base, **env},
+        stdin=io.BytesIO(b""),
+        stdout=out,
+        stderr=err,
+        stdin_tty=True,
+        stdout_tty=False,
+        stderr_tty=True,
+        sleep=lambda _s: None,
+        read_line=read_line,
+    )
+    result = CliRunner().invoke(app, args, obj=rt)
+    return Run(result.exit_code, out.getvalue(), err.getvalue() + result.stderr, rt), asked
+
+
+# -- structured output -----------------------------------------------------------------------
+
+
+def test_json_mode_sends_response_format_and_prints_compact(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    emulator.script(Reply.chat('{"primes": [2, 3, 5]}', chunk_size=4))
+    r = invoke(["ask", "--json-mode", "three primes as JSON"], env=env)
+    assert r.code == 0, r.err
+    assert r.out == '{"primes": [2, 3, 5]}\n'
+    assert emulator.requests[0].json["response_format"] == {"type": "json_object"}
+
+
+def test_json_mode_pretty_on_a_terminal_and_fences_stripped(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    emulator.script(Reply.chat('```json\n{"a": 1}\n```'))
+    r = invoke(["ask", "--json-mode", "x"], env=env, stdout_tty=True)
+    assert r.code == 0, r.err
+    assert r.out == '{\n  "a": 1\n}\n'
+
+
+def test_json_mode_invalid_reply_exits_4(env: dict[str, str], emulator: Emulator) -> None:
+    emulator.script(Reply.chat("Sure! Here it is: {oops"))
+    r = invoke(["ask", "--json-mode", "x"], env=env)
+    assert r.code == 4
+    assert r.out == ""
+    assert r.err.startswith("mlchat: error: the reply is not valid JSON")
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 0}},
+    "required": ["name", "age"],
+}
+
+
+def test_schema_openai_pass(env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "person.json"
+    path.write_text(json.dumps(SCHEMA))
+    emulator.script(Reply.chat('{"name": "Ada", "age": 36}'))
+    r = invoke(["ask", "--schema", str(path), "who?"], env=env)
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == {"name": "Ada", "age": 36}
+    fmt = emulator.requests[0].json["response_format"]
+    assert fmt["type"] == "json_schema"
+    assert fmt["json_schema"]["schema"] == SCHEMA
+
+
+def test_schema_validation_failure_exits_4(env: dict[str, str], emulator: Emulator) -> None:
+    emulator.script(Reply.chat('{"name": "Ada", "age": -3}'))
+    r = invoke(["ask", "--schema", json.dumps(SCHEMA), "who?"], env=env)
+    assert r.code == 4
+    assert r.out == ""
+    assert "does not match the schema: $.age: -3 is less than the minimum 0" in r.err
+
+
+def test_schema_anthropic_is_a_forced_tool(env: dict[str, str], emulator: Emulator) -> None:
+    args = json.dumps({"name": "Ada", "age": 36})
+    emulator.script(
+        Reply.chat(
+            "", tool_calls=[{"name": "respond", "arguments": args}], finish_reason="tool_calls"
+        )
+    )
+    r = invoke(["ask", "--api", "anthropic", "--schema", json.dumps(SCHEMA), "who?"], env=env)
+    assert r.code == 0, r.err
+    assert json.loads(r.out) == {"name": "Ada", "age": 36}
+    body = emulator.requests[0].json
+    assert body["tools"] == [
+        {
+            "name": "respond",
+            "description": "Give the answer as structured data.",
+            "input_schema": SCHEMA,
+        }
+    ]
+    assert body["tool_choice"] == {"type": "tool", "name": "respond"}
+    assert "response_format" not in body
+
+
+def test_rejected_response_format_suggests_the_other_mode(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    emulator.script(Reply.error(200, {"status": "error", "message": "Provider returned error"}))
+    r = invoke(["ask", "--json-mode", "x"], env=env)
+    assert r.code == 4
+    assert "Provider returned error" in r.err
+    assert "hint: this model may not support JSON mode" in r.err
+
+
+def test_bad_schema_argument(env: dict[str, str], emulator: Emulator) -> None:
+    r = invoke(["ask", "--schema", "{not json", "x"], env=env)
+    assert r.code == 2 and "--schema is not valid JSON" in r.err
+    r = invoke(["ask", "--schema", "/nonexistent/schema.json", "x"], env=env)
+    assert r.code == 2 and "cannot read /nonexistent/schema.json" in r.err
+    assert emulator.requests == []
+
+
+# -- tools -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_multi_round_tool_loop(
+    tool_env: dict[str, str], emulator: Emulator, toolfile: Path, api: str
+) -> None:
+    emulator.script(
+        Reply.chat(
+            "Let me check. ", tool_calls=[call('{"city": "Paris"}')], finish_reason="tool_calls"
+        ),
+        Reply.chat("", tool_calls=[call('{"city": "Oslo"}', "call_2")], finish_reason="tool_calls"),
+        Reply.chat("Paris and Oslo are sunny.", chunk_size=5),
+    )
+    r = invoke(["ask", "--api", api, "--tools", str(toolfile), "--yes", "weather?"], env=tool_env)
+    assert r.code == 0, r.err
+    assert r.out == "Let me check. \nParis and Oslo are sunny.\n"
+    assert tool_runs(tool_env) == [{"city": "Paris"}, {"city": "Oslo"}]
+    assert "tool call: get_weather" in r.err
+    assert len(emulator.requests) == 3
+    third = emulator.requests[2].json["messages"]
+    if api == "openai":
+        assert emulator.requests[0].json["tools"][0]["function"]["name"] == "get_weather"
+        assert third[1]["tool_calls"][0]["id"] == "call_1"
+        assert third[2] == {
+            "role": "tool",
+            "tool_call_id": "call_1",
+            "content": "weather in Paris: sunny\n",
+        }
+    else:
+        assert emulator.requests[0].json["tools"][0]["input_schema"]["required"] == ["city"]
+        assert third[1]["content"][1]["type"] == "tool_use"
+        result = third[2]["content"][0]
+        assert result["type"] == "tool_result" and result["tool_use_id"] == "call_1"
+        assert result["content"] == "weather in Paris: sunny\n"
+
+
+def test_tools_need_yes_without_a_terminal(
+    tool_env: dict[str, str], emulator: Emulator, toolfile: Path
+) -> None:
+    r = invoke(["ask", "--tools", str(toolfile), "weather?"], env=tool_env)
+    assert r.code == 2
+    assert "--tools needs --yes when not on a terminal" in r.err
+    assert emulator.requests == []
+
+
+def test_approval_refused_is_reported_to_the_model(
+    tool_env: dict[str, str], emulator: Emulator, toolfile: Path
+) -> None:
+    emulator.script(
+        Reply.chat("", tool_calls=[call('{"city": "Paris"}')], finish_reason="tool_calls"),
+        Reply.chat("OK, I won't."),
+    )
+    r, asked = tty_invoke(["ask", "--tools", str(toolfile), "weather?"], tool_env, ["n"])
+    assert r.code == 0, r.err
+    assert tool_runs(tool_env) == []
+    assert asked == ["Run get_weather? [y]es / [n]o / [a]lways: "]
+    tool_message = emulator.requests[1].json["messages"][-1]
+    assert tool_message["role"] == "tool"
+    assert "declined" in tool_message["content"]
+
+
+def test_always_approves_the_tool_for_the_session(
+    tool_env: dict[str, str], emulator: Emulator, toolfile: Path
+) -> None:
+    emulator.script(
+        Reply.chat("", tool_calls=[call('{"city": "A"}')], finish_reason="tool_calls"),
+        Reply.chat("", tool_calls=[call('{"city": "B"}', "call_2")], finish_reason="tool_calls"),
+        Reply.chat("done"),
+    )
+    r, asked = tty_invoke(["ask", "--tools", str(toolfile), "weather?"], tool_env, ["maybe", "a"])
+    assert r.code == 0, r.err
+    assert tool_runs(tool_env) == [{"city": "A"}, {"city": "B"}]
+    assert len(asked) == 2  # the unclear answer was asked again; "a" covered the second call
+    assert "answer y, n or a" in r.err
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ('{"city": "X", "fail": true}', "exited with status 1: it broke"),
+        ('{"city": "X", "sleep": 5}', "timed out after 1 s"),
+        ('{"city": ', "not valid JSON"),
+        ('{"town": "X"}', "missing required property 'city'"),
+    ],
+)
+def test_failing_tool_calls_are_reported_to_the_model(
+    tool_env: dict[str, str], emulator: Emulator, toolfile: Path, args: str, fragment: str
+) -> None:
+    emulator.script(
+        Reply.chat("", tool_calls=[call(args)], finish_reason="tool_calls"),
+        Reply.chat("Sorry."),
+    )
+    r = invoke(
+        ["ask", "--api", "anthropic", "--tools", str(toolfile), "-y", "weather?"], env=tool_env
+    )
+    assert r.code == 0, r.err
+    result = emulator.requests[1].json["messages"][-1]["content"][0]
+    assert result["is_error"] is True
+    assert fragment in result["content"]
+    assert "tool get_weather failed: error: " in r.err
+
+
+def test_round_limit(tool_env: dict[str, str], emulator: Emulator, toolfile: Path) -> None:
+    loop = Reply.chat("", tool_calls=[call('{"city": "P"}')], finish_reason="tool_calls")
+    emulator.script(loop, loop, loop)
+    r = invoke(["ask", "--tools", str(toolfile), "-y", "--max-rounds", "2", "x"], env=tool_env)
+    assert r.code == 4
+    assert "still calling tools after 2 rounds" in r.err
+    assert len(emulator.requests) == 3
+    assert len(tool_runs(tool_env)) == 2
+
+
+def test_json_output_and_store_keep_tool_calls(
+    tool_env: dict[str, str], emulator: Emulator, toolfile: Path
+) -> None:
+    emulator.script(
+        Reply.chat("", tool_calls=[call('{"city": "Rome"}')], finish_reason="tool_calls"),
+        Reply.chat("Sunny in Rome."),
+    )
+    r = invoke(["ask", "--json", "--tools", str(toolfile), "-y", "weather?"], env=tool_env)
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["text"] == "Sunny in Rome."
+    assert doc["tool_calls"] == [
+        {
+            "id": "call_1",
+            "name": "get_weather",
+            "arguments": {"city": "Rome"},
+            "result": "weather in Rome: sunny\n",
+            "is_error": False,
+        }
+    ]
+    store = open_store(create=False)
+    assert store is not None
+    convo = store.latest()
+    assert convo is not None
+    roles = [m.role for m in convo.messages]
+    assert roles == ["user", "assistant", "tool", "assistant"]
+    assert convo.messages[1].tool_calls[0].name == "get_weather"
+    assert convo.messages[2].tool_call_id == "call_1"
+    assert convo.messages[2].content == "weather in Rome: sunny\n"
+
+
+def test_bad_tools_file(env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text("[[tools]]\nname = 'x'\n")
+    r = invoke(["ask", "--tools", str(path), "-y", "hi"], env=env)
+    assert r.code == 2 and "command must be" in r.err
+    assert emulator.requests == []
