@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from typing import Annotated
 
 import typer
 
+from mlchat import signals
 from mlchat.cli import common
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
@@ -32,12 +34,15 @@ Examples:
 """
 
 
-def read_prompt(rt: Runtime, argument: str | None) -> str:
+def read_prompt(rt: Runtime, argument: str | None, *, allow_binary: bool = False) -> str:
+    from mlchat.stdin import read_piped
+
     piped = ""
     if not rt.stdin_tty and rt.stdin is not None:
-        data = rt.stdin.read()
-        raw = data if isinstance(data, bytes) else str(data).encode()
-        piped = raw.decode("utf-8", errors="replace")
+        got = read_piped(rt.stdin, allow_binary=allow_binary)
+        for warning in got.warnings:
+            rt.warn(warning)
+        piped = got.text
     parts = [p for p in (piped.strip("\n"), argument or "") if p.strip()]
     prompt = "\n\n".join(parts)
     if not prompt.strip():
@@ -79,9 +84,11 @@ def ask(
     base_url: o.BaseUrlOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
+    allow_binary: o.AllowBinaryOpt = False,
 ) -> None:
     rt = common.runtime(ctx)
-    with boundary(rt):
+    # SIGTERM and SIGHUP take Ctrl-C's path: the partial reply is kept, the exit code says which.
+    with boundary(rt), signals.interrupts():
         flags = o.flags(
             model=model,
             system=system,
@@ -97,7 +104,7 @@ def ask(
             stop=stop,
             seed=seed,
         )
-        text = read_prompt(rt, prompt)
+        text = read_prompt(rt, prompt, allow_binary=allow_binary)
         run(rt, flags, text, stream=not no_stream, as_json=as_json, plain=plain)
 
 
@@ -130,12 +137,19 @@ def run(rt: Runtime, flags: Flags, text: str, *, stream: bool, as_json: bool, pl
                 renderer.feed,
             )
         except (KeyboardInterrupt, MlchatError) as exc:
-            renderer.finish()
-            error = exc if isinstance(exc, MlchatError) else Interrupted("interrupted")
-            if as_json:
-                _print_json(rt, reply, s.model, error)
-            elif reply.text:
-                rt.warn("the reply above is incomplete")
+            if isinstance(exc, MlchatError):
+                error = exc
+            else:
+                error = Interrupted(signals.describe(exc))
+                error.exit_code = signals.exit_code(exc)
+            # An interrupted or hung-up terminal may refuse the last writes: the exit code and
+            # the message still matter more than the final newline.
+            with suppress(OSError):
+                renderer.finish()
+                if as_json:
+                    _print_json(rt, reply, s.model, error)
+                elif reply.text:
+                    rt.warn("the reply above is incomplete")
             raise
     renderer.finish()
     if as_json:

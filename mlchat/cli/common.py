@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from mlchat import config
-from mlchat.errors import ConfigError
+from mlchat.errors import ConfigError, UsageError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -41,17 +41,39 @@ def require_key(s: config.Settings) -> str:
     return s.api_key
 
 
+IDLE_ENV = "MLCHAT_IDLE_TIMEOUT"
+DEFAULT_IDLE = 300.0
+
+
+def idle_timeout(rt: Runtime, s: config.Settings) -> float:
+    """The longest a stream may send keep-alives without content: MLCHAT_IDLE_TIMEOUT, else
+    `idle_timeout` in the config file, else 300 s or the read timeout if that is longer (a
+    stream of pings is at least as alive as a silent one)."""
+    for value, where in ((rt.env.get(IDLE_ENV), IDLE_ENV), (s.file.get("idle_timeout"), "")):
+        if value is None or value == "":
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = -1.0
+        if not number > 0:
+            name = where or f"idle_timeout in {config.config_path()}"
+            raise UsageError(f"{name} must be a positive number of seconds, got '{value}'")
+        return number
+    return max(DEFAULT_IDLE, s.timeout)
+
+
 def client(rt: Runtime, s: config.Settings) -> Client:
     from mlchat.client import Client, RetryPolicy, Timeouts
 
     return Client(
         s.base_url,
         require_key(s),
-        timeouts=Timeouts(read=s.timeout),
+        timeouts=Timeouts(read=s.timeout, idle=idle_timeout(rt, s)),
         retry=RetryPolicy(retries=s.retries),
         transport=rt.transport,
         debug=(lambda line: rt.note(rt.scrub(f"mlchat: debug: {line}"))) if rt.debug else None,
-        status=lambda line: rt.note(f"mlchat: {line}"),
+        status=lambda line: rt.note(rt.scrub(f"mlchat: {line}")),
         sleep=rt.sleep,
         clock=rt.clock,
     )
