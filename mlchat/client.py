@@ -176,7 +176,9 @@ class Client:
 
     def _log(self, text: str) -> None:
         if self._debug is not None:
-            self._debug(text.replace(self._key, mask(self._key)) if self._key else text)
+            # As Runtime.scrub: a "key" of 1-3 characters would mask every such letter.
+            masked = text.replace(self._key, mask(self._key)) if len(self._key) >= 4 else text
+            self._debug(masked)
 
     def _url(self, path: str) -> str:
         return self.base_url + path

@@ -11,7 +11,8 @@ all, or a TLS certificate nobody trusts.
 * ``ForwardProxy()``: an HTTP proxy that forwards absolute-form requests (``POST http://...``) and
   tunnels ``CONNECT host:port``; it records each request line in ``proxy.requests``.
 * ``free_port()``: a port on 127.0.0.1 on which nothing listens (connection refused).
-* ``sse_chat(conn, texts)``: a well-formed OpenAI-dialect streamed reply.
+* ``sse_response(texts)`` / ``sse_chat(conn, texts)``: a well-formed OpenAI-dialect streamed
+  reply, as bytes / read the request and send it.
 
 The certificate (``tests/data/localhost-cert.pem`` and its key) was made once, valid 100 years:
 
@@ -126,7 +127,7 @@ class Conn:
         self.send(self.head(200, fields))
 
     def chunk(self, data: bytes) -> None:
-        self.send(b"%x\r\n" % len(data) + data + b"\r\n")
+        self.send(_chunked(data))
 
     def end_chunks(self) -> None:
         self.send(b"0\r\n\r\n")
@@ -179,6 +180,8 @@ class RawServer:
     def stop(self) -> None:
         self.stopping.set()
         with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        with contextlib.suppress(OSError):
             self._listener.close()
         with self.lock:
             for sock in list(self._open):
@@ -228,15 +231,25 @@ def openai_chunk(text: str) -> bytes:
     return b"data: " + json.dumps({"choices": [{"delta": {"content": text}}]}).encode() + b"\n\n"
 
 
-def sse_chat(conn: Conn, texts: list[str]) -> None:
-    """Answer with a complete OpenAI-dialect stream of `texts`, one chunk each."""
-    conn.start_sse()
-    for text in texts:
-        conn.chunk(openai_chunk(text))
+def _chunked(data: bytes) -> bytes:
+    return b"%x\r\n" % len(data) + data + b"\r\n"
+
+
+def sse_response(texts: list[str]) -> bytes:
+    """The bytes of a complete OpenAI-dialect streamed reply of `texts`, one chunk each."""
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     done = {"choices": [{"delta": {}, "finish_reason": "stop"}]}
-    conn.chunk(b"data: " + json.dumps(done).encode() + b"\n\n")
-    conn.chunk(b"data: [DONE]\n\n")
-    conn.end_chunks()
+    events = [openai_chunk(t) for t in texts]
+    events += [b"data: " + json.dumps(done).encode() + b"\n\n", b"data: [DONE]\n\n"]
+    return head + b"".join(_chunked(e) for e in events) + b"0\r\n\r\n"
+
+
+def sse_chat(conn: Conn, texts: list[str]) -> None:
+    """Read the request and answer it with a complete stream of `texts`."""
+    conn.read_request()
+    conn.send(sse_response(texts))
 
 
 @dataclass

@@ -11,13 +11,14 @@ import typer
 from mlchat import signals
 from mlchat.cli import common
 from mlchat.cli import options as o
-from mlchat.cli.boundary import boundary
+from mlchat.cli.boundary import OutputError, boundary, stdout_writes
 from mlchat.config import Flags
 from mlchat.errors import Interrupted, MlchatError, UsageError
 from mlchat.providers import get_provider
 from mlchat.render import NullRenderer, Renderer, make_renderer
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, Reply, run_turn
+from mlchat.types import StreamEvent
 
 HELP = """Ask one question and stream the answer.
 
@@ -128,14 +129,18 @@ def run(rt: Runtime, flags: Flags, text: str, *, stream: bool, as_json: bool, pl
         )
     )
     reply = Reply()
+
+    def show(ev: StreamEvent) -> None:
+        with stdout_writes():
+            renderer.feed(ev)
+
     with common.client(rt, s) as client:
         try:
             run_turn(
-                lambda req: client.chat(provider, req),
-                convo.request(stream=stream),
-                reply,
-                renderer.feed,
+                lambda req: client.chat(provider, req), convo.request(stream=stream), reply, show
             )
+        except OutputError:
+            raise  # stdout is gone: nothing more can be shown there
         except (KeyboardInterrupt, MlchatError) as exc:
             if isinstance(exc, MlchatError):
                 error = exc
@@ -151,9 +156,10 @@ def run(rt: Runtime, flags: Flags, text: str, *, stream: bool, as_json: bool, pl
                 elif reply.text:
                     rt.warn("the reply above is incomplete")
             raise
-    renderer.finish()
-    if as_json:
-        _print_json(rt, reply, s.model)
+    with stdout_writes():
+        renderer.finish()
+        if as_json:
+            _print_json(rt, reply, s.model)
 
 
 def _print_json(rt: Runtime, reply: Reply, model: str, error: MlchatError | None = None) -> None:
