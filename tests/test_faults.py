@@ -751,3 +751,52 @@ def test_decode_boms_and_sizes() -> None:
         "1.2 MB",
         "5.0 GB",
     ]
+
+
+# -- the server's wait, parsed ---------------------------------------------------------------------
+
+NOW = 1_800_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("headers", "payload", "rate_limited", "wait"),
+    [
+        ({}, {"retry_after": 30}, False, 30.0),
+        ({}, {"retry_after": "12.5"}, False, 12.5),
+        ({"Retry-After": "3"}, {"retry_after": 30}, False, 30.0),  # the body wins
+        ({}, {"retry_after": -1}, False, None),
+        ({}, {"retry_after": True}, False, None),
+        ({"retry-after-ms": "250"}, None, False, 0.25),
+        ({"Retry-After-Ms": "bogus", "Retry-After": "4"}, None, False, 4.0),
+        ({"retry-after": " 7 "}, None, False, 7.0),
+        ({"Retry-After": formatdate(NOW + 90, usegmt=True)}, None, False, 90.0),
+        ({"Retry-After": formatdate(NOW - 90, usegmt=True)}, None, False, 0.0),
+        # RFC 5322 "-0000": UTC, with no zone known. NOW is 2027-01-15 08:00:00 UTC.
+        ({"Retry-After": "Fri, 15 Jan 2027 08:00:30 -0000"}, None, False, 30.0),
+        ({"Retry-After": "soon"}, None, False, None),
+        ({"X-RateLimit-Reset": str(int(NOW) + 45)}, None, True, 45.0),
+        ({"X-RateLimit-Reset": "20"}, None, True, 20.0),
+        ({"X-RateLimit-Reset": str(int(NOW) + 45)}, None, False, None),  # not a 429: a window
+        ({}, None, True, None),
+    ],
+)
+def test_retry_after_forms(
+    headers: dict[str, str], payload: object, rate_limited: bool, wait: float | None
+) -> None:
+    from mlchat.providers.common import retry_after
+
+    assert retry_after(headers, payload, now=NOW, rate_limited=rate_limited) == wait
+
+
+def test_describe_wait() -> None:
+    from mlchat.providers.common import describe_wait
+
+    assert [describe_wait(s) for s in (0.25, 7, 89, 300, 5340, 7200, 7500)] == [
+        "0.25 s",
+        "7 s",
+        "89 s",
+        "5 min",
+        "89 min",
+        "2 h",
+        "2 h 5 min",
+    ]

@@ -102,12 +102,17 @@ def summarize_body(body: bytes, content_type: str) -> str:
 
 
 def retry_after(
-    headers: Mapping[str, str], payload: Any = None, *, now: float | None = None
+    headers: Mapping[str, str],
+    payload: Any = None,
+    *,
+    now: float | None = None,
+    rate_limited: bool = False,
 ) -> float | None:
     """The server's requested wait in seconds, from the first of: `retry_after` in the body
     (ModelsLab's documented 429 field), `retry-after-ms`, `Retry-After` (seconds or an HTTP date),
-    `X-RateLimit-Reset` (a Unix time, as ModelsLab's own CLI reads it; small values are taken as
-    seconds). `now` is the current Unix time (for HTTP dates); None means the real clock."""
+    and for a 429 only (`rate_limited`) `X-RateLimit-Reset` (a Unix time, as ModelsLab's own CLI
+    reads it; small values are taken as seconds): elsewhere it is the end of a quota window, not
+    a request to wait. `now` is the current Unix time (for dates); None means the real clock."""
     body = as_dict(payload)
     if body is not None:
         wait = _seconds(body.get("retry_after"))
@@ -132,7 +137,7 @@ def retry_after(
         if when.tzinfo is None:  # "-0000": UTC by RFC 5322
             when = when.replace(tzinfo=UTC)
         return max(0.0, when.timestamp() - _now(now))
-    reset = _seconds(lower.get("x-ratelimit-reset"))
+    reset = _seconds(lower.get("x-ratelimit-reset")) if rate_limited else None
     if reset is not None:
         return max(0.0, reset - _now(now)) if reset > 1_000_000_000 else reset
     return None
@@ -230,7 +235,8 @@ def http_error(
         message, kind = "", None
     prefix = f"HTTP {status}" if status >= 400 else "the service"
     message = f"{prefix}: {message}" if message else f"{prefix} with an empty body"
-    return classify(status, message, kind, retry_after(headers, payload, now=now))
+    wait = retry_after(headers, payload, now=now, rate_limited=status == 429)
+    return classify(status, message, kind, wait)
 
 
 def raise_if_error(payload: Any, status: int = 200) -> None:
