@@ -171,6 +171,11 @@ def test_idle_limit_defaults_and_validation() -> None:
     assert idle_timeout(Runtime(env={"MLCHAT_IDLE_TIMEOUT": "42"}), settings(600)) == 42.0
     r = ask(["ask", "hi"], key_env("http://127.0.0.1:9", MLCHAT_IDLE_TIMEOUT="soon"))
     assert r.code == 2 and "MLCHAT_IDLE_TIMEOUT must be a positive number" in r.err
+    path = config.config_path()
+    path.parent.mkdir(parents=True)
+    path.write_text("idle_timeout = -5\n")
+    r = ask(["ask", "hi"], key_env("http://127.0.0.1:9"))
+    assert r.code == 3 and f"idle_timeout in {path} must be a positive number" in r.err
 
 
 def test_read_timeout_after_content_keeps_partial() -> None:

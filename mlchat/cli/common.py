@@ -49,17 +49,21 @@ def idle_timeout(rt: Runtime, s: config.Settings) -> float:
     """The longest a stream may send keep-alives without content: MLCHAT_IDLE_TIMEOUT, else
     `idle_timeout` in the config file, else 300 s or the read timeout if that is longer (a
     stream of pings is at least as alive as a silent one)."""
-    for value, where in ((rt.env.get(IDLE_ENV), IDLE_ENV), (s.file.get("idle_timeout"), "")):
+    for value, from_env in ((rt.env.get(IDLE_ENV), True), (s.file.get("idle_timeout"), False)):
         if value is None or value == "":
             continue
         try:
             number = float(value)
         except (TypeError, ValueError):
             number = -1.0
-        if not number > 0:
-            name = where or f"idle_timeout in {config.config_path()}"
-            raise UsageError(f"{name} must be a positive number of seconds, got '{value}'")
-        return number
+        if number > 0:
+            return number
+        if from_env:
+            raise UsageError(f"{IDLE_ENV} must be a positive number of seconds, got '{value}'")
+        raise ConfigError(
+            f"idle_timeout in {config.config_path()} must be a positive number of seconds, "
+            f"got '{value}'"
+        )
     return max(DEFAULT_IDLE, s.timeout)
 
 
