@@ -70,13 +70,8 @@ def read_piped(stream: IO[bytes] | IO[str] | Any, *, allow_binary: bool = False)
 
 
 def decode(data: bytes, *, allow_binary: bool = False) -> Piped:
-    encoding = "utf-8"
-    body = data
-    for bom, name in _BOMS:
-        if data.startswith(bom):
-            encoding, body = name, data
-            break
-    if encoding == "utf-8":
+    encoding = next((name for bom, name in _BOMS if data.startswith(bom)), "utf-8")
+    if encoding.startswith("utf-8"):  # UTF-16/32 text is full of NULs: no binary check there
         reason = binary_reason(data)
         if reason is not None and not allow_binary:
             raise UsageError(
@@ -84,10 +79,10 @@ def decode(data: bytes, *, allow_binary: bool = False) -> Piped:
                 hint="pass --allow-binary to send it anyway, decoded as UTF-8",
             )
     try:
-        return Piped(body.decode(encoding), len(data))
+        return Piped(data.decode(encoding), len(data))
     except UnicodeDecodeError as exc:
         where = exc.start
-    text = body.decode(encoding, errors="replace")
+    text = data.decode(encoding, errors="replace")
     name = "UTF-8" if encoding.startswith("utf-8") else encoding.upper()
     warning = (
         f"stdin is not valid {name} (first bad byte at offset {where}); "

@@ -19,7 +19,7 @@ import pytest
 from mlchat import config
 from mlchat.cli.common import idle_timeout
 from mlchat.client import Client, RetryPolicy
-from mlchat.errors import ProtocolError
+from mlchat.errors import ProtocolError, UsageError
 from mlchat.providers import get_provider
 from mlchat.runtime import Runtime
 from mlchat.stdin import MAX_BYTES, binary_reason, decode, human_size
@@ -746,6 +746,8 @@ def test_binary_detection(data: bytes, reason: str | None) -> None:
 
 def test_decode_boms_and_sizes() -> None:
     assert decode(b"\xef\xbb\xbfhello").text == "hello"
+    with pytest.raises(UsageError):  # a UTF-8 byte order mark does not make a binary text
+        decode(b"\xef\xbb\xbf\x00\x01")
     assert decode("x".encode("utf-32")).text == "x"
     assert decode(b"\xfe\xff" + "y".encode("utf-16-be")).text == "y"
     assert [human_size(n) for n in (0, 1, 999, 1000, 1_234_567, 5_000_000_000)] == [
