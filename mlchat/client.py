@@ -8,6 +8,7 @@ loop, and leaving the `chat()` context closes the response.
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from mlchat import __version__
 from mlchat.errors import (
     ApiError,
+    ConfigError,
     ConnectFailed,
     IncompleteReply,
     MlchatError,
@@ -27,11 +29,20 @@ from mlchat.errors import (
     RequestRejected,
     ServerError,
     StreamTimeout,
+    UsageError,
 )
 from mlchat.providers import Provider
 from mlchat.providers.anthropic import count_tokens_request
-from mlchat.providers.common import decode_count, decode_models, http_error, loads
-from mlchat.sse import SSEDecoder, SSEError
+from mlchat.providers.common import (
+    decode_count,
+    decode_models,
+    describe_wait,
+    http_error,
+    is_html,
+    loads,
+    summarize_body,
+)
+from mlchat.sse import MAX_EVENT_BYTES, SSEDecoder, SSEError
 from mlchat.types import (
     ChatRequest,
     HttpRequest,
@@ -49,13 +60,22 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "https://modelslab.com/api/v7/llm"
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_SLEEP = 60.0  # a server asking for a longer wait gets an error that says when to come back
-MAX_ERROR_BODY = 1024 * 1024
+MAX_ERROR_BODY = 1024 * 1024  # an error page longer than this is cut: only its first line is shown
+MAX_BODY = 64 * 1024 * 1024  # a whole (non-streamed) reply larger than this is refused
+NETWORK_HINT = "check the network and the base URL (--base-url or MODELSLAB_BASE_URL)"
+TIMEOUT_HINT = "raise the limit with --timeout (or MLCHAT_TIMEOUT, or `timeout` in the config file)"
+IDLE_HINT = "raise the limit with MLCHAT_IDLE_TIMEOUT (or `idle_timeout` in the config file)"
+CERT_HINT = (
+    "if a proxy or a private CA signs this certificate, point SSL_CERT_FILE at a bundle that "
+    "holds that CA; mlchat never turns verification off"
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Timeouts:
     """connect: to open the connection; read: the longest silence accepted between bytes (reasoning
-    models think for a long time); idle: the longest a stream may send only keep-alives."""
+    models think for a long time); idle: the longest a stream may send only keep-alives (comments,
+    pings) without any content, so that a stream of pings alone cannot hang us forever."""
 
     connect: float = 10.0
     read: float = 120.0
@@ -64,13 +84,16 @@ class Timeouts:
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
+    """Retries before any content: exponential backoff from `base` doubling up to `cap`, with
+    up to 25% of jitter taken off (so the cap is never exceeded and clients spread out)."""
+
     retries: int = 2
     base: float = 0.5
     cap: float = 8.0
 
-    def backoff(self, attempt: int) -> float:
+    def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         delay: float = min(self.cap, self.base * 2.0**attempt)
-        return delay * random.uniform(0.75, 1.25)
+        return delay * (1.0 - 0.25 * rand())
 
 
 def mask(key: str) -> str:
@@ -78,6 +101,9 @@ def mask(key: str) -> str:
 
 
 class Client:
+    """One HTTP client per command. `sleep`, `clock` (monotonic) and `wall` (Unix time) are
+    injectable so that tests never wait; `max_event_bytes` so that they need not send 16 MiB."""
+
     def __init__(
         self,
         base_url: str,
@@ -90,6 +116,8 @@ class Client:
         status: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        max_event_bytes: int = MAX_EVENT_BYTES,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._key = api_key
@@ -100,6 +128,8 @@ class Client:
         self._status = status
         self._sleep = sleep
         self._clock = clock
+        self._wall = wall
+        self._max_event = max_event_bytes
         self._http: httpx.Client | None = None
 
     # -- plumbing -------------------------------------------------------------------------
@@ -109,15 +139,28 @@ class Client:
             import httpx
 
             t = self.timeouts
-            self._http = httpx.Client(
-                timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.connect),
-                transport=self._transport,
-                # Redirects are not followed: a redirect to another host must never carry the key,
-                # and a moved API is better reported than silently chased.
-                follow_redirects=False,
-                headers={"User-Agent": f"mlchat/{__version__}"},
-                trust_env=True,  # HTTPS_PROXY, NO_PROXY, SSL_CERT_FILE
-            )
+            try:
+                self._http = httpx.Client(
+                    timeout=httpx.Timeout(
+                        connect=t.connect, read=t.read, write=t.read, pool=t.connect
+                    ),
+                    transport=self._transport,
+                    # Redirects are not followed: a redirect to another host must never carry
+                    # the key (httpx would drop Authorization but keep x-api-key), and a moved
+                    # API is better reported than silently chased.
+                    follow_redirects=False,
+                    headers={"User-Agent": f"mlchat/{__version__}"},
+                    # HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, SSL_CERT_FILE, SSL_CERT_DIR, read by
+                    # httpx from the process environment. TLS is always verified.
+                    trust_env=True,
+                )
+            except OSError as exc:  # ssl.SSLError too: SSL_CERT_FILE names a missing/bad file
+                name = "SSL_CERT_FILE" if os.environ.get("SSL_CERT_FILE") else "SSL_CERT_DIR"
+                raise ConfigError(
+                    f"cannot load the CA certificates named by {name}="
+                    f"{os.environ.get(name, '')}: {_reason(exc)}",
+                    hint=f"point {name} at a readable PEM bundle, or unset it",
+                ) from None
         return self._http
 
     def close(self) -> None:
@@ -133,10 +176,18 @@ class Client:
 
     def _log(self, text: str) -> None:
         if self._debug is not None:
-            self._debug(text.replace(self._key, mask(self._key)) if self._key else text)
+            # As Runtime.scrub: a "key" of 1-3 characters would mask every such letter.
+            masked = text.replace(self._key, mask(self._key)) if len(self._key) >= 4 else text
+            self._debug(masked)
 
     def _url(self, path: str) -> str:
         return self.base_url + path
+
+    def _attempt(self, attempt: int) -> str:
+        return f"attempt {attempt + 1} of {self.retry.retries + 1}"
+
+    def _ms(self, since: float) -> str:
+        return f"{(self._clock() - since) * 1000:.0f} ms"
 
     def _open(self, req: HttpRequest, attempt: int) -> httpx.Response:
         """Send `req`; return the open response (2xx) or raise the mapped error."""
@@ -144,67 +195,131 @@ class Client:
 
         url = self._url(req.path)
         started = self._clock()
-        http = self._client()
         content = (
             json.dumps(req.json, ensure_ascii=False).encode() if req.json is not None else None
         )
         try:
+            http = self._client()
             request = http.build_request(
                 req.method, url, headers=dict(req.headers), content=content
             )
             response = http.send(request, stream=True)
-        except httpx.ConnectTimeout:
-            raise ConnectFailed(f"timed out connecting to {_host(url)}") from None
-        except httpx.ProxyError as exc:
-            raise NetworkError(
-                f"the proxy refused the connection to {_host(url)}: {_reason(exc)}",
-                hint="check HTTPS_PROXY / NO_PROXY",
-            ) from None
-        except httpx.ConnectError as exc:
-            reason = _reason(exc)
-            if "CERTIFICATE" in reason.upper() or "SSL" in reason.upper():
-                raise NetworkError(
-                    f"TLS certificate of {_host(url)} not trusted: {reason}",
-                    hint="a proxy that inspects TLS needs its CA in SSL_CERT_FILE",
-                ) from None
-            raise ConnectFailed(f"cannot connect to {_host(url)}: {reason}") from None
-        except httpx.TimeoutException:
-            raise StreamTimeout(
-                f"no answer from {_host(url)} within {self.timeouts.read:g} s",
-                hint="raise the limit with --timeout",
-            ) from None
-        except httpx.TransportError as exc:
-            raise ConnectFailed(f"network error talking to {_host(url)}: {_reason(exc)}") from None
-        elapsed = (self._clock() - started) * 1000
+        except httpx.InvalidURL as exc:
+            raise UsageError(f"invalid base URL {self.base_url}: {_reason(exc)}") from None
+        except httpx.HTTPError as exc:
+            self._log(
+                f"{req.method} {url} -> {type(exc).__name__}: {_reason(exc)} "
+                f"({self._attempt(attempt)}, {self._ms(started)})"
+            )
+            raise self._transport_error(exc, url) from None
         code = response.status_code
-        self._log(f"{req.method} {url} -> {code} (attempt {attempt + 1}, {elapsed:.0f} ms)")
-        if 300 <= response.status_code < 400:
+        ctype = response.headers.get("content-type", "")
+        self._log(
+            f"{req.method} {url} -> {code} {ctype} ({self._attempt(attempt)}, {self._ms(started)})"
+        )
+        if 300 <= code < 400:
             location = response.headers.get("location", "")
             response.close()
             raise RequestRejected(
-                f"HTTP {response.status_code}: the service redirected to "
-                f"{location or 'another address'}",
-                status=response.status_code,
-                hint="point --base-url (or MODELSLAB_BASE_URL) at the new address",
+                f"HTTP {code}: the service redirects to {location or 'another address'}, "
+                "and mlchat does not follow redirects",
+                status=code,
+                hint="if the API has moved, point --base-url (or MODELSLAB_BASE_URL) at it",
             )
-        if response.status_code >= 400:
+        if code >= 400:
             try:
-                body = _read_limited(response, MAX_ERROR_BODY)
-            except httpx.TransportError:
-                body = b""  # the body broke off; the status alone still says what went wrong
+                body = self._read_body(response, MAX_ERROR_BODY, truncate=True)
+            except MlchatError:
+                body = b""  # the status alone still says what happened
             finally:
                 response.close()
-            raise http_error(response.status_code, response.headers, body)
+            raise http_error(code, response.headers, body, now=self._wall())
         return response
 
+    def _transport_error(self, exc: Exception, url: str) -> MlchatError:
+        """The error for a request that got no response."""
+        import httpx
+
+        host = _host(url)
+        reason = _reason(exc)
+        proxied = any(
+            os.environ.get(name)
+            for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
+        )
+        hint = NETWORK_HINT + (" and HTTPS_PROXY / NO_PROXY" if proxied else "")
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ConnectFailed(
+                f"timed out connecting to {host} after {self.timeouts.connect:g} s", hint=hint
+            )
+        if isinstance(exc, httpx.ProxyError):
+            return NetworkError(
+                f"the proxy refused the connection to {host}: {reason}",
+                hint="check HTTPS_PROXY / NO_PROXY",
+            )
+        if isinstance(exc, httpx.ConnectError):
+            upper = reason.upper()
+            if "CERTIFICATE" in upper:
+                return NetworkError(
+                    f"the TLS certificate of {host} is not trusted: {reason}", hint=CERT_HINT
+                )
+            if "SSL" in upper or "TLS" in upper:
+                return NetworkError(
+                    f"the TLS handshake with {host} failed: {reason}",
+                    hint="check that the base URL's scheme (http:// or https://) is right",
+                )
+            return ConnectFailed(f"cannot connect to {host}: {reason}", hint=hint)
+        if isinstance(exc, httpx.TimeoutException):
+            return StreamTimeout(
+                f"no answer from {host} within {self.timeouts.read:g} s", hint=TIMEOUT_HINT
+            )
+        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
+            # The connection closed before any answer: the request most likely never ran.
+            return ConnectFailed(f"{host} closed the connection without answering ({reason})")
+        return ConnectFailed(f"network error talking to {host}: {reason}", hint=hint)
+
+    def _read_body(self, response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
+        """A whole body, with transport failures mapped; over `limit` it is cut (`truncate`) or
+        refused."""
+        import httpx
+
+        data = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > limit:
+                    if truncate:
+                        return bytes(data[:limit])
+                    raise ProtocolError(f"the reply is larger than {_size(limit)}")
+        except httpx.TimeoutException:
+            raise StreamTimeout(
+                f"the service went silent for more than {self.timeouts.read:g} s",
+                hint=TIMEOUT_HINT,
+            ) from None
+        except httpx.DecodingError as exc:
+            raise ProtocolError(f"the service sent an unreadable body: {_reason(exc)}") from None
+        except httpx.TransportError as exc:
+            raise IncompleteReply(
+                f"the reply was cut short: the connection broke ({_reason(exc)})"
+            ) from None
+        return bytes(data)
+
     def _wait(self, error: MlchatError, attempt: int) -> bool:
-        """Sleep before retry `attempt` + 1 if `error` is retryable and retries remain."""
-        if attempt >= self.retry.retries or not is_retryable(error):
+        """Sleep before retry `attempt` + 1 if `error` is retryable and retries remain; when
+        giving up, say so in the error, and when to try again if the service said."""
+        if not is_retryable(error):
             return False
         wait = error.retry_after if isinstance(error, ApiError) else None
         if wait is not None and wait > MAX_SLEEP:
+            error.hint = f"the service asks to wait {describe_wait(wait)}: {self._when(wait)}"
             return False
-        delay = wait if wait is not None else self.retry.backoff(attempt)
+        if attempt >= self.retry.retries:
+            if attempt:
+                error.message += f" (gave up after {attempt + 1} attempts)"
+            if wait:
+                error.hint = f"the service asks to wait {describe_wait(wait)}: {self._when(wait)}"
+            return False
+        # A server's wait wins; 0 (or none) falls back to our backoff, never to a busy loop.
+        delay = wait if wait else self.retry.backoff(attempt)
         if self._status is not None:
             self._status(
                 f"{error.message} — retrying in {delay:.1f} s "
@@ -212,6 +327,11 @@ class Client:
             )
         self._sleep(delay)
         return True
+
+    def _when(self, wait: float) -> str:
+        at = time.localtime(self._wall() + wait)
+        fmt = "%H:%M:%S" if wait < 20 * 3600 else "%Y-%m-%d %H:%M"
+        return f"try again after {time.strftime(fmt, at)}"
 
     # -- chat -----------------------------------------------------------------------------
 
@@ -235,6 +355,7 @@ class Client:
         self, provider: Provider, req: HttpRequest, holder: list[httpx.Response]
     ) -> Iterator[StreamEvent]:
         attempt = 0
+        started = self._clock()
         while True:
             produced = False
             try:
@@ -244,11 +365,20 @@ class Client:
                     if isinstance(ev, TextDelta | ReasoningDelta | ToolCallDelta):
                         produced = True
                     yield ev
+                self._log(f"reply complete ({self._attempt(attempt)}, {self._ms(started)})")
                 return
             except MlchatError as error:
                 if produced or not self._wait(error, attempt):
+                    state = "cut short" if produced else "failed"
+                    self._log(
+                        f"reply {state}: {error.message} "
+                        f"(exit {error.exit_code}, {self._attempt(attempt)}, {self._ms(started)})"
+                    )
                     raise error from None
                 attempt += 1
+            except KeyboardInterrupt:
+                self._log(f"reply interrupted ({self._attempt(attempt)}, {self._ms(started)})")
+                raise
             finally:
                 for r in holder:
                     r.close()
@@ -261,25 +391,24 @@ class Client:
         if "text/event-stream" not in ctype:
             # ModelsLab may answer a stream request with a whole JSON reply or a JSON error,
             # even with HTTP 200: decode it as such, never as an empty answer.
-            try:
-                body = _read_limited(response, 64 * 1024 * 1024)
-            except httpx.TimeoutException:
-                raise StreamTimeout(
-                    f"the service went silent for more than {self.timeouts.read:g} s",
-                    hint="raise the limit with --timeout",
-                ) from None
-            except httpx.TransportError as exc:
-                raise IncompleteReply(f"the connection broke: {_reason(exc)}") from None
+            body = self._read_body(response, MAX_BODY)
+            if is_html(body, ctype):
+                # A captive portal, a proxy's login page, or a base URL that is a web site.
+                raise ProtocolError(
+                    "expected an API reply but got an HTML page "
+                    f"({summarize_body(body, ctype)}, HTTP {response.status_code})",
+                    hint="check --base-url (or MODELSLAB_BASE_URL), and any proxy in between",
+                )
             text = body.decode("utf-8", errors="replace").strip()
             if not text:
                 raise ProtocolError("the service sent an empty reply")
             if text[0] not in "{[":
-                # e.g. an HTML page from a proxy, with HTTP 200
-                raise http_error(response.status_code, response.headers, body)
+                raise http_error(response.status_code, response.headers, body, now=self._wall())
             yield from provider.decode_response(loads(text))
             return
         decoder = provider.new_decoder()
-        sse = SSEDecoder()
+        sse = SSEDecoder(self._max_event)
+        idle = self.timeouts.idle
         last_content = self._clock()
         try:
             for chunk in response.iter_bytes():
@@ -290,10 +419,10 @@ class Client:
                     yield from out
                     if decoder.done:
                         return
-                if self._clock() - last_content > self.timeouts.idle:
+                if self._clock() - last_content > idle:
                     raise StreamTimeout(
-                        f"the service sent only keep-alives for {self.timeouts.idle:g} s",
-                        hint="raise the limit with --timeout",
+                        f"the service sent only keep-alives, no reply, for {describe_wait(idle)}",
+                        hint=IDLE_HINT,
                     )
             for ev in sse.close():
                 yield from decoder.event(ev)
@@ -302,41 +431,43 @@ class Client:
         except httpx.TimeoutException:
             raise StreamTimeout(
                 f"the service went silent for more than {self.timeouts.read:g} s",
-                hint="raise the limit with --timeout",
+                hint=TIMEOUT_HINT,
             ) from None
+        except httpx.DecodingError as exc:
+            raise ProtocolError(f"the service sent an unreadable body: {_reason(exc)}") from None
         except httpx.TransportError as exc:
             raise IncompleteReply(
                 f"the reply was cut short: the connection broke ({_reason(exc)})"
             ) from None
-        except SSEError as exc:
-            raise ProtocolError(f"the service sent an unreadable stream: {exc}") from None
+        except SSEError:
+            raise ProtocolError(
+                f"the service sent an event larger than {_size(self._max_event)}"
+            ) from None
         yield from decoder.end()
 
     # -- other endpoints ------------------------------------------------------------------
 
     def _json(self, req: HttpRequest) -> Any:
-        import httpx
-
         attempt = 0
+        started = self._clock()
         while True:
             try:
                 response = self._open(req, attempt)
                 try:
-                    body = _read_limited(response, 64 * 1024 * 1024)
-                except httpx.TimeoutException:
-                    raise StreamTimeout(
-                        f"the service went silent for more than {self.timeouts.read:g} s",
-                        hint="raise the limit with --timeout",
-                    ) from None
-                except httpx.TransportError as exc:
-                    raise IncompleteReply(
-                        f"the reply was cut short: the connection broke ({_reason(exc)})"
-                    ) from None
+                    body = self._read_body(response, MAX_BODY)
                 finally:
                     response.close()
-                return loads(body.decode("utf-8", errors="replace") or "null")
+                text = body.decode("utf-8", errors="replace")
+                if is_html(body, response.headers.get("content-type", "")):
+                    raise ProtocolError(
+                        "expected an API reply but got an HTML page "
+                        f"({summarize_body(body, 'text/html')})",
+                        hint="check --base-url (or MODELSLAB_BASE_URL)",
+                    )
+                return loads(text or "null")
             except MlchatError as error:
                 if not self._wait(error, attempt):
+                    self._log(f"request failed: {error.message} ({self._ms(started)})")
                     raise error from None
                 attempt += 1
 
@@ -353,7 +484,9 @@ class Client:
 
 
 def is_retryable(error: MlchatError) -> bool:
-    if isinstance(error, ConnectFailed):
+    """Safe to send again when nothing of the reply has been shown: the request never got an
+    answer, the answer broke off before any content, or the service said "try again"."""
+    if isinstance(error, ConnectFailed | IncompleteReply):
         return True
     if isinstance(error, RateLimited | ServerError):
         return error.status is None or error.status in RETRY_STATUSES or error.status < 400
@@ -373,10 +506,9 @@ def _reason(exc: BaseException) -> str:
     return " ".join(text.split())[:200]
 
 
-def _read_limited(response: httpx.Response, limit: int) -> bytes:
-    data = bytearray()
-    for chunk in response.iter_bytes():
-        data += chunk
-        if len(data) > limit:
-            break
-    return bytes(data)
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):g} MiB"
+    if n >= 1024:
+        return f"{n / 1024:g} KiB"
+    return f"{n} bytes"

@@ -160,6 +160,12 @@ OPTIONS: dict[str, Option] = {
         DEFAULT_RETRIES,
         env=RETRIES_ENV,
     ),
+    "idle_timeout": Option(
+        "seconds",
+        "longest a stream may send only keep-alives, seconds (> 0)",
+        300.0,
+        env="MLCHAT_IDLE_TIMEOUT",
+    ),
     "log": Option("bool", "save conversations (true or false)", True),
     "aliases": Option("table", 'short name = "model id", accepted by -m'),
     "prices": Option("table", "per model id: input and output, USD per 1M tokens (>= 0)"),

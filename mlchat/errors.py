@@ -12,7 +12,7 @@
     │   ├── StreamTimeout (6)     silence longer than the read timeout
     │   ├── ProtocolError (6)     a reply we cannot read (malformed event, oversized event)
     │   └── IncompleteReply (6)   the stream ended without its end marker
-    └── Interrupted (130)         Ctrl-C, SIGTERM, SIGHUP
+    └── Interrupted (130)         Ctrl-C (130), SIGHUP (129), SIGTERM (143)
 
 Every error renders as one line (`mlchat: error: ...`) plus an optional hint; the exit code lives
 on the class so that one boundary in the CLI can map any of them.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -151,7 +152,10 @@ def run_rounds(
         try:
             run_turn(open_stream, convo.request(stream=stream, **options), reply, sink(reply))
         except BaseException as exc:
-            finish()
+            # Drawing may fail too (a hung-up terminal): the reply is recorded regardless, and the
+            # original error is the one that matters.
+            with suppress(Exception):
+                finish()
             record(convo, log, reply, exc, scrub)
             raise
         finish()

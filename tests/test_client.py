@@ -471,7 +471,8 @@ def test_200_html_page_reports_its_title() -> None:
     )
     r = rig(Canned(200, split(page, [100]), {"content-type": "text/html; charset=UTF-8"}))
     _, err = collect_until_error(r.client)
-    assert isinstance(err, RequestRejected)
+    # An HTML page where an API reply belongs (a proxy or a challenge page): exit 6, one line.
+    assert isinstance(err, ProtocolError)
     assert "Just a moment..." in err.message
     assert "\n" not in err.message and "noise" not in err.message and "<" not in err.message
 
@@ -582,7 +583,7 @@ def test_429_long_wait_is_not_slept() -> None:
     assert isinstance(err, RateLimited)
     assert err.exit_code == EXIT_RATE_LIMITED
     assert err.retry_after == 120
-    assert "120" in (err.hint or "")
+    assert "2 min" in (err.hint or "")
     assert r.sleeps == []
     assert len(r.server.requests) == 1
 
@@ -798,15 +799,13 @@ def test_read_timeout_in_a_whole_json_reply() -> None:
 
 
 def test_drop_in_a_whole_json_reply() -> None:
-    r = rig(
-        Canned(
-            200,
-            [b'{"choi', httpx.RemoteProtocolError("closed")],
-            {"content-type": "application/json"},
-        )
-    )
+    # Nothing was shown yet, so the broken reply is retried; after the last attempt it is an
+    # incomplete reply.
+    broken = [b'{"choi', httpx.RemoteProtocolError("closed")]
+    r = rig(*(Canned(200, list(broken), {"content-type": "application/json"}) for _ in range(3)))
     _, err = collect_until_error(r.client)
     assert isinstance(err, IncompleteReply)
+    assert len(r.server.requests) == 3
 
 
 @pytest.mark.parametrize("provider", [OPENAI, ANTHROPIC], ids=["openai", "anthropic"])
@@ -820,7 +819,7 @@ def test_keepalives_only_longer_than_idle_limit(provider: Provider) -> None:
     got, err = collect_until_error(r.client, provider)
     assert got == []
     assert isinstance(err, StreamTimeout)
-    assert "300" in err.message
+    assert "5 min" in err.message
     # Raised as soon as the limit passed (after 400 s), not at the end of the stream.
     assert r.server.streams[0].served == 4
     assert r.server.streams[0].closed
@@ -934,12 +933,12 @@ def test_debug_lines_never_contain_the_key(base: str) -> None:
     )
     collect(r.client)
     collect_until_error(r.client)
-    assert len(r.debug) == 3
     assert all(KEY not in line for line in r.debug)
-    assert "-> 503 (attempt 1" in r.debug[0]
-    assert "-> 200 (attempt 2" in r.debug[1]
-    assert "-> 401" in r.debug[2]
-    assert all(line.startswith("POST ") for line in r.debug)
+    requests = [line for line in r.debug if line.startswith("POST ")]
+    assert len(requests) == 3
+    assert "-> 503" in requests[0] and "(attempt 1 of 3" in requests[0]
+    assert "-> 200" in requests[1] and "(attempt 2 of 3" in requests[1]
+    assert "-> 401" in requests[2]
     assert all(KEY not in line for line in r.status)
 
 
@@ -1060,7 +1059,9 @@ def test_error_body_read_timeout_is_still_mapped() -> None:
     ],
 )
 def test_json_reply_that_breaks_while_read(exc: Exception, cls: type[MlchatError]) -> None:
-    r = rig(Canned(200, [b'{"data": [', exc], {"content-type": "application/json"}))
+    r = rig(
+        *(Canned(200, [b'{"data": [', exc], {"content-type": "application/json"}) for _ in range(3))
+    )
     with pytest.raises(cls):
         r.client.list_models()
 

@@ -1268,9 +1268,9 @@ def test_http_error_hints(status: int, message: str, hint: str | None) -> None:
         ({"retry-after-ms": "1500"}, {"status": "error"}, 1.5),
         ({"Retry-After": "7"}, {"status": "error"}, 7.0),
         ({"retry-after": "0"}, {"status": "error"}, 0.0),
-        ({"Retry-After": "-3"}, {"status": "error"}, 0.0),
+        ({"Retry-After": "-3"}, {"status": "error"}, None),  # a negative wait means nothing
         ({"Retry-After": "soon"}, {"status": "error"}, None),
-        ({}, {"status": "error", "retry_after": "30"}, None),
+        ({}, {"status": "error", "retry_after": "30"}, 30.0),  # numeric strings are accepted
         ({}, {"status": "error", "retry_after": True}, None),
         ({}, {"status": "error", "retry_after": -1}, None),
         ({}, {"status": "error"}, None),

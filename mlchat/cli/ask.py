@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat import prices
+from mlchat import prices, signals
 from mlchat import tools as tools_mod
 from mlchat.cli import common
 from mlchat.cli import options as o
-from mlchat.cli.boundary import boundary
+from mlchat.cli.boundary import OutputError, boundary, stdout_writes
 from mlchat.config import Flags
 from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
 from mlchat.providers import get_provider
@@ -58,12 +59,15 @@ Every exchange is saved (see `mlchat sessions`) unless --no-log or `log = false`
 """
 
 
-def read_prompt(rt: Runtime, argument: str | None) -> str:
+def read_prompt(rt: Runtime, argument: str | None, *, allow_binary: bool = False) -> str:
+    from mlchat.stdin import read_piped
+
     piped = ""
     if not rt.stdin_tty and rt.stdin is not None:
-        data = rt.stdin.read()
-        raw = data if isinstance(data, bytes) else str(data).encode()
-        piped = raw.decode("utf-8", errors="replace")
+        got = read_piped(rt.stdin, allow_binary=allow_binary)
+        for warning in got.warnings:
+            rt.warn(warning)
+        piped = got.text
     parts = [p for p in (piped.strip("\n"), argument or "") if p.strip()]
     prompt = "\n\n".join(parts)
     if not prompt.strip():
@@ -155,9 +159,11 @@ def ask(
             rich_help_panel=STRUCTURED,
         ),
     ] = DEFAULT_MAX_ROUNDS,
+    allow_binary: o.AllowBinaryOpt = False,
 ) -> None:
     rt = common.runtime(ctx)
-    with boundary(rt):
+    # SIGTERM and SIGHUP take Ctrl-C's path: the partial reply is kept, the exit code says which.
+    with boundary(rt), signals.interrupts():
         flags = o.flags(
             model=model,
             system=system,
@@ -173,7 +179,7 @@ def ask(
             stop=stop,
             seed=seed,
         )
-        text = read_prompt(rt, prompt)
+        text = read_prompt(rt, prompt, allow_binary=allow_binary)
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
         opts = Options(
@@ -281,14 +287,16 @@ def run(
         renderer[:] = [current]
 
         def feed(ev: StreamEvent) -> None:
-            current.feed(ev)
+            with stdout_writes():
+                current.feed(ev)
             log.progress(convo, reply)  # a throttled checkpoint: kill -9 loses at most a second
 
         return feed
 
     def finish() -> None:
-        for r in renderer:
-            r.finish()
+        with stdout_writes():
+            for r in renderer:
+                r.finish()
         renderer.clear()
 
     # The client first: without a key nothing is sent, so nothing is saved.
@@ -310,8 +318,14 @@ def run(
                 request_options=request_options,
                 scrub=rt.scrub,
             )
+        except OutputError:
+            raise  # stdout is gone: nothing more can be shown there
         except (KeyboardInterrupt, MlchatError) as exc:
-            error = exc if isinstance(exc, MlchatError) else Interrupted("interrupted")
+            if isinstance(exc, MlchatError):
+                error = exc
+            else:
+                error = Interrupted(signals.describe(exc))
+                error.exit_code = signals.exit_code(exc)
             if (
                 fmt is not None
                 and isinstance(exc, RequestRejected)
@@ -321,19 +335,24 @@ def run(
                     "this model may not support JSON mode: try --api anthropic (the schema "
                     "becomes a forced tool) or ask for JSON in the prompt without --json-mode"
                 )
-            if opts.as_json:
-                _print_json(rt, replies, results, convo.model, table, error)
-            elif replies and replies[-1].text and fmt is None:
-                rt.warn("the reply above is incomplete")
+            # An interrupted or hung-up terminal may refuse the last writes: the exit code and
+            # the message still matter more than the final newline.
+            with suppress(OSError):
+                if opts.as_json:
+                    _print_json(rt, replies, results, convo.model, table, error)
+                elif replies and replies[-1].text and fmt is None:
+                    rt.warn("the reply above is incomplete")
             raise
     final = replies[-1]
     document = fmt.document(final, convo.dialect) if fmt is not None else None
-    if opts.as_json:
-        _print_json(rt, replies, results, convo.model, table, data=document)
-    elif fmt is not None:
-        pretty = bool(rt.stdout_tty)
-        rt.out.write(json.dumps(document, ensure_ascii=False, indent=2 if pretty else None) + "\n")
-        rt.out.flush()
+    with stdout_writes():
+        if opts.as_json:
+            _print_json(rt, replies, results, convo.model, table, data=document)
+        elif fmt is not None:
+            pretty = bool(rt.stdout_tty)
+            indent = 2 if pretty else None
+            rt.out.write(json.dumps(document, ensure_ascii=False, indent=indent) + "\n")
+            rt.out.flush()
     if opts.usage:
         rt.note(prices.usage_line(convo.model, total_usage(replies), table))
 

@@ -1,7 +1,9 @@
 """The one error boundary: every failure becomes one line on stderr and a documented exit code.
 
 `mlchat: error: <message>` plus an optional `hint:` line; a traceback only with --debug. Ctrl-C
-exits 130; a reader that closes the pipe early (`| head -1`) ends us quietly.
+exits 130, SIGTERM 143 and SIGHUP 129 (see mlchat/signals.py); a reader that closes the pipe early
+(`| head -1`) ends us quietly with 141; a stdout that cannot be written (`> /dev/full`) is one
+error line and exit 1, never a traceback or an "Exception ignored" at shutdown.
 """
 
 from __future__ import annotations
@@ -15,10 +17,27 @@ from contextlib import contextmanager, suppress
 
 import typer
 
-from mlchat.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, MlchatError
+from mlchat import signals
+from mlchat.errors import EXIT_INTERNAL, MlchatError
 from mlchat.runtime import Runtime
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
+
+
+class OutputError(MlchatError):
+    """stdout refused the reply (disk full, I/O error): exit 1 with one line, not a traceback."""
+
+
+@contextmanager
+def stdout_writes() -> Iterator[None]:
+    """Mark writes to stdout, so that their failure is reported as such. A closed pipe (EPIPE)
+    passes through untouched: it is the reader's choice, not an error."""
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
+            raise
+        raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 def _silence_stdout() -> None:
@@ -28,6 +47,22 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):
         pass
+
+
+def _stdout_broken(rt: Runtime) -> bool:
+    """Whether stdout is what failed: data we wrote is still waiting and cannot be flushed."""
+    try:
+        rt.out.flush()
+    except (OSError, ValueError):
+        return True
+    return False
+
+
+def _settle_stdout(rt: Runtime) -> None:
+    """If stdout broke on the way to another error (a terminal hung up, a reader went away),
+    let nothing fail again at interpreter shutdown."""
+    if _stdout_broken(rt):
+        _silence_stdout()
 
 
 def report(rt: Runtime, error: MlchatError) -> None:
@@ -46,17 +81,25 @@ def boundary(rt: Runtime) -> Iterator[None]:
         raise
     except MlchatError as error:
         _debug_traceback(rt)
+        _settle_stdout(rt)
         with suppress(OSError, ValueError):
             report(rt, error)
         raise typer.Exit(error.exit_code) from None
-    except KeyboardInterrupt:
-        _write(rt, "\nmlchat: interrupted\n")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM / SIGHUP as signals.Terminated
+        _settle_stdout(rt)
+        _write(rt, f"\nmlchat: {signals.describe(exc)}\n")
+        raise typer.Exit(signals.exit_code(exc)) from None
     except OSError as exc:
         if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
             _silence_stdout()
             raise typer.Exit(EXIT_BROKEN_PIPE) from None
         _debug_traceback(rt)
+        if exc.filename is None and _stdout_broken(rt):
+            # Disk full, I/O error: the reader still gets a reason, and the interpreter's final
+            # flush must not fail again with "Exception ignored".
+            _silence_stdout()
+            _write(rt, f"mlchat: error: cannot write to stdout: {exc.strerror or exc}\n")
+            raise typer.Exit(EXIT_INTERNAL) from None
         where = f" ({exc.filename})" if exc.filename else ""
         _write(rt, f"mlchat: error: {exc.strerror or exc}{where}\n")
         raise typer.Exit(EXIT_INTERNAL) from None

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlchat import config, models
-from mlchat.errors import ConfigError, MlchatError
+from mlchat.errors import ConfigError, MlchatError, UsageError
 from mlchat.runtime import Runtime
 from mlchat.session import NullLog, TurnLog
 
@@ -156,17 +156,43 @@ def first_run(rt: Runtime, path: Path) -> str:
     return key
 
 
+IDLE_ENV = "MLCHAT_IDLE_TIMEOUT"
+DEFAULT_IDLE = 300.0
+
+
+def idle_timeout(rt: Runtime, s: config.Settings) -> float:
+    """The longest a stream may send keep-alives without content: MLCHAT_IDLE_TIMEOUT, else
+    `idle_timeout` in the config file, else 300 s or the read timeout if that is longer (a
+    stream of pings is at least as alive as a silent one)."""
+    for value, from_env in ((rt.env.get(IDLE_ENV), True), (s.file.get("idle_timeout"), False)):
+        if value is None or value == "":
+            continue
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = -1.0
+        if number > 0:
+            return number
+        if from_env:
+            raise UsageError(f"{IDLE_ENV} must be a positive number of seconds, got '{value}'")
+        raise ConfigError(
+            f"idle_timeout in {config.config_path()} must be a positive number of seconds, "
+            f"got '{value}'"
+        )
+    return max(DEFAULT_IDLE, s.timeout)
+
+
 def client(rt: Runtime, s: config.Settings) -> Client:
     from mlchat.client import Client, RetryPolicy, Timeouts
 
     return Client(
         s.base_url,
         require_key(s, rt),
-        timeouts=Timeouts(read=s.timeout),
+        timeouts=Timeouts(read=s.timeout, idle=idle_timeout(rt, s)),
         retry=RetryPolicy(retries=s.retries),
         transport=rt.transport,
         debug=(lambda line: rt.note(rt.scrub(f"mlchat: debug: {line}"))) if rt.debug else None,
-        status=lambda line: rt.note(f"mlchat: {line}"),
+        status=lambda line: rt.note(rt.scrub(f"mlchat: {line}")),
         sleep=rt.sleep,
         clock=rt.clock,
     )

@@ -81,6 +81,14 @@ PlainOpt = Annotated[
     bool,
     typer.Option("--plain", help="Raw text instead of rendered Markdown.", rich_help_panel=OUTPUT),
 ]
+AllowBinaryOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-binary",
+        help="Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).",
+        rich_help_panel=MODEL,
+    ),
+]
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
@@ -94,7 +102,8 @@ TimeoutOpt = Annotated[
     float | None,
     typer.Option(
         "--timeout",
-        help="Longest silence accepted while waiting for the reply, in seconds \\[default: 120].",
+        help="Longest silence accepted while waiting for the reply, in seconds "
+        "\\[default: 120, or MLCHAT_TIMEOUT].",
         rich_help_panel=CONNECTION,
     ),
 ]
@@ -102,7 +111,7 @@ RetriesOpt = Annotated[
     int | None,
     typer.Option(
         "--retries",
-        help="Retries before any of the reply has arrived \\[default: 2].",
+        help="Retries before any of the reply has arrived \\[default: 2, or MLCHAT_RETRIES].",
         rich_help_panel=CONNECTION,
     ),
 ]

@@ -79,6 +79,14 @@ def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def is_html(body: bytes, content_type: str) -> bool:
+    """An HTML page (a proxy's, a captive portal's, a web site's) rather than an API answer."""
+    if "html" in content_type.lower():
+        return True
+    start = body[:512].lstrip().lower()
+    return start.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<title"))
+
+
 def summarize_body(body: bytes, content_type: str) -> str:
     """One line for a non-JSON body: an HTML page's title or first words, never the page."""
     text = body.decode("utf-8", errors="replace")
@@ -93,37 +101,76 @@ def summarize_body(body: bytes, content_type: str) -> str:
     return one_line(text, 200)
 
 
-def retry_after(headers: Mapping[str, str], payload: Any = None) -> float | None:
-    """The server's requested wait in seconds: `retry_after` in the body, `retry-after-ms`, or
-    `Retry-After` (seconds or an HTTP date)."""
+def retry_after(
+    headers: Mapping[str, str],
+    payload: Any = None,
+    *,
+    now: float | None = None,
+    rate_limited: bool = False,
+) -> float | None:
+    """The server's requested wait in seconds, from the first of: `retry_after` in the body
+    (ModelsLab's documented 429 field), `retry-after-ms`, `Retry-After` (seconds or an HTTP date),
+    and for a 429 only (`rate_limited`) `X-RateLimit-Reset` (a Unix time, as ModelsLab's own CLI
+    reads it; small values are taken as seconds): elsewhere it is the end of a quota window, not
+    a request to wait. `now` is the current Unix time (for dates); None means the real clock."""
     body = as_dict(payload)
     if body is not None:
-        value = body.get("retry_after")
-        if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
-            return float(value)
+        wait = _seconds(body.get("retry_after"))
+        if wait is not None:
+            return wait
     lower = {k.lower(): v for k, v in headers.items()}
-    ms = lower.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
-    ra = lower.get("retry-after")
+    ms = _seconds(lower.get("retry-after-ms"))
+    if ms is not None:
+        return ms / 1000
+    ra = lower.get("retry-after", "").strip()
     if ra:
-        try:
-            return max(0.0, float(ra))
-        except ValueError:
-            from datetime import UTC, datetime
-            from email.utils import parsedate_to_datetime
+        wait = _seconds(ra)
+        if wait is not None:
+            return wait
+        from datetime import UTC
+        from email.utils import parsedate_to_datetime
 
-            try:
-                when = parsedate_to_datetime(ra)
-            except (TypeError, ValueError):
-                return None
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            return max(0.0, (when - datetime.now(UTC)).total_seconds())
+        try:
+            when = parsedate_to_datetime(ra)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        return max(0.0, when.timestamp() - _now(now))
+    reset = _seconds(lower.get("x-ratelimit-reset")) if rate_limited else None
+    if reset is not None:
+        return max(0.0, reset - _now(now)) if reset > 1_000_000_000 else reset
     return None
+
+
+def _seconds(value: Any) -> float | None:
+    """A non-negative number of seconds given as a number or a numeric string, else None."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, int | float) and value >= 0 and value == value and value != float("inf"):
+        return float(value)
+    return None
+
+
+def _now(now: float | None) -> float:
+    import time
+
+    return time.time() if now is None else now
+
+
+def describe_wait(seconds: float) -> str:
+    """A wait as a person says it: "30 s", "5 min", "2 h 5 min"."""
+    if seconds < 90:
+        return f"{seconds:.3g} s"
+    minutes = round(seconds / 60)
+    if minutes < 90:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
 
 
 _AUTH_WORDS = ("api key", "api_key", "apikey", "unauthorized", "unauthenticated", "invalid key")
@@ -146,13 +193,14 @@ def classify(
         return AuthError(message, status=status, hint=KEY_HINT, kind=kind)
     if status == 429 or kind == "rate_limit_error" or (status < 400 and "rate limit" in lowered):
         wait_hint = (
-            f"the service asks to wait {wait:g} s"
+            f"the service asks to wait {describe_wait(wait)}"
             if wait
-            else "too many queued requests; retry shortly"
+            else "ModelsLab queues at most 5 requests per account (pay-as-you-go); retry shortly"
         )
         return RateLimited(message, status=status, retry_after=wait, hint=wait_hint, kind=kind)
     if status == 408 or status >= 500 or kind in _SERVER_KINDS:
-        return ServerError(message, status=status, retry_after=wait, kind=kind)
+        server_hint = f"the service asks to wait {describe_wait(wait)}" if wait else None
+        return ServerError(message, status=status, retry_after=wait, hint=server_hint, kind=kind)
     hint: str | None = None
     if status == 402 or "credit" in lowered:
         hint = "add credits in your ModelsLab dashboard"
@@ -163,8 +211,11 @@ def classify(
     return RequestRejected(message, status=status, hint=hint, kind=kind)
 
 
-def http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError:
-    """The error for a response with status >= 400 (or an unusable body)."""
+def http_error(
+    status: int, headers: Mapping[str, str], body: bytes, *, now: float | None = None
+) -> ApiError:
+    """The error for a response with status >= 400 (or an unusable body); `now` is the Unix time
+    against which a `Retry-After` date is measured."""
     ctype = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     payload: Any = None
     text = body.decode("utf-8", errors="replace").strip()
@@ -184,7 +235,8 @@ def http_error(status: int, headers: Mapping[str, str], body: bytes) -> ApiError
         message, kind = "", None
     prefix = f"HTTP {status}" if status >= 400 else "the service"
     message = f"{prefix}: {message}" if message else f"{prefix} with an empty body"
-    return classify(status, message, kind, retry_after(headers, payload))
+    wait = retry_after(headers, payload, now=now, rate_limited=status == 429)
+    return classify(status, message, kind, wait)
 
 
 def raise_if_error(payload: Any, status: int = 200) -> None:
