@@ -9,6 +9,7 @@ import typer
 
 from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
+from mlchat.cli import chat as chat_cmd
 from mlchat.runtime import Runtime
 
 app = typer.Typer(
@@ -51,3 +52,6 @@ def root(
 
 
 app.command(help=ask_cmd.HELP, short_help="Ask one question and stream the answer.")(ask_cmd.ask)
+app.command(help=chat_cmd.HELP, short_help="Chat interactively (a REPL; reads lines from a pipe).")(
+    chat_cmd.chat
+)
