@@ -22,6 +22,7 @@ import shlex
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
@@ -64,6 +65,10 @@ class LineReader(Protocol):
 
     def read(self, default: str = "") -> str | None: ...
 
+    def replying(self) -> AbstractContextManager[None]:
+        """Held while a reply streams: what the reader needs to keep keys typed ahead."""
+        ...
+
 
 class SessionStore(Protocol):
     """Named conversations for /save and /load (the conversation store implements it)."""
@@ -101,6 +106,9 @@ class PlainReader:
             line = line.rstrip("\r\n")
             if line.strip():
                 return line
+
+    def replying(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 # -- the persistent input history -------------------------------------------------------------
@@ -308,6 +316,16 @@ class PromptReader:
         def _editor(event: KeyPressEvent) -> None:
             event.current_buffer.open_in_editor(validate_and_handle=False)
 
+        # The terminal to quiet while replies stream (none when tests pass a pipe input).
+        self._fd: int | None = None
+        self._out: IO[str] | None = None
+        if input is None:
+            import sys
+
+            with contextlib.suppress(AttributeError, ValueError, OSError):
+                if sys.stdin.isatty():
+                    self._fd = sys.stdin.fileno()
+                    self._out = next((s for s in (sys.stdout, sys.stderr) if s.isatty()), None)
         self._session: PromptSession[str] = PromptSession(
             message=[("class:prompt", "> ")],
             multiline=True,  # Enter is rebound above; this keeps pasted newlines and the layout
@@ -332,6 +350,55 @@ class PromptReader:
             return self._session.prompt(default=default)
         except EOFError:
             return None
+
+    def replying(self) -> AbstractContextManager[None]:
+        return (
+            typeahead_kept(self._fd, self._out)
+            if self._fd is not None
+            else contextlib.nullcontext()
+        )
+
+
+@contextlib.contextmanager
+def typeahead_kept(fd: int, out: IO[str] | None) -> Iterator[None]:
+    """While a reply streams, keep what the user types for the next prompt, as typed.
+
+    Between prompts the terminal is in cooked mode: typed-ahead keys would be echoed into the
+    reply, and Enter would arrive as Ctrl-J (ICRNL), which inserts a newline instead of
+    sending. So echo, line editing and CR translation are off (ISIG stays: Ctrl-C still
+    interrupts), and bracketed paste stays on, so a paste made now is still one message. The
+    settings change with TCSANOW: TCSAFLUSH would throw the typed-ahead keys away.
+    """
+    try:
+        import termios
+    except ImportError:  # not a POSIX system
+        yield
+        return
+    try:
+        saved = termios.tcgetattr(fd)
+        quiet = termios.tcgetattr(fd)  # a second copy, to change
+    except (termios.error, OSError, ValueError):  # not a terminal
+        yield
+        return
+    iflag: int = quiet[0]
+    lflag: int = quiet[3]
+    quiet[0] = iflag & ~(termios.ICRNL | termios.INLCR | termios.IGNCR)
+    quiet[3] = lflag & ~(termios.ECHO | termios.ICANON)
+    try:
+        termios.tcsetattr(fd, termios.TCSANOW, quiet)
+        if out is not None:
+            out.write("\x1b[?2004h")
+            out.flush()
+    except (OSError, termios.error):
+        pass
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError, ValueError, termios.error):
+            if out is not None:
+                out.write("\x1b[?2004l")
+                out.flush()
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
 
 
 # -- the clipboard ----------------------------------------------------------------------------
@@ -462,6 +529,7 @@ class Repl:
         self.spent: float | None = None
         self.exit_code = EXIT_OK
         self._interactive = True
+        self._reader: LineReader | None = None
         self._prefill = ""
         self._edit_from: int | None = None
         self._stop = False  # Ctrl-C stopped a reply read from a pipe: end the session
@@ -472,6 +540,7 @@ class Repl:
         """Read and answer until the input ends or /exit. Returns the exit code: 0, or for a
         chat read from a pipe, the code of the last failure (so scripts can tell)."""
         self._interactive = reader.interactive
+        self._reader = reader
         self._warn_unsupported()
         if reader.interactive:
             self.rt.note(
@@ -559,12 +628,13 @@ class Repl:
         status: ReplyStatus = "ok"
         error: MlchatError | None = None
         try:
-            run_turn(
-                lambda req: self.client.chat(provider, req),
-                convo.request(stream=self.stream),
-                reply,
-                renderer.feed,
-            )
+            with self._reader.replying() if self._reader is not None else contextlib.nullcontext():
+                run_turn(
+                    lambda req: self.client.chat(provider, req),
+                    convo.request(stream=self.stream),
+                    reply,
+                    renderer.feed,
+                )
         except KeyboardInterrupt:
             status = "interrupted"
         except MlchatError as exc:

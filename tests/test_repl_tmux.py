@@ -182,3 +182,29 @@ def test_a_multi_line_paste_is_one_message(term: Terminal, emulator: Emulator) -
     term.type("/exit")
     term.keys("Enter")
     assert term.exit_status() == 0
+
+
+def test_keys_typed_during_a_reply_wait_for_the_next_prompt(
+    term: Terminal, emulator: Emulator
+) -> None:
+    parts = "\n\n".join(f"part{n}" for n in range(8))
+    emulator.script(Reply.chat(parts, delay=0.25, role_chunk=False, comment=False))
+    term.type("go")
+    term.keys("Enter")
+    term.wait_for("part0")
+    # Typed and pasted while the reply streams: not echoed into it, and Enter still sends
+    # (in cooked mode it would arrive as Ctrl-J, a newline); the paste stays one message.
+    term.type("typed ahead ")
+    term.tmux("set-buffer", "-b", "clip", "pasted\nlines")
+    term.tmux("paste-buffer", "-p", "-b", "clip", "-t", "chat")
+    term.keys("Enter")
+    term.wait_for("echo: typed ahead")
+    screen = term.prompt()
+    reply_lines = screen[screen.index("part0") : screen.index("part7")]
+    assert "typed" not in reply_lines and "pasted" not in reply_lines
+    assert chat_requests(emulator)[1][-1] == {
+        "role": "user",
+        "content": "typed ahead pasted\nlines",
+    }
+    term.keys("C-d")
+    assert term.exit_status() == 0
