@@ -48,6 +48,20 @@ ROOT = Path(__file__).resolve().parent.parent
 # -- helpers ----------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def shared_emulator() -> Iterator[Emulator]:
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(shared_emulator: Emulator) -> Emulator:
+    """One emulator for the module (starting and stopping one costs more than most tests
+    here), emptied before each test."""
+    shared_emulator.reset()
+    return shared_emulator
+
+
 class Screen(io.StringIO):
     """A StringIO that lets another thread wait until some text has been written."""
 
