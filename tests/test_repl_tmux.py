@@ -61,6 +61,7 @@ class Terminal:
             "new-session", "-d", "-s", "chat", "-x", "100", "-y", "30",
             sys.executable, "-c", WRAPPER, str(self.rc), sys.executable, "-m", "mlchat", "chat",
         )  # fmt: skip
+        self.socket_path = self.tmux("display-message", "-p", "#{socket_path}").strip()
 
     def tmux(self, *args: str) -> str:
         done = subprocess.run(
@@ -109,6 +110,8 @@ class Terminal:
         subprocess.run(
             ["tmux", "-L", self.socket, "kill-server"], env=self.env, capture_output=True
         )
+        if self.socket_path:
+            Path(self.socket_path).unlink(missing_ok=True)
 
 
 @pytest.fixture
