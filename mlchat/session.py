@@ -166,6 +166,39 @@ class Conversation:
     def set_params(self, **changes: Any) -> None:
         self.params = replace(self.params, **changes)
 
+    # Turn logic shared by the REPL's /undo, /retry, /edit and /clear. An "exchange" is the last
+    # user message and everything after it (the reply, tool calls and their results).
+
+    def last_user_index(self) -> int | None:
+        for index in range(len(self.messages) - 1, -1, -1):
+            if self.messages[index].role == "user":
+                return index
+        return None
+
+    def truncate(self, length: int) -> list[Message]:
+        """Keep the first `length` messages; return the ones dropped."""
+        dropped = self.messages[length:]
+        del self.messages[length:]
+        return dropped
+
+    def undo(self) -> list[Message]:
+        """Drop the last exchange; return what was dropped ([] when there is no user message)."""
+        index = self.last_user_index()
+        return [] if index is None else self.truncate(index)
+
+    def rewind_to_last_user(self) -> Message | None:
+        """Drop everything after the last user message so it can be sent again (/retry);
+        return that message, or None when there is nothing to resend."""
+        index = self.last_user_index()
+        if index is None:
+            return None
+        self.truncate(index + 1)
+        return self.messages[index]
+
+    def clear(self) -> None:
+        """Forget the messages; model, system prompt and parameters stay."""
+        self.messages.clear()
+
 
 ReplyStatus = Literal["ok", "interrupted", "failed"]
 

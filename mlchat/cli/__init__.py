@@ -9,6 +9,7 @@ import typer
 
 from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
+from mlchat.cli import chat as chat_cmd
 from mlchat.cli import config_cmd, key
 from mlchat.cli import models as models_cmd
 from mlchat.cli import sessions as sessions_cmd
@@ -54,6 +55,9 @@ def root(
     ctx.obj = rt
 
 
+app.command(help=chat_cmd.HELP, short_help="Chat interactively (a REPL; reads lines from a pipe).")(
+    chat_cmd.chat
+)
 app.command(help=ask_cmd.HELP, short_help="Ask one question and stream the answer.")(ask_cmd.ask)
 app.command(name="models", help=models_cmd.HELP, short_help="List the models (cached for a day).")(
     models_cmd.models
