@@ -12,11 +12,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlchat import prices, signals
-from mlchat import tools as tools_mod
-from mlchat.cli import common
+from mlchat.cli import common, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import OutputError, boundary, stdout_writes
-from mlchat.config import Flags
 from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
 from mlchat.providers import get_provider
 from mlchat.render import NullRenderer, Renderer, make_renderer
@@ -24,7 +22,6 @@ from mlchat.runtime import Runtime
 from mlchat.session import Conversation, Reply, TurnLog
 from mlchat.toolloop import (
     DEFAULT_MAX_ROUNDS,
-    Approval,
     OutputFormat,
     ToolSession,
     load_schema,
@@ -32,11 +29,10 @@ from mlchat.toolloop import (
     total_usage,
 )
 from mlchat.tools import ToolResult
-from mlchat.types import StreamEvent, ToolCall
+from mlchat.types import StreamEvent
 
 if TYPE_CHECKING:
     from mlchat.config import Settings
-    from mlchat.store import Store
 
 STRUCTURED = "Structured output and tools"
 
@@ -119,6 +115,9 @@ def ask(
     retries: o.RetriesOpt = None,
     continue_: common.ContinueOpt = False,
     no_log: common.NoLogOpt = False,
+    tools_file: tooling.ToolsOpt = None,
+    yes: tooling.YesOpt = False,
+    max_rounds: tooling.MaxRoundsOpt = DEFAULT_MAX_ROUNDS,
     json_mode: Annotated[
         bool,
         typer.Option(
@@ -136,29 +135,6 @@ def ask(
             metavar="FILE_OR_JSON",
         ),
     ] = None,
-    tools_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--tools",
-            help="TOML or JSON file of tools the model may call (each runs a local command).",
-            rich_help_panel=STRUCTURED,
-            metavar="FILE",
-        ),
-    ] = None,
-    yes: Annotated[
-        bool,
-        typer.Option(
-            "--yes", "-y", help="Run tool calls without asking.", rich_help_panel=STRUCTURED
-        ),
-    ] = False,
-    max_rounds: Annotated[
-        int,
-        typer.Option(
-            "--max-rounds",
-            help="Most rounds of tool calls before giving up.",
-            rich_help_panel=STRUCTURED,
-        ),
-    ] = DEFAULT_MAX_ROUNDS,
     allow_binary: o.AllowBinaryOpt = False,
 ) -> None:
     rt = common.runtime(ctx)
@@ -188,10 +164,10 @@ def ask(
             plain=plain,
             usage=usage,
             output=_output_format(json_mode, schema),
-            tools=_tool_session(rt, tools_file, yes, max_rounds),
+            tools=tooling.session(rt, tools_file, yes, max_rounds),
         )
         with common.conversation_log(rt, s, no_log=no_log, need_store=continue_) as (store, log):
-            convo = _conversation(rt, s, flags, store if continue_ else None)
+            convo = common.starting_conversation(rt, s, flags, store, continue_latest=continue_)
             run(rt, s, convo, text, log, opts, table)
 
 
@@ -207,39 +183,6 @@ def _read_text(path: str) -> str:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise UsageError(f"cannot read {path}: {reason}") from None
-
-
-def _tool_session(rt: Runtime, path: Path | None, yes: bool, max_rounds: int) -> ToolSession | None:
-    if path is None:
-        return None
-    if max_rounds < 1:
-        raise UsageError(f"--max-rounds must be at least 1, got {max_rounds}")
-    if not yes and not (rt.stdin_tty and rt.stderr_tty):
-        raise UsageError(
-            "--tools needs --yes when not on a terminal (nobody can approve the calls)",
-            hint="review the tools file, then add --yes",
-        )
-    return ToolSession(tools_mod.load(path), approver(rt, yes), max_rounds, dict(rt.env))
-
-
-def _conversation(rt: Runtime, s: Settings, flags: Flags, store: Store | None) -> Conversation:
-    """A new one-turn conversation, or (with -c) the latest saved one, where the flags given
-    override what the conversation was using."""
-    latest = store.latest() if store is not None else None
-    if store is not None and latest is None:
-        rt.note("mlchat: no saved conversation to continue; starting a new one")
-    if latest is None:
-        return Conversation(model=s.model, dialect=s.dialect, system=s.system, params=s.params)
-    from mlchat import params as P
-
-    if flags.model is not None:
-        latest.model = s.model
-    if flags.api is not None:
-        latest.dialect = s.dialect
-    if flags.system is not None:
-        latest.system = flags.system or None
-    latest.params = P.validate(P.merge(latest.params, flags.params), latest.dialect)
-    return latest
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +222,7 @@ def run(
 
     def on_result(result: ToolResult) -> None:
         results.append(result)
-        _show_result(rt, result)
+        tooling.show_result(rt, result)
 
     def sink(reply: Reply) -> Callable[[StreamEvent], None]:
         replies.append(reply)  # every round's reply, kept even when a later round fails
@@ -312,7 +255,7 @@ def run(
                 sink=sink,
                 finish=finish,
                 tools=opts.tools,
-                on_call=lambda call: _show_call(rt, call),
+                on_call=lambda call: tooling.show_call(rt, call),
                 on_result=on_result,
                 log=log,
                 request_options=request_options,
@@ -366,43 +309,6 @@ def _renderer(rt: Runtime, plain: bool) -> Renderer:
         stderr_tty=bool(rt.stderr_tty),
         plain=plain,
     )
-
-
-def _show_call(rt: Runtime, call: ToolCall) -> None:
-    rt.note(rt.scrub(f"mlchat: tool call: {call.name} {_clip(call.arguments, 300)}"))
-
-
-def _show_result(rt: Runtime, result: ToolResult) -> None:
-    head = result.content.strip().splitlines()[0] if result.content.strip() else "(no output)"
-    if result.is_error:
-        rt.note(rt.scrub(f"mlchat: tool {result.call.name} failed: {_clip(head, 200)}"))
-    else:
-        size = len(result.content)
-        rt.note(f"mlchat: tool {result.call.name} returned {size} character{'s' * (size != 1)}")
-
-
-def _clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def approver(rt: Runtime, yes: bool) -> Callable[[ToolCall], Approval]:
-    """y / n / a (always this tool, this session) on a terminal; --yes approves everything."""
-
-    def ask_user(call: ToolCall) -> Approval:
-        if yes:
-            return "yes"
-        while True:
-            try:
-                answer = rt.read_line(f"Run {call.name}? [y]es / [n]o / [a]lways: ")
-            except EOFError:
-                return "no"
-            choice = answer.strip().lower()[:1]
-            if choice in ("y", "n", "a"):
-                return {"y": "yes", "n": "no", "a": "always"}[choice]  # type: ignore[return-value]
-            rt.note("mlchat: answer y, n or a")
-
-    return ask_user
 
 
 def _print_json(

@@ -15,7 +15,7 @@ import typer
 from mlchat import config, models
 from mlchat.errors import ConfigError, MlchatError, UsageError
 from mlchat.runtime import Runtime
-from mlchat.session import NullLog, TurnLog
+from mlchat.session import Conversation, NullLog, TurnLog
 
 if TYPE_CHECKING:
     from mlchat.client import Client
@@ -246,9 +246,45 @@ def conversation_log(
             if exc.hint:
                 rt.note(f"hint: {exc.hint}")
     if store is not None and enabled:
-        log = StoreLog(store, rt.warn)
+        from mlchat import prices
+
+        table = prices.table(s.file.get("prices"))
+        log = StoreLog(store, rt.warn, cost=lambda model, usage: prices.cost(model, usage, table))
     try:
         yield store, log
     finally:
         if store is not None:
             store.close()
+
+
+def starting_conversation(
+    rt: Runtime,
+    s: config.Settings,
+    flags: config.Flags,
+    store: Store | None,
+    *,
+    continue_latest: bool = False,
+    ref: str | None = None,
+) -> Conversation:
+    """A new conversation; or the latest saved one (`-c`); or the one named by `ref`
+    (`--session`). A resumed conversation keeps its model, dialect, system prompt and
+    parameters, except where a flag was given."""
+    found: Conversation | None = None
+    if store is not None and ref is not None:
+        found = store.find(ref)
+    elif store is not None and continue_latest:
+        found = store.latest()
+        if found is None:
+            rt.note("mlchat: no saved conversation to continue; starting a new one")
+    if found is None:
+        return Conversation(model=s.model, dialect=s.dialect, system=s.system, params=s.params)
+    from mlchat import params as P
+
+    if flags.model is not None:
+        found.model = s.model
+    if flags.api is not None:
+        found.dialect = s.dialect
+    if flags.system is not None:
+        found.system = flags.system or None
+    found.params = P.validate(P.merge(found.params, flags.params), found.dialect)
+    return found

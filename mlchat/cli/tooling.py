@@ -1,0 +1,92 @@
+"""Tool calling on the command line, shared by `ask` and `chat`: the options, loading the tools
+file, asking the user to approve each call, and showing calls and results on stderr."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlchat import tools as tools_mod
+from mlchat.errors import UsageError
+from mlchat.runtime import Runtime
+from mlchat.toolloop import DEFAULT_MAX_ROUNDS, Approval, ToolSession
+from mlchat.tools import ToolResult
+from mlchat.types import ToolCall
+
+PANEL = "Structured output and tools"
+
+ToolsOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tools",
+        help="TOML or JSON file of tools the model may call (each runs a local command).",
+        rich_help_panel=PANEL,
+        metavar="FILE",
+    ),
+]
+YesOpt = Annotated[
+    bool,
+    typer.Option("--yes", "-y", help="Run tool calls without asking.", rich_help_panel=PANEL),
+]
+MaxRoundsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-rounds",
+        help=f"Most rounds of tool calls before giving up [default: {DEFAULT_MAX_ROUNDS}].",
+        rich_help_panel=PANEL,
+        show_default=False,
+    ),
+]
+
+
+def session(rt: Runtime, path: Path | None, yes: bool, max_rounds: int) -> ToolSession | None:
+    if path is None:
+        return None
+    if max_rounds < 1:
+        raise UsageError(f"--max-rounds must be at least 1, got {max_rounds}")
+    if not yes and not (rt.stdin_tty and rt.stderr_tty):
+        raise UsageError(
+            "--tools needs --yes when not on a terminal (nobody can approve the calls)",
+            hint="review the tools file, then add --yes",
+        )
+    return ToolSession(tools_mod.load(path), approver(rt, yes), max_rounds, dict(rt.env))
+
+
+def approver(rt: Runtime, yes: bool) -> Callable[[ToolCall], Approval]:
+    """y / n / a (always this tool, this session) on a terminal; --yes approves everything."""
+
+    def ask_user(call: ToolCall) -> Approval:
+        if yes:
+            return "yes"
+        while True:
+            try:
+                answer = rt.read_line(f"Run {call.name}? [y]es / [n]o / [a]lways: ")
+            except EOFError:
+                return "no"
+            choice = answer.strip().lower()[:1]
+            if choice in ("y", "n", "a"):
+                return {"y": "yes", "n": "no", "a": "always"}[choice]  # type: ignore[return-value]
+            rt.note("mlchat: answer y, n or a")
+
+    return ask_user
+
+
+def show_call(rt: Runtime, call: ToolCall) -> None:
+    rt.note(rt.scrub(f"mlchat: tool call: {call.name} {clip(call.arguments, 300)}"))
+
+
+def show_result(rt: Runtime, result: ToolResult) -> None:
+    head = result.content.strip().splitlines()[0] if result.content.strip() else "(no output)"
+    if result.is_error:
+        rt.note(rt.scrub(f"mlchat: tool {result.call.name} failed: {clip(head, 200)}"))
+    else:
+        size = len(result.content)
+        rt.note(f"mlchat: tool {result.call.name} returned {size} character{'s' * (size != 1)}")
+
+
+def clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
