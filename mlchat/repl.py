@@ -35,10 +35,12 @@ from mlchat.errors import (
     UsageError,
 )
 from mlchat.providers import get_provider
-from mlchat.render import make_renderer
+from mlchat.render import Renderer, make_renderer
 from mlchat.runtime import Runtime
-from mlchat.session import Conversation, NullLog, Reply, ReplyStatus, TurnLog, run_turn
-from mlchat.types import Usage
+from mlchat.session import Conversation, NullLog, Reply, TurnLog
+from mlchat.toolloop import ToolSession, run_rounds
+from mlchat.tools import ToolResult
+from mlchat.types import ChatRequest, StreamEvent, ToolCall, Usage
 
 if TYPE_CHECKING:
     from prompt_toolkit.history import History
@@ -75,7 +77,7 @@ class SessionStore(Protocol):
 
     def save_as(self, convo: Conversation, name: str) -> None: ...
 
-    def load(self, name: str) -> Conversation: ...
+    def find(self, ref: str) -> Conversation: ...
 
 
 def _no_models() -> list[str]:
@@ -515,8 +517,10 @@ class Repl:
         store: SessionStore | None = None,
         model_ids: Callable[[], list[str]] = _no_models,
         cost: Callable[[str, Usage], float | None] = _no_cost,
+        tools: ToolSession | None = None,
     ) -> None:
         self.rt = rt
+        self.tools = tools
         self.client = client
         self.convo = convo
         self.plain = plain
@@ -610,50 +614,74 @@ class Repl:
     # -- one turn ---------------------------------------------------------------------------
 
     def send(self, text: str | None) -> None:
-        """Send `text` as the next user message, or with None resend the last one (/retry)."""
+        """Send `text` as the next user message, or with None resend the last one (/retry).
+        With tools, rounds of tool calls run until the model answers (toolloop)."""
         convo = self.convo
         if text is not None:
             convo.add_user(text)
             self.log.user(convo, convo.messages[-1])
         provider = get_provider(convo.dialect)
-        renderer = make_renderer(
-            out=self.rt.out,
-            err=self.rt.err,
-            env=self.rt.env,
-            stdout_tty=bool(self.rt.stdout_tty),
-            stderr_tty=bool(self.rt.stderr_tty),
-            plain=self.plain,
-        )
-        reply = Reply()
-        status: ReplyStatus = "ok"
-        error: MlchatError | None = None
-        try:
-            with self._reader.replying() if self._reader is not None else contextlib.nullcontext():
-                run_turn(
-                    lambda req: self.client.chat(provider, req),
-                    convo.request(stream=self.stream),
-                    reply,
-                    renderer.feed,
-                )
-        except KeyboardInterrupt:
-            status = "interrupted"
-        except MlchatError as exc:
-            status, error = "failed", exc
-        finally:
+        convo.tools = self.tools.specs() if self.tools is not None else ()
+        renderers: list[Renderer] = []
+        replies: list[Reply] = []
+
+        @contextlib.contextmanager
+        def open_stream(req: ChatRequest) -> Iterator[Iterator[StreamEvent]]:
+            # Only while a reply streams: typed-ahead keys are kept, and tool approvals (between
+            # rounds) read from a normal terminal.
+            replying = self._reader.replying() if self._reader else contextlib.nullcontext()
+            with replying, self.client.chat(provider, req) as events:
+                yield events
+
+        def sink(reply: Reply) -> Callable[[StreamEvent], None]:
+            replies.append(reply)
+            renderer = make_renderer(
+                out=self.rt.out,
+                err=self.rt.err,
+                env=self.rt.env,
+                stdout_tty=bool(self.rt.stdout_tty),
+                stderr_tty=bool(self.rt.stderr_tty),
+                plain=self.plain,
+            )
+            renderers[:] = [renderer]
+
+            def feed(ev: StreamEvent) -> None:
+                renderer.feed(ev)
+                self.log.progress(convo, reply)
+
+            return feed
+
+        def finish() -> None:
             # Whatever happened, the renderer ends its line and clears any live region.
             with contextlib.suppress(KeyboardInterrupt):
-                renderer.finish()
-        convo.add_reply(reply, interrupted=status != "ok")
-        self.log.reply(
-            convo,
-            reply.message(interrupted=status != "ok"),
-            reply,
-            status=status,
-            error=None if error is None else self.rt.scrub(error.message),
-        )
-        self._count(reply.usage)
-        if status == "interrupted":
-            if reply.has_content:
+                for renderer in renderers:
+                    renderer.finish()
+            renderers.clear()
+
+        interrupted = False
+        error: MlchatError | None = None
+        try:
+            run_rounds(
+                open_stream,
+                convo,
+                stream=self.stream,
+                sink=sink,
+                finish=finish,
+                tools=self.tools,
+                on_call=lambda call: self._tool_call(call),
+                on_result=lambda result: self._tool_result(result),
+                log=self.log,
+                scrub=self.rt.scrub,
+            )
+        except KeyboardInterrupt:
+            interrupted = True
+        except MlchatError as exc:
+            error = exc
+        for reply in replies:
+            self._count(reply.usage)
+        last = replies[-1] if replies else None
+        if interrupted:
+            if last is not None and last.has_content:
                 self.rt.note("(interrupted: the partial reply stays in the conversation)")
             else:
                 self.rt.note("(interrupted before any reply: /retry sends your message again)")
@@ -666,6 +694,21 @@ class Repl:
         if self.rt.stdout_tty:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
             self.rt.out.flush()
+
+    def _tool_call(self, call: ToolCall) -> None:
+        self.rt.note(
+            self.rt.scrub(f"mlchat: tool call: {call.name} {_one_line(call.arguments, 300)}")
+        )
+
+    def _tool_result(self, result: ToolResult) -> None:
+        head = result.content.strip().splitlines()[0] if result.content.strip() else "(no output)"
+        if result.is_error:
+            self.rt.note(
+                self.rt.scrub(f"mlchat: tool {result.call.name} failed: {_one_line(head, 200)}")
+            )
+        else:
+            size = len(result.content)
+            self.rt.note(f"mlchat: tool {result.call.name} returned {size:,} characters")
 
     def _count(self, usage: Usage | None) -> None:
         if usage is None:
@@ -891,7 +934,7 @@ class Repl:
             raise UsageError("loading is unavailable: no conversation store in this session")
         if not arg:
             raise UsageError("usage: /load NAME")
-        self.convo = self.store.load(arg)
+        self.convo = self.store.find(arg)
         n = len(self.convo.messages)
         self.rt.note(f"loaded {arg}: {n} message{'s' if n != 1 else ''}, {self.convo.model}")
         self._warn_unsupported()
@@ -907,6 +950,17 @@ class Repl:
             mark = " (interrupted)" if m.interrupted else ""
             lines.append(f"{index:>3} {names[m.role]:<5} {_one_line(text, 64)}{mark}")
         self._show("\n".join(lines) if lines else "(the conversation is empty)")
+
+    def cmd_tools(self, arg: str) -> None:
+        if self.tools is None or not self.tools.tools:
+            self._show("no tools: start the chat with --tools FILE")
+            return
+        lines = []
+        for name, tool in self.tools.tools.items():
+            always = " (approved for this session)" if name in self.tools.always else ""
+            lines.append(f"{name}{always}: {_one_line(tool.spec.description or '-', 60)}")
+            lines.append(f"    runs: {_one_line(' '.join(tool.argv), 66)}")
+        self._show("\n".join(lines))
 
     def cmd_exit(self, arg: str) -> None:
         raise _Leave
@@ -941,6 +995,7 @@ COMMANDS: dict[str, Command] = {
     "save": Command(Repl.cmd_save, "NAME", "save the conversation as NAME"),
     "load": Command(Repl.cmd_load, "NAME", "load the conversation saved as NAME"),
     "history": Command(Repl.cmd_history, "", "show the conversation so far, briefly"),
+    "tools": Command(Repl.cmd_tools, "", "list the tools the model may call (--tools FILE)"),
     "exit": Command(Repl.cmd_exit, "", "leave the chat (Ctrl-D does too)"),
     "quit": Command(Repl.cmd_exit, "", "leave the chat"),
 }
@@ -976,6 +1031,7 @@ def run(
     model_ids: Callable[[], list[str]] = _no_models,
     cost: Callable[[str, Usage], float | None] = _no_cost,
     history: Path | None = None,
+    tools: ToolSession | None = None,
 ) -> int:
     """Hold a chat until the input ends; returns the exit code."""
     repl = Repl(
@@ -988,5 +1044,6 @@ def run(
         store=store,
         model_ids=model_ids,
         cost=cost,
+        tools=tools,
     )
     return repl.run(reader if reader is not None else default_reader(rt, repl, history))

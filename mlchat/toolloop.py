@@ -198,7 +198,11 @@ def record(
             text = scrub(error.message if isinstance(error, MlchatError) else str(error))
     before = len(convo.messages)
     convo.add_reply(reply, interrupted=error is not None)
-    message = convo.messages[-1] if len(convo.messages) > before else reply.message()
+    message = (
+        convo.messages[-1]
+        if len(convo.messages) > before
+        else reply.message(interrupted=error is not None)
+    )
     log.reply(convo, message, reply, status=status, error=text)
 
 

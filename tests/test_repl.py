@@ -170,6 +170,9 @@ class RecordingLog:
     def truncate(self, convo: Conversation) -> None:
         self.events.append(("truncate", [m.content for m in convo.messages]))
 
+    def progress(self, convo: Conversation, reply: Reply) -> None:
+        pass
+
 
 class MemoryStore:
     """A SessionStore double: the real store is another engineer's; this checks the seam."""
@@ -180,7 +183,7 @@ class MemoryStore:
     def save_as(self, convo: Conversation, name: str) -> None:
         self.saved[name] = copy.deepcopy(convo)
 
-    def load(self, name: str) -> Conversation:
+    def find(self, name: str) -> Conversation:
         if name not in self.saved:
             raise UsageError(f"no saved conversation named '{name}'")
         return copy.deepcopy(self.saved[name])
@@ -338,7 +341,7 @@ def test_stream_cut_short_keeps_the_partial_reply(emulator: Emulator) -> None:
     assert partial.role == "assistant" and partial.interrupted
     assert partial.content and "delta" not in partial.content
     assert sent(emulator)[1][1] == {"role": "assistant", "content": partial.content}
-    assert log.events[1][:2] == ("reply", "failed")
+    assert log.events[1][:2] == ("reply", "interrupted")  # cut short after content: kept, flagged
     assert log.events[1][4] is not None
 
 

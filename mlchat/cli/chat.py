@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from mlchat import config
-from mlchat.cli import common
+from mlchat import config, models, prices
+from mlchat.cli import common, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
-from mlchat.session import Conversation
+from mlchat.errors import UsageError
+from mlchat.toolloop import DEFAULT_MAX_ROUNDS
 
 HELP = """Chat interactively, keeping the conversation, the system prompt and the parameters.
 
@@ -46,6 +47,20 @@ def chat(
     base_url: o.BaseUrlOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
+    continue_: common.ContinueOpt = False,
+    session: Annotated[
+        str | None,
+        typer.Option(
+            "--session",
+            help="Resume the saved conversation with this id, id prefix or name.",
+            rich_help_panel=common.CONVERSATION,
+            metavar="ID_OR_NAME",
+        ),
+    ] = None,
+    no_log: common.NoLogOpt = False,
+    tools_file: tooling.ToolsOpt = None,
+    yes: tooling.YesOpt = False,
+    max_rounds: tooling.MaxRoundsOpt = DEFAULT_MAX_ROUNDS,
 ) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
@@ -64,17 +79,36 @@ def chat(
             stop=stop,
             seed=seed,
         )
-        s = common.settings(rt, flags)
-        convo = Conversation(model=s.model, dialect=s.dialect, system=s.system, params=s.params)
+        if continue_ and session is not None:
+            raise UsageError("give either -c/--continue or --session, not both")
+        s = common.resolve_model(rt, common.settings(rt, flags))
+        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the chat
+        tool_session = tooling.session(rt, tools_file, yes, max_rounds)
         from mlchat import repl
 
-        with common.client(rt, s) as client:
+        resume = continue_ or session is not None
+        with (
+            # The store is wanted even with --no-log, so that /save and /load work.
+            common.conversation_log(rt, s, no_log=no_log, need_store=resume, want_store=True) as (
+                store,
+                log,
+            ),
+            common.client(rt, s) as client,
+        ):
+            convo = common.starting_conversation(
+                rt, s, flags, store, continue_latest=continue_, ref=session
+            )
             code = repl.run(
                 rt,
                 client,
                 convo,
                 plain=plain,
                 stream=not no_stream,
+                log=log,
+                store=store,
+                model_ids=lambda: list(models.cached_ids(s.base_url)),
+                cost=lambda model, usage: prices.cost(model, usage, table),
                 history=config.state_dir() / "history",
+                tools=tool_session,
             )
     raise typer.Exit(code)

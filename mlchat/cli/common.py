@@ -222,13 +222,19 @@ def open_store(*, create: bool = True) -> Store | None:
 
 @contextmanager
 def conversation_log(
-    rt: Runtime, s: config.Settings, *, no_log: bool, need_store: bool = False
+    rt: Runtime,
+    s: config.Settings,
+    *,
+    no_log: bool,
+    need_store: bool = False,
+    want_store: bool = False,
 ) -> Iterator[tuple[Store | None, TurnLog]]:
     """The store and the turn log for a command that chats (`ask`, the REPL).
 
     With logging off the log is a NullLog, and the store is opened only if `need_store` (to
-    continue or resume a conversation without saving the new turns). A store that cannot be
-    opened is an error when it is needed, otherwise a warning: the chat goes on unsaved.
+    continue or resume a conversation without saving the new turns) or `want_store` (for the
+    REPL's /save and /load). A store that cannot be opened is an error when it is needed,
+    otherwise a warning: the chat goes on unsaved.
     """
     from mlchat.store import StoreError
     from mlchat.turnlog import StoreLog
@@ -236,13 +242,14 @@ def conversation_log(
     enabled = logging_enabled(s, no_log)
     store: Store | None = None
     log: TurnLog = NullLog()
-    if enabled or need_store:
+    if enabled or need_store or want_store:
         try:
             store = open_store()
         except StoreError as exc:
             if need_store:
                 raise
-            rt.warn(f"{exc.message}; this conversation will not be saved")
+            lost = "this conversation will not be saved" if enabled else "/save and /load are off"
+            rt.warn(f"{exc.message}; {lost}")
             if exc.hint:
                 rt.note(f"hint: {exc.hint}")
     if store is not None and enabled:
