@@ -13,7 +13,7 @@ from mlchat.cli.boundary import boundary
 from mlchat.config import Flags
 from mlchat.errors import Interrupted, MlchatError, UsageError
 from mlchat.providers import get_provider
-from mlchat.render import NullRenderer, Renderer, make_renderer
+from mlchat.render import NullRenderer, ReasoningMode, Renderer, make_renderer
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, Reply, run_turn
 
@@ -76,6 +76,8 @@ def ask(
         ),
     ] = False,
     plain: o.PlainOpt = False,
+    show_reasoning: o.ShowReasoningOpt = False,
+    hide_reasoning: o.HideReasoningOpt = False,
     base_url: o.BaseUrlOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
@@ -97,11 +99,29 @@ def ask(
             stop=stop,
             seed=seed,
         )
+        reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         text = read_prompt(rt, prompt)
-        run(rt, flags, text, stream=not no_stream, as_json=as_json, plain=plain)
+        run(
+            rt,
+            flags,
+            text,
+            stream=not no_stream,
+            as_json=as_json,
+            plain=plain,
+            reasoning=reasoning,
+        )
 
 
-def run(rt: Runtime, flags: Flags, text: str, *, stream: bool, as_json: bool, plain: bool) -> None:
+def run(
+    rt: Runtime,
+    flags: Flags,
+    text: str,
+    *,
+    stream: bool,
+    as_json: bool,
+    plain: bool,
+    reasoning: ReasoningMode = "auto",
+) -> None:
     s = common.settings(rt, flags)
     provider = get_provider(s.dialect)
     for name in provider.unsupported_params(s.params):
@@ -118,6 +138,8 @@ def run(rt: Runtime, flags: Flags, text: str, *, stream: bool, as_json: bool, pl
             stdout_tty=bool(rt.stdout_tty),
             stderr_tty=bool(rt.stderr_tty),
             plain=plain,
+            reasoning=reasoning,
+            clock=rt.clock,
         )
     )
     reply = Reply()
