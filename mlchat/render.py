@@ -17,8 +17,8 @@ Streaming Markdown at a cost linear in the reply's length (`MarkdownRenderer`):
   is written, so nothing reaches the scrollback twice.
 - Refreshes are throttled: one at most every `REFRESH_INTERVAL`, measured from the end of the
   previous one (measured from its start, a slow render would make the throttle fire on every feed).
-- `_Code` highlights a streamed fence batch by batch, carrying the lexer's state from one batch to
-  the next so that later lines are coloured as a one-shot render would colour them.
+- `_Code` highlights a streamed fence batch by batch, each line in the context of the lines before
+  it, so that a docstring or a comment spanning lines keeps its colour.
 - `_Thoughts` shows reasoning on the stderr console: dimmed in a small live window that becomes one
   line ("thought for 12 s") when the answer starts, or in full (`--show-reasoning`).
 """
@@ -26,8 +26,11 @@ Streaming Markdown at a cost linear in the reply's length (`MarkdownRenderer`):
 from __future__ import annotations
 
 import re
+import signal
+import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import IO, TYPE_CHECKING, Any, Literal, Protocol
@@ -107,8 +110,6 @@ def make_console(
         width=width,
         height=height,
         highlight=False,
-        markup=False,
-        emoji=False,
         _environ=dict(env),
     )
 
@@ -253,7 +254,7 @@ class _Blocks:
         self.out: list[tuple[str, str]] = []
         self.block: list[str] = []  # finished lines of the unfinished block
         self.has_list = False  # the block holds a list item: indented lines may continue it
-        self.item: tuple[str, int] | None = None  # the block starts a list: its kind, its indent
+        self.item: tuple[str, int] | None = None  # the list the block starts: kind, content column
         self.continues = False  # the block continues the list committed just before it
         self.blanks = 0  # blank lines after the block whose meaning the next line decides
         self.fence: _Fence | None = None
@@ -592,16 +593,17 @@ class _Screen:
         self._cursor_hidden = False
 
     def _erase(self) -> list[Segment]:
+        """What moves the cursor back to the live region's first line and clears to the end of
+        the screen."""
         from rich.segment import ControlType, Segment
 
         if not self._widths:
             return []
         width = self.console.width
-        if width < self._width:
+        if width < self._width:  # the terminal re-wrapped the lines that no longer fit
             rows = sum(max(1, -(-w // width)) for w in self._widths)
         else:
             rows = len(self._widths)
-        self._widths = []
         up = f"\x1b[{rows - 1}A" if rows > 1 else ""
         return [Segment(f"\r{up}\x1b[J", None, [(ControlType.CURSOR_UP, rows - 1)])]
 
@@ -612,26 +614,24 @@ class _Screen:
         """Erase the live region, write `committed` into the scrollback, then draw the last lines
         of `tail` as the new live region: one write."""
         from rich.control import Control
-        from rich.segment import Segment, Segments
+        from rich.segment import Segment
 
         segments = self._erase()
         newline = Segment.line()
         for line in committed:
             segments.extend(line)
             segments.append(newline)
-        if self.live and tail:
-            tail = tail[-self.max_rows() :]
-            if not self._cursor_hidden:
-                segments.append(Control.show_cursor(False).segment)
-                self._cursor_hidden = True
-            for i, line in enumerate(tail):
-                if i:
-                    segments.append(newline)
-                segments.extend(line)
-            self._widths = [Segment.get_line_length(line) for line in tail]
-            self._width = self.console.width
-        if segments:
-            self.console.print(Segments(segments), end="", crop=False)
+        tail = tail[-self.max_rows() :] if self.live else []
+        if tail and not self._cursor_hidden:
+            segments.append(Control.show_cursor(False).segment)
+            self._cursor_hidden = True  # before the write: showing it again is always safe
+        for i, line in enumerate(tail):
+            if i:
+                segments.append(newline)
+            segments.extend(line)
+        self._write(segments)
+        self._widths = [Segment.get_line_length(line) for line in tail]
+        self._width = self.console.width
 
     def close(self) -> None:
         """Erase the live region and show the cursor again."""
@@ -640,11 +640,36 @@ class _Screen:
         segments = self._erase()
         if self._cursor_hidden:
             segments.append(Control.show_cursor(True).segment)
-            self._cursor_hidden = False
-        if segments:
-            from rich.segment import Segments
+        self._write(segments)
+        self._widths = []
+        self._cursor_hidden = False
 
+    def _write(self, segments: list[Segment]) -> None:
+        from rich.segment import Segments
+
+        if segments:
             self.console.print(Segments(segments), end="", crop=False)
+
+
+@contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Ctrl-C during the block waits until it is done (a redraw takes milliseconds), then
+    interrupts as usual: a redraw cut in half would leave what the terminal shows and what the
+    renderer believes it shows apart, and `finish` could not clean up."""
+    caught: list[int] = []
+    previous: Any = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if caught:
+        if callable(previous):
+            previous(signal.SIGINT, None)  # Python's own handler raises KeyboardInterrupt
+        elif previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
 
 
 # --- Reasoning ----------------------------------------------------------------------------------
@@ -799,21 +824,27 @@ class MarkdownRenderer:
         self._last_end = -float("inf")
 
     def feed(self, ev: StreamEvent) -> None:
+        thoughts = self._thoughts
         match ev:
             case TextDelta(text=text) if text:
-                if self._thoughts is not None and self._thoughts.active:
-                    self._thoughts.end()
-                    self._last_end = -float("inf")  # show the answer's first words at once
                 self._blocks.feed(text)
                 self._dirty = True
-            case ReasoningDelta(text=text) if text and self._thoughts is not None:
-                if not self._thoughts.active:
-                    self._screen.update(self._pending(), [])  # the answer's tail makes way
-                    self._last_end = -float("inf")
-                self._thoughts.feed(text)
+                switch = thoughts is not None and thoughts.active  # the answer starts
+            case ReasoningDelta(text=text) if text and thoughts is not None:
+                switch = not thoughts.active  # reasoning starts (or resumes)
+                thoughts.feed(text)
             case _:
                 return
-        if self._clock() - self._last_end >= self._interval:
+        if switch:
+            self._last_end = -float("inf")  # the first words of a phase show at once
+        if self._clock() - self._last_end < self._interval:
+            return
+        with _interrupts_deferred():
+            if switch and thoughts is not None:
+                if isinstance(ev, TextDelta):
+                    thoughts.end()
+                else:
+                    self._screen.update(self._pending(), [])  # the answer's tail makes way
             self._refresh()
 
     def _refresh(self) -> None:
@@ -828,16 +859,19 @@ class MarkdownRenderer:
         self._last_end = self._clock()
 
     def finish(self) -> None:
-        try:
-            if self._thoughts is not None and self._thoughts.active:
-                self._thoughts.end()
-            self._blocks.finish()
-            self._screen.update(self._pending(), [])
-        finally:
-            self._screen.close()
-            if self._thoughts is not None:
-                self._thoughts.close()
-            self._reset()
+        with _interrupts_deferred():
+            try:
+                if self._thoughts is not None and self._thoughts.active:
+                    self._thoughts.end()
+                self._blocks.finish()
+                self._screen.update(self._pending(), [])
+            finally:
+                try:
+                    self._screen.close()
+                finally:
+                    if self._thoughts is not None:
+                        self._thoughts.close()
+                    self._reset()
 
     def _pending(self) -> list[Line]:
         """Render what `_Blocks` finished since the last call: each piece exactly once."""

@@ -11,6 +11,7 @@ import html
 import io
 import random
 import re
+import signal
 from collections.abc import Iterator
 
 import pytest
@@ -610,6 +611,35 @@ def test_finish_after_ctrl_c_keeps_what_arrived_and_leaves_the_terminal_sane(
     assert term.cursor_visible and term.at_line_start
     assert term.transcript == as_seen(stream(fed)[0])
     assert term.transcript.rstrip("\n").split("\n")[-1].startswith(last)  # up to the cut
+
+
+@pytest.mark.parametrize("nth", [3, 8, 20])
+def test_ctrl_c_during_a_redraw_waits_for_it_to_end(nth: int) -> None:
+    """SIGINT while the renderer writes: the redraw completes, then KeyboardInterrupt comes out
+    of `feed`, and `finish` leaves exactly what arrived."""
+    term = Term(WIDTH, 8)
+    writes = [0]
+
+    class Interrupting(Screen):
+        def write(self, s: str) -> int:
+            writes[0] += 1
+            if writes[0] == nth:
+                signal.raise_signal(signal.SIGINT)
+            return super().write(s)
+
+    out = Interrupting(term)
+    clock = Clock()
+    renderer = MarkdownRenderer(console(out, live=True, height=8), clock=clock)
+    fed = ""
+    with pytest.raises(KeyboardInterrupt):
+        for piece in chunks(SAMPLES["mixed"]):
+            clock.now += 0.03
+            fed += piece
+            renderer.feed(TextDelta(piece))
+    assert writes[0] == nth  # nothing was written after the interrupt
+    renderer.finish()
+    assert term.cursor_visible and term.at_line_start
+    assert term.transcript == as_seen(stream(fed)[0])
 
 
 def test_one_renderer_per_reply_on_a_long_lived_console() -> None:
