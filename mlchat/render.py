@@ -580,10 +580,10 @@ def _markdown(console: Console, text: str) -> tuple[list[Line], bool]:
 
 
 class _Screen:
-    """The live region of one console: drawn below everything committed, erased (cursor back to
-    its first line, then clear to the end of the screen) before anything else is written. At most
-    one line less than the terminal's height, so every line of it can be reached and erased; when
-    the terminal narrowed since the last draw, the lines it re-wrapped are counted too."""
+    """The live region of one console: drawn below everything committed, erased before anything
+    else is written. At most one line less than the terminal's height, so every line of it can be
+    reached and erased; when the terminal narrowed since the last draw, the lines it re-wrapped
+    are counted too. The cursor is hidden while the region is up."""
 
     def __init__(self, console: Console, live: bool) -> None:
         self.console = console
@@ -593,8 +593,9 @@ class _Screen:
         self._cursor_hidden = False
 
     def _erase(self) -> list[Segment]:
-        """What moves the cursor back to the live region's first line and clears to the end of
-        the screen."""
+        """What clears the live region's rows, from its last to its first, leaving the cursor at
+        the start of the first. (Row by row: tmux pushes a screen cleared from its top-left
+        corner with one "erase below" into its scrollback.)"""
         from rich.segment import ControlType, Segment
 
         if not self._widths:
@@ -604,8 +605,8 @@ class _Screen:
             rows = sum(max(1, -(-w // width)) for w in self._widths)
         else:
             rows = len(self._widths)
-        up = f"\x1b[{rows - 1}A" if rows > 1 else ""
-        return [Segment(f"\r{up}\x1b[J", None, [(ControlType.CURSOR_UP, rows - 1)])]
+        codes = "\r\x1b[2K" + "\x1b[1A\x1b[2K" * (rows - 1)
+        return [Segment(codes, None, [(ControlType.ERASE_IN_LINE, 2)])]
 
     def max_rows(self) -> int:
         return max(1, self.console.height - 1)

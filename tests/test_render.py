@@ -50,9 +50,9 @@ _OSC = re.compile(r"\x1b\].*?(?:\x07|\x1b\\)", re.S)
 
 class Term:
     """Enough of a VT100 to replay the renderer's output: text with auto-wrap, CR, LF (as CR+LF,
-    like a tty's ONLCR), cursor up, erase to the end of the screen, cursor visibility; SGR is
-    ignored. A narrower terminal re-wraps its lines, as most terminals do. `transcript` is the
-    scrollback followed by the screen, without trailing blanks."""
+    like a tty's ONLCR), cursor up, erase in line and below, cursor visibility; SGR is ignored.
+    A narrower terminal re-wraps its lines, as most terminals do. `transcript` is the scrollback
+    followed by the screen, without trailing blanks."""
 
     def __init__(self, width: int, height: int) -> None:
         self.width, self.height = width, height
@@ -63,7 +63,8 @@ class Term:
         self.row = self.col = 0
         self.wrap_next = False
         self.cursor_visible = True
-        self.most_up = 0
+        self.most_up = 0  # the most rows the cursor went up in one go (between two texts)
+        self.up_run = 0
 
     def write(self, data: str) -> None:
         i = 0
@@ -80,6 +81,8 @@ class Term:
                 i = m.end()
                 continue
             i += 1
+            if ch != "\r":
+                self.up_run = 0
             if ch in "\r\n":
                 self.col, self.wrap_next = 0, False
                 if ch == "\n":
@@ -91,8 +94,12 @@ class Term:
     def _csi(self, params: str, final: str) -> None:
         if final == "A":
             n = int(params or 1)
-            self.most_up = max(self.most_up, n)
+            self.up_run += n
+            self.most_up = max(self.most_up, self.up_run)
             self.row, self.wrap_next = max(0, self.row - n), False
+        elif final == "K":
+            cells, cont = self.rows[self.row]
+            self.rows[self.row] = (cells[: self.col] if params in ("", "0") else [], cont)
         elif final == "J" and params in ("", "0"):
             cells, cont = self.rows[self.row]
             self.rows[self.row] = (cells[: self.col], cont)
