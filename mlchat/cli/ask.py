@@ -17,7 +17,7 @@ from mlchat.cli import options as o
 from mlchat.cli.boundary import OutputError, boundary, stdout_writes
 from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
 from mlchat.providers import get_provider
-from mlchat.render import NullRenderer, Renderer, make_renderer
+from mlchat.render import NullRenderer, ReasoningMode, Renderer, make_renderer
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, Reply, TurnLog
 from mlchat.toolloop import (
@@ -110,6 +110,8 @@ def ask(
             rich_help_panel=o.OUTPUT,
         ),
     ] = False,
+    show_reasoning: o.ShowReasoningOpt = False,
+    hide_reasoning: o.HideReasoningOpt = False,
     base_url: o.BaseUrlOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
@@ -155,6 +157,7 @@ def ask(
             stop=stop,
             seed=seed,
         )
+        reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         text = read_prompt(rt, prompt, allow_binary=allow_binary)
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
@@ -165,6 +168,7 @@ def ask(
             usage=usage,
             output=_output_format(json_mode, schema),
             tools=tooling.session(rt, tools_file, yes, max_rounds),
+            reasoning=reasoning,
         )
         with common.conversation_log(rt, s, no_log=no_log, need_store=continue_) as (store, log):
             convo = common.starting_conversation(rt, s, flags, store, continue_latest=continue_)
@@ -193,6 +197,7 @@ class Options:
     usage: bool = False
     output: OutputFormat | None = None
     tools: ToolSession | None = None
+    reasoning: ReasoningMode = "auto"
 
 
 def run(
@@ -226,7 +231,7 @@ def run(
 
     def sink(reply: Reply) -> Callable[[StreamEvent], None]:
         replies.append(reply)  # every round's reply, kept even when a later round fails
-        current = NullRenderer() if quiet else _renderer(rt, opts.plain)
+        current = NullRenderer() if quiet else _renderer(rt, opts.plain, opts.reasoning)
         renderer[:] = [current]
 
         def feed(ev: StreamEvent) -> None:
@@ -300,7 +305,7 @@ def run(
         rt.note(prices.usage_line(convo.model, total_usage(replies), table))
 
 
-def _renderer(rt: Runtime, plain: bool) -> Renderer:
+def _renderer(rt: Runtime, plain: bool, reasoning: ReasoningMode) -> Renderer:
     return make_renderer(
         out=rt.out,
         err=rt.err,
@@ -308,6 +313,8 @@ def _renderer(rt: Runtime, plain: bool) -> Renderer:
         stdout_tty=bool(rt.stdout_tty),
         stderr_tty=bool(rt.stderr_tty),
         plain=plain,
+        reasoning=reasoning,
+        clock=rt.clock,
     )
 
 

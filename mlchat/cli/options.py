@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from mlchat.config import Flags
+from mlchat.errors import UsageError
+from mlchat.render import ReasoningMode
 
 MODEL = "Model and prompt"
 SAMPLING = "Sampling"
@@ -89,6 +91,29 @@ AllowBinaryOpt = Annotated[
         rich_help_panel=MODEL,
     ),
 ]
+ShowReasoningOpt = Annotated[
+    bool,
+    typer.Option(
+        "--show-reasoning",
+        help="Keep the model's reasoning on stderr in full (by default a terminal shows it while "
+        "it streams, then one line).",
+        rich_help_panel=OUTPUT,
+    ),
+]
+HideReasoningOpt = Annotated[
+    bool,
+    typer.Option(
+        "--hide-reasoning", help="Never show the model's reasoning.", rich_help_panel=OUTPUT
+    ),
+]
+
+
+def reasoning_mode(show: bool, hide: bool) -> ReasoningMode:
+    if show and hide:
+        raise UsageError("--show-reasoning and --hide-reasoning exclude each other")
+    return "show" if show else "hide" if hide else "auto"
+
+
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
