@@ -35,7 +35,7 @@ from mlchat.errors import (
     UsageError,
 )
 from mlchat.providers import get_provider
-from mlchat.render import Renderer, make_renderer
+from mlchat.render import ReasoningMode, Renderer, make_renderer
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, NullLog, Reply, TurnLog
 from mlchat.toolloop import ToolSession, run_rounds
@@ -512,6 +512,7 @@ class Repl:
         convo: Conversation,
         *,
         plain: bool = False,
+        reasoning: ReasoningMode = "auto",
         stream: bool = True,
         log: TurnLog | None = None,
         store: SessionStore | None = None,
@@ -524,6 +525,7 @@ class Repl:
         self.client = client
         self.convo = convo
         self.plain = plain
+        self.reasoning: ReasoningMode = reasoning
         self.stream = stream
         self.log: TurnLog = log if log is not None else NullLog()
         self.store = store
@@ -642,6 +644,8 @@ class Repl:
                 stdout_tty=bool(self.rt.stdout_tty),
                 stderr_tty=bool(self.rt.stderr_tty),
                 plain=self.plain,
+                reasoning=self.reasoning,
+                clock=self.rt.clock,
             )
             renderers[:] = [renderer]
 
@@ -1025,6 +1029,7 @@ def run(
     *,
     reader: LineReader | None = None,
     plain: bool = False,
+    reasoning: ReasoningMode = "auto",
     stream: bool = True,
     log: TurnLog | None = None,
     store: SessionStore | None = None,
@@ -1039,6 +1044,7 @@ def run(
         client,
         convo,
         plain=plain,
+        reasoning=reasoning,
         stream=stream,
         log=log,
         store=store,

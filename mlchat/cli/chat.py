@@ -44,6 +44,8 @@ def chat(
         typer.Option("--no-stream", help="Wait for each whole reply.", rich_help_panel=o.OUTPUT),
     ] = False,
     plain: o.PlainOpt = False,
+    show_reasoning: o.ShowReasoningOpt = False,
+    hide_reasoning: o.HideReasoningOpt = False,
     base_url: o.BaseUrlOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
@@ -79,6 +81,7 @@ def chat(
             stop=stop,
             seed=seed,
         )
+        reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         if continue_ and session is not None:
             raise UsageError("give either -c/--continue or --session, not both")
         s = common.resolve_model(rt, common.settings(rt, flags))
@@ -103,6 +106,7 @@ def chat(
                 client,
                 convo,
                 plain=plain,
+                reasoning=reasoning,
                 stream=not no_stream,
                 log=log,
                 store=store,
