@@ -34,6 +34,7 @@ from mlchat.errors import (
     MlchatError,
     UsageError,
 )
+from mlchat.prices import usd
 from mlchat.providers import get_provider
 from mlchat.render import ReasoningMode, Renderer, make_renderer
 from mlchat.runtime import Runtime
@@ -753,7 +754,7 @@ class Repl:
             parts.append(f"temperature {c.params.temperature:g}")
         parts.append(f"{self.tokens:,} tokens")
         if self.spent is not None:
-            parts.append(f"${self.spent:.4f}" if self.spent < 1 else f"${self.spent:.2f}")
+            parts.append(usd(self.spent))
         return " · ".join(parts) + "  │  /help"
 
     def completions(self, text: str) -> list[Candidate]:

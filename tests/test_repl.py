@@ -706,7 +706,7 @@ def test_toolbar_shows_model_dialect_temperature_tokens_and_cost(emulator: Emula
     assert c.repl.toolbar() == f"{MODEL} · openai · temperature 0.7 · 0 tokens  │  /help"
     c.lines("hi")
     assert (
-        c.repl.toolbar() == f"{MODEL} · openai · temperature 0.7 · 1,234 tokens · $0.5000  │  /help"
+        c.repl.toolbar() == f"{MODEL} · openai · temperature 0.7 · 1,234 tokens · $0.50  │  /help"
     )
     assert prices == [(MODEL, Usage(1200, 34))]
     unpriced = chat(emulator, "hi")
