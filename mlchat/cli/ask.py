@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlchat.cli import common
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
-from mlchat.config import Flags
 from mlchat.errors import Interrupted, MlchatError, UsageError
-from mlchat.providers import get_provider
-from mlchat.render import NullRenderer, Renderer, make_renderer
 from mlchat.runtime import Runtime
-from mlchat.session import Conversation, Reply, run_turn
+
+if TYPE_CHECKING:
+    from mlchat.config import Flags
+    from mlchat.session import Reply
 
 HELP = """Ask one question and stream the answer.
 
@@ -102,6 +102,11 @@ def ask(
 
 
 def run(rt: Runtime, flags: Flags, text: str, *, stream: bool, as_json: bool, plain: bool) -> None:
+    # Imported here, not at module level: `--help` and completion build this command too.
+    from mlchat.providers import get_provider
+    from mlchat.render import NullRenderer, Renderer, make_renderer
+    from mlchat.session import Conversation, Reply, run_turn
+
     s = common.settings(rt, flags)
     provider = get_provider(s.dialect)
     for name in provider.unsupported_params(s.params):

@@ -6,11 +6,13 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mlchat import config
 from mlchat.errors import ConfigError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
+    # config (with params and types) is imported inside the functions: `--help` and completion
+    # import this module and never resolve settings.
+    from mlchat import config
     from mlchat.client import Client
 
 
@@ -22,6 +24,8 @@ def runtime(ctx: typer.Context) -> Runtime:
 
 
 def settings(rt: Runtime, flags: config.Flags) -> config.Settings:
+    from mlchat import config
+
     path = config.config_path()
     file = config.load_file(path)
     resolved = config.resolve(flags, rt.env, file)
@@ -33,6 +37,8 @@ def settings(rt: Runtime, flags: config.Flags) -> config.Settings:
 
 
 def require_key(s: config.Settings) -> str:
+    from mlchat import config
+
     if not s.api_key:
         raise ConfigError(
             "no API key: set MODELSLAB_API_KEY or run `mlchat key set`",

@@ -3,11 +3,12 @@ the command body (flag > environment > config file > default), never at import t
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat.config import Flags
+if TYPE_CHECKING:
+    from mlchat.config import Flags
 
 MODEL = "Model and prompt"
 SAMPLING = "Sampling"
@@ -126,6 +127,7 @@ def flags(
 ) -> Flags:
     """Collect the shared options into `Flags`, checking each parameter's range."""
     from mlchat import params
+    from mlchat.config import Flags
 
     raw: dict[str, Any] = {
         "temperature": temperature,
