@@ -14,8 +14,9 @@ def main() -> None:
 
         sys.stdout.write(f"mlchat {__version__}\n")
         return
-    from mlchat.cli import app
+    from mlchat.cli import app, fasthelp
 
+    fasthelp.install()
     app(prog_name="mlchat")
 
 
