@@ -65,8 +65,10 @@ def machine() -> str:
     )
 
 
-def busy() -> bool:
-    return max(os.getloadavg()) > (os.cpu_count() or 1)
+def busy(load_before: float) -> bool:
+    """Whether other work competed for the CPUs: a 1-minute load average above the CPU count at
+    the start or at the end of the run."""
+    return max(load_before, os.getloadavg()[0]) > (os.cpu_count() or 1)
 
 
 def main(argv: list[str]) -> int:
@@ -74,6 +76,7 @@ def main(argv: list[str]) -> int:
     as_json = "--json" in argv
     started = time.perf_counter()
     before = machine()
+    load_before = os.getloadavg()[0]
     rows: list[c.Row] = []
     broken = False
     for name, measure in GROUPS.items():
@@ -92,13 +95,14 @@ def main(argv: list[str]) -> int:
             "machine": before,
             "seconds": round(elapsed, 1),
             "rows": [r.to_json() for r in rows],
+            "busy": busy(load_before),
             "render": None if rendered is None else {"output": rendered[0], "exit": rendered[1]},
         }
         print(json.dumps(doc, indent=2))
     else:
         print(f"mlchat benchmarks{' (--quick)' if quick else ''}: {before}")
         print("medians; each floor measured in the same run")
-        if busy():
+        if busy(load_before):
             print(
                 "warning: the machine was busy (load average above its CPU count): wall-clock"
                 " figures are inflated; compare the CPU times in the notes, or rerun when idle"

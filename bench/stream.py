@@ -40,7 +40,7 @@ MODES = ("httpx", "plain", "rendered")
 
 def measure(quick: bool) -> list[c.Row]:
     # Short replies are cheap and their streaming cost is small: more runs there.
-    repeats = {0: 3, SIZES[0]: 3} if quick else {0: 7, SIZES[0]: 7, SIZES[1]: 5, SIZES[2]: 5}
+    repeats = {0: 3, SIZES[0]: 3} if quick else {0: 9, SIZES[0]: 9, SIZES[1]: 5, SIZES[2]: 5}
     replies = {0: TINY, **{n: c.markdown_reply(n) for n in SIZES}}
     tokens = {n: c.count_tokens(text) for n, text in replies.items()}
     cpu: dict[tuple[str, int], list[float]] = {}
