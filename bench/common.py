@@ -1,11 +1,14 @@
 """Shared machinery of the benchmarks: running children and measuring them, medians, the table.
 
 Every figure is measured on a child process: wall time around `Popen` and `os.wait4`, CPU time
-(user + system) and peak RSS from the child's own rusage, and, where a figure needs it, the moment
-the first byte arrives on its stdout. Children run the checkout's `mlchat` (PYTHONPATH points at
-the repository root) with the interpreter that runs the bench (`sys.executable`: the venv's own
-python, never a version-manager shim, which adds ~80 ms to every start), in an isolated HOME and
-XDG directories so no real config file or key is read.
+(user + system) from its rusage, the moment the first byte arrives on its stdout, the CPU it
+spent streaming (its CPU clock read as its output arrives), and peak RSS (through a go-between,
+see `_LAUNCHER`). Pseudo-terminal runs use the `pty` module.
+
+Children run the checkout's `mlchat` (PYTHONPATH points at the repository root) with the
+interpreter that runs the bench (`sys.executable`: the venv's own python, never a version-manager
+shim, which adds ~80 ms to every start), in an isolated HOME and XDG directories so no real config
+file or key is read.
 
 Imports: the standard library and `tests.emulator` (the repository root goes on sys.path).
 """
@@ -41,7 +44,6 @@ from tests.emulator import Reply as Reply  # noqa: E402 - re-exported for the be
 
 PYTHON = sys.executable
 FAKE_KEY = "ml-bench-0123456789abcdef"
-MODEL = "minimax-minimax-m1"
 
 # The console script pip writes for `mlchat` (see pyproject's [project.scripts]); running our own
 # copy measures exactly what a user's `mlchat` runs, against this checkout, installed or not.
@@ -105,7 +107,7 @@ def table(rows: Sequence[Row]) -> str:
         ratio = f"{r.ratio:.2f}x" if r.ratio is not None else ""
         verdict = {True: "pass", False: "FAIL", None: ""}[r.passed]
         if r.value is None and r.note:
-            verdict = "skipped"
+            verdict = "ERROR" if r.note.startswith("could not run") else "skipped"
         lines.append((r.figure, fmt(r.value, r.unit), floor, ratio, r.target, verdict))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = []
@@ -161,6 +163,7 @@ class Sandbox:
             for k, v in os.environ.items()
             if not k.startswith(("MODELSLAB_", "MLCHAT_", "PYTHON", "XDG_"))
             and k not in ("NO_COLOR", "FORCE_COLOR", "COLUMNS", "LINES")
+            and not k.lower().endswith("_proxy")  # the emulator is on 127.0.0.1
         }
         env["PYTHONPATH"] = str(ROOT)
         env["HOME"] = str(self.path / "home")
