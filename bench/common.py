@@ -414,34 +414,36 @@ _VOCABULARY = (
     "process output input thread queue socket retry timeout event list index string number"
 )
 _WORDS = _VOCABULARY.split()
+# Code blocks; {x} and {y} are identifiers drawn from the vocabulary.
 _CODE = [
     [
-        "def handle(event, buffer):",
+        "def {x}(event, {y}):",
         "    if event.kind == 'text':",
-        "        buffer.append(event.text)",
-        "    return len(buffer)",
+        "        {y}.append(event.text)",
+        "    return len({y})",
     ],
     [
-        "for line in stream.iter_lines():",
-        "    name, _, value = line.partition(':')",
+        "for {x} in stream.iter_lines():",
+        "    name, _, {y} = {x}.partition(':')",
         "    if name == 'data':",
-        "        yield json.loads(value)",
+        "        yield json.loads({y})",
     ],
     [
-        "totals = {key: sum(values) for key, values in groups.items()}",
-        "for key in sorted(totals):",
-        "    print(f'{key:<12} {totals[key]:>8}')",
+        "{x} = {{key: sum(values) for key, values in {y}.items()}}",
+        "for key in sorted({x}):",
+        "    print(f'{{key:<12}} {{{x}[key]:>8}}')",
     ],
     [
-        "class Retry:",
-        "    def __init__(self, attempts=3, base=0.5):",
+        "class {X}:",
+        "    def __init__(self, attempts=3, {y}=0.5):",
         "        self.attempts = attempts",
-        "        self.base = base",
+        "        self.{y} = {y}",
         "",
-        "    def delay(self, n):",
-        "        return min(8.0, self.base * 2 ** n)",
+        "    def {x}(self, n):",
+        "        return min(8.0, self.{y} * 2 ** n)",
     ],
 ]
+UNIT = 1000  # tokens: every 1k tokens of a reply have the same shape
 
 
 def count_tokens(text: str) -> int:
@@ -450,42 +452,59 @@ def count_tokens(text: str) -> int:
 
 
 def markdown_reply(tokens: int, seed: int = 1) -> str:
-    """Deterministic Markdown of about `tokens` deltas: headings, paragraphs with emphasis and
-    inline code, bullet and numbered lists, and fenced code blocks, in the proportions of a
-    typical technical answer."""
-    rng = random.Random(seed)
+    """Deterministic Markdown of about `tokens` deltas, in the proportions of a technical answer:
+    headings, paragraphs with bold, italics and inline code, bullet and numbered lists, fenced
+    Python code.
 
-    def sentence() -> str:
-        words = [rng.choice(_WORDS) for _ in range(rng.randint(6, 16))]
-        i = rng.randrange(len(words))
-        roll = rng.random()
-        if roll < 0.25:
-            words[i] = f"**{words[i]}**"
-        elif roll < 0.45:
-            words[i] = f"`{words[i]}()`"
-        elif roll < 0.55:
-            words[i] = f"*{words[i]}*"
-        return " ".join(words).capitalize() + "."
-
+    The reply is made of units of ~1k tokens with the same shape (block kinds, lengths, markup)
+    and different words, so a 16k-token reply is sixteen times the work of a 1k-token one for a
+    linear renderer, and caches keyed on text (a line's width, say) do not make length cheaper."""
     blocks: list[str] = []
     total = 0
-    section = 0
+    unit = 0
+    sections = 0
     while total < tokens:
-        kind = rng.random()
-        if not blocks or kind < 0.08:
-            section += 1
-            block = f"## {section}. {' '.join(rng.choice(_WORDS) for _ in range(3)).title()}"
-        elif kind < 0.55:
-            block = " ".join(sentence() for _ in range(rng.randint(2, 5)))
-        elif kind < 0.75:
-            bullet = "-" if rng.random() < 0.6 else None
-            items = [sentence() for _ in range(rng.randint(3, 6))]
-            block = "\n".join(
-                f"{bullet or f'{n}.'} {item}" for n, item in enumerate(items, start=1)
-            )
-        else:
-            block = "```python\n" + "\n".join(rng.choice(_CODE)) + "\n```"
-        blocks.append(block)
-        # The blank line between blocks rides on the next block's first delta.
-        total += count_tokens(block)
+        shape = random.Random(17)
+        words = random.Random(seed * 100_003 + unit)
+        unit_total = 0
+        while unit_total < UNIT and total < tokens:
+            block = _block(shape, words, heading=unit_total == 0, section=sections + 1)
+            sections += block.startswith("## ")
+            blocks.append(block)
+            # The blank line between blocks rides on the next block's first delta.
+            unit_total += count_tokens(block)
+            total += count_tokens(block)
+        unit += 1
     return "\n\n".join(blocks)
+
+
+def _block(shape: random.Random, words: random.Random, *, heading: bool, section: int) -> str:
+    """One Markdown block: its kind and lengths from `shape`, its words from `words`."""
+
+    def sentence() -> str:
+        text = [words.choice(_WORDS) for _ in range(shape.randint(6, 16))]
+        i = shape.randrange(len(text))
+        roll = shape.random()
+        if roll < 0.25:
+            text[i] = f"**{text[i]}**"
+        elif roll < 0.45:
+            text[i] = f"`{text[i]}()`"
+        elif roll < 0.55:
+            text[i] = f"*{text[i]}*"
+        return " ".join(text).capitalize() + "."
+
+    kind = shape.random()
+    if heading or kind < 0.08:
+        return f"## {section}. {' '.join(words.choice(_WORDS) for _ in range(3)).title()}"
+    if kind < 0.55:
+        return " ".join(sentence() for _ in range(shape.randint(2, 5)))
+    if kind < 0.75:
+        numbered = shape.random() < 0.4
+        items = [sentence() for _ in range(shape.randint(3, 6))]
+        return "\n".join(
+            f"{f'{n}.' if numbered else '-'} {item}" for n, item in enumerate(items, start=1)
+        )
+    x, y = words.choice(_WORDS), words.choice(_WORDS)
+    names = {"x": f"{x}_{y}", "X": x.title() + y.title(), "y": f"{y}s"}
+    code = "\n".join(line.format(**names) for line in shape.choice(_CODE))
+    return f"```python\n{code}\n```"
