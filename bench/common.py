@@ -178,6 +178,10 @@ class Sandbox:
     def mlchat(self, *args: str) -> list[str]:
         return [PYTHON, str(self.entry), *args]
 
+    def has_command(self, name: str) -> bool:
+        """Whether this checkout's mlchat has the command `name` (its `--help` succeeds)."""
+        return run(self.mlchat(name, "--help"), self.env()).returncode == 0
+
     def floor_httpx(self, base_url: str, prompt: str) -> list[str]:
         return [PYTHON, str(self.floor), base_url, prompt]
 

@@ -86,6 +86,7 @@ def main(argv: list[str]) -> int:
             broken = True
             c.progress(f"{name} failed:\n{traceback.format_exc()}")
             rows.append(c.Row(name, None, "", note=f"could not run: {exc}"))
+    broken = broken or any(r.value is None and r.note.startswith("could not run") for r in rows)
     rendered = render_bench(quick)
     elapsed = time.perf_counter() - started
     missed = any(r.passed is False for r in rows)

@@ -24,16 +24,11 @@ HELP_MS = 150.0
 LIBRARIES = "import typer, rich.console, rich.table, rich.panel, rich.columns, rich.align"
 
 
-def has_command(sb: c.Sandbox, name: str) -> bool:
-    """Whether this checkout has the command `name` (its `--help` succeeds)."""
-    return c.run(sb.mlchat(name, "--help"), sb.env()).returncode == 0
-
-
 def measure(quick: bool) -> list[c.Row]:
     repeats = 7 if quick else 25
     with c.Sandbox() as sb:
         env = sb.env()
-        sub = "models" if has_command(sb, "models") else "ask"
+        sub = "models" if sb.has_command("models") else "ask"
         cases = {
             "python -c pass": [c.PYTHON, "-c", "pass"],
             # What any Typer app with rich help pays before drawing anything: the floor under
