@@ -1,6 +1,7 @@
 """Entry point for `mlchat` and `python -m mlchat`.
 
 `--version` is answered before Typer is imported: it is the command scripts call most often.
+Help is drawn by Typer without the parts of rich it does not use (see cli/fasthelp.py).
 """
 
 from __future__ import annotations

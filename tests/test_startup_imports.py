@@ -163,3 +163,23 @@ def test_stand_ins_become_the_real_rich_classes() -> None:
         [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=30
     )
     assert proc.stdout == "ok\n", proc.stderr
+
+
+def test_a_typer_wanting_more_than_the_stand_ins_gets_the_real_modules() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        from mlchat.cli import fasthelp
+        fasthelp.DEFERRED = {"rich.markdown": ("Markdown",), "rich.traceback": ()}
+        fasthelp.install()
+        import typer.rich_utils as ru
+        from rich.markdown import Markdown
+        from rich.traceback import Traceback
+        assert ru.Traceback is Traceback and ru.Markdown is Markdown
+        print("ok")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=30
+    )
+    assert proc.stdout == "ok\n", proc.stderr

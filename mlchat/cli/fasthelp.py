@@ -66,10 +66,19 @@ class _Loader:
                 stand_ins[name] = sys.modules[name] = stub
         try:
             self._loader.exec_module(module)
+        except ImportError:
+            # A Typer that wants more from these modules than the stand-ins offer: import it
+            # the ordinary way (slower, never broken).
+            _remove(stand_ins)
+            self._loader.exec_module(module)
         finally:
-            for name, stub in stand_ins.items():
-                if sys.modules.get(name) is stub:
-                    del sys.modules[name]
+            _remove(stand_ins)
+
+
+def _remove(stand_ins: dict[str, types.ModuleType]) -> None:
+    for name, stub in stand_ins.items():
+        if sys.modules.get(name) is stub:
+            del sys.modules[name]
 
 
 class _Finder:
