@@ -1,6 +1,7 @@
 """Entry point for `mlchat` and `python -m mlchat`.
 
 `--version` is answered before Typer is imported: it is the command scripts call most often.
+Help is drawn by Typer without the parts of rich it does not use (see cli/fasthelp.py).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ def main() -> None:
 
         sys.stdout.write(f"mlchat {__version__}\n")
         return
-    from mlchat.cli import app
+    from mlchat.cli import app, fasthelp
 
+    fasthelp.install()
     app(prog_name="mlchat")
 
 

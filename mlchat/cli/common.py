@@ -18,6 +18,9 @@ from mlchat.runtime import Runtime
 from mlchat.session import Conversation, NullLog, TurnLog
 
 if TYPE_CHECKING:
+    # config (with params and types) is imported inside the functions: `--help` and completion
+    # import this module and never resolve settings.
+    from mlchat import config
     from mlchat.client import Client
     from mlchat.store import Store
 

@@ -160,6 +160,7 @@ def flags(
 ) -> Flags:
     """Collect the shared options into `Flags`, checking each parameter's range."""
     from mlchat import params
+    from mlchat.config import Flags
 
     raw: dict[str, Any] = {
         "temperature": temperature,

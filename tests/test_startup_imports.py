@@ -1,0 +1,185 @@
+"""Start-up stays fast by construction: which modules each cheap path loads (a structural test,
+not a timing test; the timings are in bench/).
+
+Each case runs the real entry point in a subprocess under `python -X importtime`, which lists
+every module imported, and fails if a module that the path does not need was loaded:
+
+- `--version` loads none of the third-party libraries (it is answered before Typer is imported);
+- `--help`, every command's `--help`, and no arguments at all (which shows help) load neither the
+  network stack, the REPL, nor the parts of rich that only draw replies (Markdown, Live, syntax
+  highlighting) or tracebacks; see mlchat/cli/fasthelp.py for how Typer's help avoids them;
+- shell completion, run on every Tab, loads no rich at all.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import typer
+
+from mlchat.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+EVERYTHING = ("typer", "rich", "httpx", "prompt_toolkit", "platformdirs")
+DRAWING = ("rich.markdown", "rich.live", "rich.syntax", "rich.traceback", "markdown_it", "pygments")
+NETWORK_AND_REPL = ("httpx", "httpcore", "prompt_toolkit", "platformdirs")
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("MODELSLAB_", "MLCHAT_", "_MLCHAT_", "COMP_", "_TYPER"))
+        and k not in ("NO_COLOR", "FORCE_COLOR")
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    env.update(extra)
+    return env
+
+
+def imported(args: list[str], **env: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run `python -X importtime -m mlchat ARGS`; the process and the modules it imported."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mlchat", *args],
+        env=child_env(**env),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    modules = {
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    return proc, modules
+
+
+def loaded(modules: set[str], banned: tuple[str, ...]) -> list[str]:
+    """The banned packages (or submodules of them) among `modules`."""
+    return sorted(m for m in modules if any(m == b or m.startswith(b + ".") for b in banned))
+
+
+def commands() -> list[str]:
+    group = typer.main.get_command(app)
+    assert isinstance(group, typer.core.TyperGroup)
+    return sorted(group.commands)
+
+
+def test_version_loads_no_third_party_library() -> None:
+    proc, modules = imported(["--version"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("mlchat ")
+    assert loaded(modules, EVERYTHING) == []
+    assert "mlchat.cli" not in modules
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--help"], [], *([name, "--help"] for name in commands())],
+    ids=lambda args: " ".join(args) or "no arguments",
+)
+def test_help_loads_neither_network_repl_nor_reply_drawing(args: list[str]) -> None:
+    proc, modules = imported(args)
+    assert proc.returncode in (0, 2), proc.stderr  # typer exits 2 after no-args help
+    assert "Usage: mlchat" in proc.stdout
+    assert loaded(modules, NETWORK_AND_REPL + DRAWING) == []
+
+
+@pytest.mark.parametrize(
+    ("words", "cword", "expected"),
+    [("mlchat a", "1", "ask"), ("mlchat ask --api ", "3", "anthropic")],
+)
+def test_completion_loads_no_rich(words: str, cword: str, expected: str) -> None:
+    proc, modules = imported(
+        [], _MLCHAT_COMPLETE="complete_bash", COMP_WORDS=words, COMP_CWORD=cword
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert expected in proc.stdout.split()
+    assert loaded(modules, EVERYTHING[1:]) == []
+
+
+def run_app(args: list[str], *, fast: bool) -> subprocess.CompletedProcess[str]:
+    """The app with or without fasthelp, in a fresh interpreter."""
+    code = textwrap.dedent(
+        f"""
+        import sys
+        from mlchat.cli import app, fasthelp
+        if {fast}:
+            fasthelp.install()
+        app(prog_name="mlchat")
+        """
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        env=child_env(COLUMNS="100"),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.parametrize("args", [["--help"], ["ask", "--help"], ["ask", "--bogus"]], ids=" ".join)
+def test_fast_help_draws_exactly_what_typer_draws(args: list[str]) -> None:
+    fast, slow = run_app(args, fast=True), run_app(args, fast=False)
+    assert (fast.returncode, fast.stdout, fast.stderr) == (
+        slow.returncode,
+        slow.stdout,
+        slow.stderr,
+    )
+    assert "Usage: mlchat" in fast.stdout + fast.stderr
+
+
+def test_stand_ins_become_the_real_rich_classes() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        from mlchat.cli import fasthelp
+        fasthelp.install()
+        import typer.rich_utils as ru
+        assert "rich.markdown" not in sys.modules and "rich.traceback" not in sys.modules
+        assert fasthelp._FINDER not in sys.meta_path
+        from rich.markdown import Markdown
+        from rich.traceback import Traceback
+        assert ru.Markdown is not Markdown
+        md = ru.Markdown("**hi**")
+        assert type(md) is Markdown and isinstance(md, ru.Markdown)
+        try:
+            raise ValueError("x")
+        except ValueError as exc:
+            tb = ru.Traceback.from_exception(type(exc), exc, exc.__traceback__)
+        assert type(tb) is Traceback
+        print("ok")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=30
+    )
+    assert proc.stdout == "ok\n", proc.stderr
+
+
+def test_a_typer_wanting_more_than_the_stand_ins_gets_the_real_modules() -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        from mlchat.cli import fasthelp
+        fasthelp.DEFERRED = {"rich.markdown": ("Markdown",), "rich.traceback": ()}
+        fasthelp.install()
+        import typer.rich_utils as ru
+        from rich.markdown import Markdown
+        from rich.traceback import Traceback
+        assert ru.Traceback is Traceback and ru.Markdown is Markdown
+        print("ok")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=30
+    )
+    assert proc.stdout == "ok\n", proc.stderr
