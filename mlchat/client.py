@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 DEFAULT_BASE_URL = "https://modelslab.com/api/v7/llm"
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_SLEEP = 60.0  # a server asking for a longer wait gets an error that says when to come back
+HEAD_LIMIT = 64 * 1024  # bytes of a stream kept to recognise a bare JSON body
 MAX_ERROR_BODY = 1024 * 1024  # an error page longer than this is cut: only its first line is shown
 MAX_BODY = 64 * 1024 * 1024  # a whole (non-streamed) reply larger than this is refused
 NETWORK_HINT = "check the network and the base URL (--base-url or MODELSLAB_BASE_URL)"
@@ -410,9 +411,17 @@ class Client:
         sse = SSEDecoder(self._max_event)
         idle = self.timeouts.idle
         last_content = self._clock()
+        # Until the first event, keep the raw bytes: some upstreams label a plain JSON error (or
+        # a whole reply) text/event-stream, and it must not end as "the reply was cut short".
+        head: bytearray | None = bytearray()
         try:
             for chunk in response.iter_bytes():
+                if head is not None:
+                    head += chunk
+                    if len(head) > HEAD_LIMIT:
+                        head = None
                 for ev in sse.feed(chunk):
+                    head = None
                     out = decoder.event(ev)
                     if out:
                         last_content = self._clock()
@@ -425,6 +434,7 @@ class Client:
                         hint=IDLE_HINT,
                     )
             for ev in sse.close():
+                head = None
                 yield from decoder.event(ev)
                 if decoder.done:
                     return
@@ -443,6 +453,14 @@ class Client:
             raise ProtocolError(
                 f"the service sent an event larger than {_size(self._max_event)}"
             ) from None
+        if head is not None and head.strip()[:1] == b"{":
+            try:
+                payload = json.loads(head.decode("utf-8", errors="replace"))
+            except ValueError:
+                payload = None
+            if payload is not None:
+                yield from provider.decode_response(payload)
+                return
         yield from decoder.end()
 
     # -- other endpoints ------------------------------------------------------------------

@@ -808,3 +808,22 @@ def test_describe_wait() -> None:
         "2 h",
         "2 h 5 min",
     ]
+
+
+def test_bare_json_error_labelled_event_stream(env: dict[str, str], emulator: Emulator) -> None:
+    # Some upstreams send a plain JSON error with Content-Type text/event-stream: its message must
+    # be shown, not "the reply was cut short".
+    body = b'{"status": "error", "message": "Model is overloaded, try later"}'
+    emulator.script(Reply.raw(200, body, content_type="text/event-stream"))
+    r = invoke(["ask", "--retries", "0", "hi"], env=env)
+    assert r.code == 4, r.err
+    assert "Model is overloaded, try later" in r.err
+    assert r.out == ""
+
+
+def test_bare_json_reply_labelled_event_stream(env: dict[str, str], emulator: Emulator) -> None:
+    body = b'{"choices": [{"message": {"content": "whole"}, "finish_reason": "stop"}]}'
+    emulator.script(Reply.raw(200, body, content_type="text/event-stream"))
+    r = invoke(["ask", "hi"], env=env)
+    assert r.code == 0, r.err
+    assert r.out == "whole\n"

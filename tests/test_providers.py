@@ -1503,3 +1503,12 @@ def test_openai_stream_tool_calls_without_index_across_chunks() -> None:
     ]
     reply = accumulate(feed(OPENAI.new_decoder(), events))
     assert reply.tool_calls == (ToolCall("a", "f", '{"x": 1}'), ToolCall("b", "g", '{"y": 2}'))
+
+
+def test_openrouter_numeric_error_code_in_a_stream_is_a_server_error() -> None:
+    # OpenRouter relays the upstream's status as error.code inside an HTTP 200 stream.
+    decoder = get_provider("openai").new_decoder()
+    chunk = {"error": {"code": 502, "message": "Upstream error"}, "choices": []}
+    with pytest.raises(ServerError) as caught:
+        decoder.event(SSEEvent(json.dumps(chunk)))
+    assert caught.value.status == 502 and caught.value.exit_code == 6

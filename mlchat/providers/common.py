@@ -245,6 +245,16 @@ def raise_if_error(payload: Any, status: int = 200) -> None:
     found = error_payload(payload)
     if found is not None:
         message, kind = found
+        # OpenRouter relays an upstream's HTTP status as a numeric `error.code` inside a 200
+        # stream (e.g. 502 from the provider): classify by it, so a 5xx stays retryable.
+        code = (as_dict((as_dict(payload) or {}).get("error")) or {}).get("code")
+        if (
+            status < 400
+            and isinstance(code, int)
+            and not isinstance(code, bool)
+            and 400 <= code < 600
+        ):
+            status = code
         raise classify(status, message, kind, retry_after({}, payload))
 
 
