@@ -520,9 +520,11 @@ class Repl:
         model_ids: Callable[[], list[str]] = _no_models,
         cost: Callable[[str, Usage], float | None] = _no_cost,
         tools: ToolSession | None = None,
+        aliases: Mapping[str, str] | None = None,
     ) -> None:
         self.rt = rt
         self.tools = tools
+        self.aliases: Mapping[str, str] = aliases or {}
         self.client = client
         self.convo = convo
         self.plain = plain
@@ -806,17 +808,14 @@ class Repl:
         if not arg:
             self._show(self.convo.model)
             return
+        from mlchat.models import resolve_model
+
         known = self._models()
-        model = arg
-        if known and arg not in known:
-            matches = [m for m in known if arg.lower() in m.lower()]
-            if len(matches) == 1:
-                model = matches[0]
-            elif len(matches) > 1:
-                shown = ", ".join(matches[:5]) + (", …" if len(matches) > 5 else "")
-                raise UsageError(f"'{arg}' matches {len(matches)} models: {shown}")
-            else:
-                self.rt.warn(f"'{arg}' is not in the model list; using it as given")
+        # The same rules as -m: exact id, alias, case, then a unique fragment (else an error
+        # listing the candidates).
+        model = resolve_model(arg, self.aliases, known)
+        if known and model not in known:
+            self.rt.warn(f"'{arg}' is not in the model list; using it as given")
         self.convo.model = model
         self.rt.note(f"model: {model}")
 
@@ -1038,6 +1037,7 @@ def run(
     cost: Callable[[str, Usage], float | None] = _no_cost,
     history: Path | None = None,
     tools: ToolSession | None = None,
+    aliases: Mapping[str, str] | None = None,
 ) -> int:
     """Hold a chat until the input ends; returns the exit code."""
     repl = Repl(
@@ -1052,5 +1052,6 @@ def run(
         model_ids=model_ids,
         cost=cost,
         tools=tools,
+        aliases=aliases,
     )
     return repl.run(reader if reader is not None else default_reader(rt, repl, history))

@@ -114,5 +114,6 @@ def chat(
                 cost=lambda model, usage: prices.cost(model, usage, table),
                 history=config.state_dir() / "history",
                 tools=tool_session,
+                aliases=s.aliases,
             )
     raise typer.Exit(code)
