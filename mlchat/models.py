@@ -4,13 +4,15 @@ Imports types, errors and config (for the cache directory); no HTTP, no terminal
 `config.cache_dir()/models.json`, written atomically, fresh for a day, and remembers which base URL
 it came from so that a list from one service is never used to resolve names for another.
 `cached_ids()` and `resolve_model()` never touch the network: `-m`, `/model` and shell completion
-read the cache, however old it is, or go without.
+read the cache, however old it is, or go without. Next to it, `models.txt` holds the same ids, one a
+line, so that the shell completion scripts can offer them without starting Python.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,13 +24,20 @@ from mlchat.errors import UsageError
 from mlchat.types import ModelInfo
 
 CACHE_FILE = "models.json"
+IDS_FILE = "models.txt"  # read by completions/mlchat.{bash,zsh,fish}
 CACHE_VERSION = 1
 FRESH_FOR = 24 * 3600.0  # seconds: model lists change slowly, and a stale id only costs a 404
 MAX_CANDIDATES = 8  # ambiguous names list at most this many candidates
+_COMPLETABLE = re.compile(r"[A-Za-z0-9._/:@+-]+")
 
 
 def cache_path() -> Path:
     return config.cache_dir() / CACHE_FILE
+
+
+def ids_path(cache: Path | None = None) -> Path:
+    """The plain list of ids that lives next to the cache file `cache`."""
+    return (cache or cache_path()).with_name(IDS_FILE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +110,8 @@ def save(
     path: Path | None = None,
 ) -> Cached:
     """Write the list atomically (a temp file in the same directory, then a rename), so a reader
-    or a crash never sees half a file. Raises OSError when the cache cannot be written."""
+    or a crash never sees half a file, and its ids to `models.txt` beside it. Raises OSError when
+    the cache cannot be written."""
     path = path or cache_path()
     cached = Cached(tuple(models), time.time() if now is None else now, base_url.rstrip("/"))
     doc = {
@@ -110,18 +120,34 @@ def save(
         "fetched_at": cached.fetched_at,
         "models": [as_json(m) for m in cached.models],
     }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+    ids = sorted(
+        {m.id for m in cached.models if completable(m.id)}, key=lambda i: (i.casefold(), i)
+    )
+    _write_atomic(ids_path(path), "".join(f"{i}\n" for i in ids))
+    return cached
+
+
+def completable(model_id: str) -> bool:
+    """Whether a shell can offer `model_id` as typed, with no quoting: letters, digits and
+    `._-/:@+` only (every id the service lists). An id from a hostile or broken service that
+    holds `$`, quotes or spaces is left out of `models.txt`, so completion can never insert shell
+    syntax into a command line; `-m` still accepts it."""
+    return _COMPLETABLE.fullmatch(model_id) is not None
+
+
+def _write_atomic(path: Path, text: str) -> None:
     import tempfile
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".models-", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, ensure_ascii=False, separators=(",", ":"))
+            f.write(text)
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return cached
 
 
 def cached_ids(base_url: str | None = None, path: Path | None = None) -> tuple[str, ...]:

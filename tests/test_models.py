@@ -34,7 +34,11 @@ def test_save_then_load_round_trips_and_leaves_no_temp_file(isolated: Path) -> N
     assert saved.base_url == BASE
     loaded = models.load(BASE)
     assert loaded == models.Cached(tuple(LIST), 1000.0, BASE)
-    assert [p.name for p in models.cache_path().parent.iterdir()] == ["models.json"]
+    # the cache and the plain id list the shell completions read; no temporary file
+    assert sorted(p.name for p in models.cache_path().parent.iterdir()) == [
+        "models.json",
+        "models.txt",
+    ]
     assert json.loads(models.cache_path().read_text())["version"] == models.CACHE_VERSION
 
 

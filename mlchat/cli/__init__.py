@@ -14,12 +14,29 @@ from mlchat.cli import config_cmd, key
 from mlchat.cli import models as models_cmd
 from mlchat.cli import sessions as sessions_cmd
 from mlchat.cli import tokens as tokens_cmd
+from mlchat.cli.helptext import doc
+from mlchat.config import DASHBOARD_URL
 from mlchat.runtime import Runtime
 
 app = typer.Typer(
     name="mlchat",
-    help="Chat with ModelsLab LLMs from the terminal: ask one-shot questions, pipe files through "
-    "models, or chat interactively.",
+    help=doc(
+        f"""Chat with ModelsLab's LLMs from the terminal.
+
+        Ask one-shot questions, pipe files and command output through models in scripts, or chat
+        interactively. Replies stream as they are written: Markdown on a terminal, exact text in
+        a pipe.
+
+        Set MODELSLAB_API_KEY or run `mlchat key set` first (get a key at {DASHBOARD_URL}). Run
+        `mlchat COMMAND --help` for a command's options and examples.
+
+        Examples:
+
+          mlchat key set
+          mlchat ask "Explain quantum computing in simple terms"
+          git diff | mlchat ask "write a commit message"
+        """
+    ),
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
@@ -55,20 +72,11 @@ def root(
     ctx.obj = rt
 
 
-app.command(help=chat_cmd.HELP, short_help="Chat interactively (a REPL; reads lines from a pipe).")(
-    chat_cmd.chat
-)
-app.command(help=ask_cmd.HELP, short_help="Ask one question and stream the answer.")(ask_cmd.ask)
-app.command(name="models", help=models_cmd.HELP, short_help="List the models (cached for a day).")(
-    models_cmd.models
-)
-app.command(
-    name="tokens", help=tokens_cmd.HELP, short_help="Count a prompt's tokens exactly, and its cost."
-)(tokens_cmd.tokens)
-app.add_typer(key.app, name="key", short_help="Store, inspect or remove the API key.")
-app.add_typer(config_cmd.app, name="config", short_help="Read and edit the config file.")
-app.add_typer(
-    sessions_cmd.app,
-    name="sessions",
-    short_help="List, show, search, export and delete saved conversations.",
-)
+# Each command's summary in `mlchat --help` is the first line of its own help (cli/helptext.py).
+app.command(help=chat_cmd.HELP)(chat_cmd.chat)
+app.command(help=ask_cmd.HELP)(ask_cmd.ask)
+app.command(name="models", help=models_cmd.HELP)(models_cmd.models)
+app.command(name="tokens", help=tokens_cmd.HELP)(tokens_cmd.tokens)
+app.add_typer(key.app, name="key")
+app.add_typer(config_cmd.app, name="config")
+app.add_typer(sessions_cmd.app, name="sessions")

@@ -15,6 +15,7 @@ from mlchat import prices, signals
 from mlchat.cli import common, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import OutputError, boundary, stdout_writes
+from mlchat.cli.helptext import doc
 from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
 from mlchat.providers import get_provider
 from mlchat.render import NullRenderer, ReasoningMode, Renderer, make_renderer
@@ -36,23 +37,24 @@ if TYPE_CHECKING:
 
 STRUCTURED = "Structured output and tools"
 
-HELP = """Ask one question and stream the answer.
+HELP = doc(
+    """Ask one question and stream the answer.
 
-The prompt is the argument, piped stdin, or both (stdin first, a blank line, then the argument).
-On a terminal the answer is rendered as Markdown; piped, stdout gets exactly the answer text.
+    The prompt is the argument, piped stdin, or both (stdin first, a blank line, then the
+    argument). On a terminal the answer is rendered as Markdown; piped, stdout gets exactly the
+    answer text, and --json gives one JSON object for scripts.
 
-Examples:
+    Every exchange is saved (see `mlchat sessions`) unless --no-log or `log = false` in the
+    config file.
 
-  mlchat ask "What is a monad, in one paragraph?"
+    Examples:
 
-  git diff | mlchat ask "write a commit message"
-
-  mlchat ask --json -m minimax-minimax-m1 "name three primes" | jq -r .text
-
-  mlchat ask -c "and in one sentence?"      (continues the latest saved conversation)
-
-Every exchange is saved (see `mlchat sessions`) unless --no-log or `log = false` in the config.
-"""
+      mlchat ask "What is a monad, in one paragraph?"
+      git diff | mlchat ask "write a commit message"
+      mlchat ask --json -m minimax-minimax-m1 "name three primes" | jq -r .text
+      mlchat ask -c "and in one sentence?"    # continue the latest conversation
+    """
+)
 
 
 def read_prompt(rt: Runtime, argument: str | None, *, allow_binary: bool = False) -> str:
@@ -77,7 +79,10 @@ def read_prompt(rt: Runtime, argument: str | None, *, allow_binary: bool = False
 def ask(
     ctx: typer.Context,
     prompt: Annotated[
-        str | None, typer.Argument(help="The question (appended after piped stdin).")
+        str | None,
+        typer.Argument(
+            help="The question (appended after piped stdin).", metavar="PROMPT", show_default=False
+        ),
     ] = None,
     model: o.ModelOpt = None,
     system: o.SystemOpt = None,

@@ -11,20 +11,29 @@ from mlchat import config, models, prices
 from mlchat.cli import common, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
+from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
 from mlchat.toolloop import DEFAULT_MAX_ROUNDS
 
-HELP = """Chat interactively, keeping the conversation, the system prompt and the parameters.
+HELP = doc(
+    """Chat interactively: a REPL that keeps the conversation and saves every turn.
 
-Enter sends; Alt-Enter or Ctrl-J starts a new line; Ctrl-X Ctrl-E edits in $EDITOR; Ctrl-R
-searches the input history; Ctrl-C stops a reply (it stays in the conversation) or clears the
-line; Ctrl-D leaves. /help lists the slash commands (/model, /system, /set, /retry, /undo,
-/edit, /copy, /tokens, ...).
+    Enter sends; Alt-Enter or Ctrl-J starts a new line; Ctrl-X Ctrl-E edits in $EDITOR; Ctrl-R
+    searches the input history; Ctrl-C stops a reply (it stays in the conversation) or clears the
+    line; Ctrl-D leaves. /help lists the slash commands (/model, /system, /set, /retry, /undo,
+    /edit, /copy, /tokens, /save, /load, /tools, ...). Every turn is saved as it ends, unless
+    --no-log.
 
-With stdin not a terminal, each line is one message and the replies are plain text:
+    With stdin not a terminal, each line is one message and the replies are plain text.
 
-  printf 'hello\\nand then?\\n/exit\\n' | mlchat chat
-"""
+    Examples:
+
+      mlchat chat -m minimax-minimax-m1 -s "You are terse"
+      mlchat chat -c                        # go on with the latest conversation
+      mlchat chat --session rust-notes      # resume a saved one by id or name
+      printf 'hello\\nand then?\\n/exit\\n' | mlchat chat
+    """
+)
 
 
 def chat(

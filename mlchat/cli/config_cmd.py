@@ -15,6 +15,7 @@ import typer
 from mlchat import config, tomledit
 from mlchat.cli import common
 from mlchat.cli.boundary import boundary
+from mlchat.cli.helptext import doc
 from mlchat.errors import MlchatError, UsageError
 from mlchat.runtime import Runtime
 
@@ -25,28 +26,23 @@ def _keys_help() -> str:
 
 
 app = typer.Typer(
-    help=f"""Read and edit the config file.
+    help=doc(
+        """Read and edit the config file.
 
-Precedence for every setting: command-line flag > environment > config file > default.
+        Precedence for every setting: command-line flag > environment > config file > default.
 
-Keys:
+        Keys:
 
-{_keys_help()}
+        {keys}
 
-Examples:
+        Examples:
 
-  mlchat config set model meta-llama-3-8B-instruct
-
-  mlchat config set temperature 0.2
-
-  mlchat config set stop END STOP
-
-  mlchat config set aliases.fast minimax-minimax-m1
-
-  mlchat config set prices.minimax-minimax-m1.input 0.4
-
-  mlchat config unset temperature
-""",
+          mlchat config path
+          mlchat config set temperature 0.2
+          mlchat config set aliases.fast minimax-minimax-m1
+          mlchat config unset temperature
+        """
+    ).replace("{keys}", _keys_help()),
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -55,12 +51,27 @@ KeyArg = Annotated[
     str,
     typer.Argument(
         help="A key: model, temperature, ..., aliases.NAME, prices.MODEL.input.",
+        metavar="KEY",
         show_default=False,
     ),
 ]
 
 
-@app.command("path", help="Print the config file's path (it may not exist yet).")
+@app.command(
+    "path",
+    help=doc(
+        """Print the config file's path (it may not exist yet).
+
+        The file is created by the first `mlchat config set` or `mlchat key set`. XDG_CONFIG_HOME
+        moves it on Linux and other Unix systems.
+
+        Examples:
+
+          mlchat config path
+          "$EDITOR" "$(mlchat config path)"
+        """
+    ),
+)
 def path_cmd(ctx: typer.Context) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
@@ -70,8 +81,17 @@ def path_cmd(ctx: typer.Context) -> None:
 
 @app.command(
     "show",
-    help="Print the settings in the config file as TOML, the API key masked. Comments are not "
-    "shown (an old key may hide in one); the file itself keeps them.",
+    help=doc(
+        """Print the config file's settings as TOML, the API key masked.
+
+        Comments are not shown (an old key may hide in one); the file itself keeps them.
+
+        Examples:
+
+          mlchat config show
+          mlchat config show > settings-backup.toml
+        """
+    ),
 )
 def show(ctx: typer.Context) -> None:
     rt = common.runtime(ctx)
@@ -87,8 +107,19 @@ def show(ctx: typer.Context) -> None:
 
 @app.command(
     "get",
-    help="Print one setting from the config file (the API key masked). When the file does not "
-    "set it, the built-in default is printed, with a note on stderr.",
+    help=doc(
+        """Print one setting from the config file.
+
+        The API key is masked. When the file does not set the key, the built-in default is
+        printed, with a note on stderr.
+
+        Examples:
+
+          mlchat config get temperature
+          mlchat config get aliases.fast
+          mlchat config get prices.minimax-minimax-m1
+        """
+    ),
 )
 def get(ctx: typer.Context, key: KeyArg) -> None:
     rt = common.runtime(ctx)
@@ -113,16 +144,32 @@ def get(ctx: typer.Context, key: KeyArg) -> None:
 
 @app.command(
     "set",
-    help="Set one key in the config file, keeping the rest of it as written.\n\n"
-    "VALUE is read in the key's type: numbers, true/false, text (quote text with spaces). "
-    '`stop` takes up to four values, or one TOML array (\'["END", "STOP"]\'). '
-    "Use `mlchat key set` for the API key.",
+    help=doc(
+        """Set one key in the config file, keeping the rest of it as written.
+
+        VALUE is read in the key's type: numbers, true/false, text (quote text with spaces).
+        `stop` takes up to four values, or one TOML array ('["END", "STOP"]'). A model id may
+        contain dots (prices.Qwen2.5-72B.input) or be quoted (prices."a.b".input). Use
+        `mlchat key set` for the API key.
+
+        Examples:
+
+          mlchat config set model meta-llama-3-8B-instruct
+          mlchat config set stop END STOP
+          mlchat config set prices.minimax-minimax-m1.input 0.4
+        """
+    ),
     context_settings={"ignore_unknown_options": True},  # negative numbers are values, not options
 )
 def set_cmd(
     ctx: typer.Context,
     key: KeyArg,
-    value: Annotated[list[str], typer.Argument(help="The value (several for stop).")],
+    value: Annotated[
+        list[str],
+        typer.Argument(
+            help="The value (several for stop).", metavar="VALUE...", show_default=False
+        ),
+    ],
 ) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
@@ -145,8 +192,19 @@ def set_cmd(
 
 @app.command(
     "unset",
-    help="Remove one key (or a whole table, such as aliases or prices.MODEL) from the config "
-    "file, keeping the rest of it; the built-in default applies again.",
+    help=doc(
+        """Remove one key or table from the config file.
+
+        The rest of the file is kept as written, and the built-in default applies again. A whole
+        table goes too: aliases, or prices.MODEL.
+
+        Examples:
+
+          mlchat config unset temperature
+          mlchat config unset aliases.fast
+          mlchat config unset prices.minimax-minimax-m1
+        """
+    ),
 )
 def unset(ctx: typer.Context, key: KeyArg) -> None:
     rt = common.runtime(ctx)

@@ -12,17 +12,28 @@ import typer
 from mlchat import config
 from mlchat.cli import common
 from mlchat.cli.boundary import boundary
+from mlchat.cli.helptext import doc
 from mlchat.errors import MlchatError, UsageError
 from mlchat.runtime import Runtime
 
 MAX_PIPED = 64 * 1024
 
 app = typer.Typer(
-    help=f"""Store, inspect or remove the ModelsLab API key.
+    help=doc(
+        f"""Store, inspect or remove the ModelsLab API key.
 
-The key lives in the config file (see `mlchat config path`), readable only by you.
-{config.KEY_ENV} in the environment takes precedence over it. Get a key at
-{config.DASHBOARD_URL}.""",
+        The key lives in the config file (see `mlchat config path`), readable only by you.
+        {config.KEY_ENV} in the environment takes precedence over it. Get a key at
+        {config.DASHBOARD_URL}. There is no --api-key flag: a key typed in a command line ends
+        up in shell history and the process list.
+
+        Examples:
+
+          mlchat key set
+          pass show modelslab | mlchat key set
+          mlchat key status
+        """
+    ),
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -30,17 +41,19 @@ The key lives in the config file (see `mlchat config path`), readable only by yo
 
 @app.command(
     "set",
-    help="""Save the API key in the config file.
+    help=doc(
+        """Save the API key in the config file.
 
-On a terminal the key is read at a hidden prompt; otherwise one line is read from stdin. The
-rest of the file is kept as written; the file is made readable only by you (mode 600).
+        On a terminal the key is read at a hidden prompt; otherwise one line is read from stdin.
+        The rest of the file is kept as written; the file is made readable only by you (mode 600).
 
-Examples:
+        Examples:
 
-  mlchat key set
-
-  pass show modelslab | mlchat key set
-""",
+          mlchat key set
+          pass show modelslab | mlchat key set
+          printf '%s\\n' "$MODELSLAB_API_KEY" | mlchat key set
+        """
+    ),
 )
 def set_key(ctx: typer.Context) -> None:
     rt = common.runtime(ctx)
@@ -94,8 +107,18 @@ def _piped_line(rt: Runtime) -> str:
 
 @app.command(
     "status",
-    help=f"Show which API key is in use: its source ({config.KEY_ENV} or the config file), "
-    "its last four characters, and the file's path and mode. Exits 3 when there is no key.",
+    help=doc(
+        f"""Show which API key is in use and where it comes from.
+
+        Prints the key's last four characters, its source ({config.KEY_ENV} or the config file),
+        and the file's path and mode. Exits 3 when there is no key, so scripts can test for one.
+
+        Examples:
+
+          mlchat key status
+          mlchat key status >/dev/null 2>&1 || mlchat key set
+        """
+    ),
 )
 def status(ctx: typer.Context) -> None:
     rt = common.runtime(ctx)
@@ -129,7 +152,18 @@ def status(ctx: typer.Context) -> None:
 
 @app.command(
     "remove",
-    help="""Remove the API key from the config file; every other setting in it is kept.""",
+    help=doc(
+        f"""Remove the API key from the config file.
+
+        Only the api_key line goes; every other setting in the file is kept. {config.KEY_ENV},
+        if set, still applies.
+
+        Examples:
+
+          mlchat key remove
+          mlchat key remove && mlchat key status
+        """
+    ),
 )
 def remove(ctx: typer.Context) -> None:
     rt = common.runtime(ctx)

@@ -12,30 +12,31 @@ from mlchat import models as M
 from mlchat.cli import common
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
+from mlchat.cli.helptext import doc
 from mlchat.config import Flags, Settings
 from mlchat.errors import NetworkError, RateLimited, UsageError
 from mlchat.runtime import Runtime
 from mlchat.types import ModelInfo
 
-HELP = """List the models the service offers.
+HELP = doc(
+    """List the models the service offers (cached for a day).
 
-TERMS narrow the list: every term must appear, ignoring case, in the id, the owner or the name.
-On a terminal: a table (the default model and your aliases marked); piped: one id per line;
---json: a JSON array of objects.
+    TERMS narrow the list: every term must appear, ignoring case, in the id, the owner or the
+    name. On a terminal: a table, with the default model and your aliases marked; piped: one id
+    per line; --json: a JSON array of objects.
 
-The list is cached for a day; --refresh fetches it again. When the service cannot be reached,
-the cached list is shown with a note saying how old it is. A fresh cached list needs no API key.
+    The list is cached for a day; --refresh fetches it again. When the service cannot be reached,
+    the cached list is shown with a note saying how old it is. A fresh cached list needs no API
+    key. Any unique fragment of an id works as a model name (`mlchat ask -m qwen2.5-vl ...`), and
+    shell completion offers the cached ids after -m.
 
-Any unique fragment of an id works as a model name: `mlchat ask -m qwen2.5-vl ...`.
+    Examples:
 
-Examples:
-
-  mlchat models
-
-  mlchat models llama 70b
-
-  mlchat models --json | jq -r '.[].id'
-"""
+      mlchat models
+      mlchat models llama 70b
+      mlchat models --json | jq -r '.[].id'
+    """
+)
 
 
 def models(

@@ -1,5 +1,10 @@
 """Options shared by `ask` and `chat`, declared once. Defaults are None: every value is resolved in
-the command body (flag > environment > config file > default), never at import time."""
+the command body (flag > environment > config file > default), never at import time.
+
+Completion reads the declarations (see completions/generate.py): an option's metavar says what its
+value is. `[a|b]` (from `choices()`) lists fixed values, `MODEL` completes model ids from the cached
+list, and `FILE`, `PATH` or a `Path` type complete file names.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,35 @@ import typer
 from mlchat.config import Flags
 from mlchat.errors import UsageError
 from mlchat.render import ReasoningMode
+from mlchat.types import DIALECTS
 
 MODEL = "Model and prompt"
 SAMPLING = "Sampling"
 OUTPUT = "Output"
 CONNECTION = "Connection"
+
+MODEL_METAVAR = "MODEL"
+
+
+def choices(*values: str) -> dict[str, Any]:
+    """`typer.Option` arguments for an option with fixed values: help shows them as `[a|b]` and
+    every completion offers them. The value stays a `str` checked in the command body, so a wrong
+    one gets the usual one-line `mlchat: error:` (exit 2) rather than Typer's boxed usage error,
+    and (for --api) the flag, MLCHAT_API and the config file share one check and one message."""
+
+    def complete(incomplete: str) -> list[str]:
+        return [v for v in values if v.startswith(incomplete)]
+
+    return {"metavar": "[" + "|".join(values) + "]", "autocompletion": complete}
+
+
+def complete_model(incomplete: str) -> list[str]:
+    """Model ids from the cached list, for Typer's own completion (`--install-completion`). Reads
+    only the cache: completion never touches the network."""
+    from mlchat import models
+
+    return [i for i in models.cached_ids() if i.startswith(incomplete)]
+
 
 ModelOpt = Annotated[
     str | None,
@@ -24,6 +53,8 @@ ModelOpt = Annotated[
         help="Model id, alias or unique fragment \\[default: minimax-minimax-m1, or MLCHAT_MODEL].",
         rich_help_panel=MODEL,
         show_default=False,
+        metavar=MODEL_METAVAR,
+        autocompletion=complete_model,
     ),
 ]
 SystemOpt = Annotated[
@@ -37,8 +68,7 @@ ApiOpt = Annotated[
         help="Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).",
         rich_help_panel=CONNECTION,
         show_default=False,
-        metavar="[openai|anthropic]",
-        autocompletion=lambda: ["openai", "anthropic"],
+        **choices(*DIALECTS),
     ),
 ]
 TemperatureOpt = Annotated[

@@ -19,28 +19,29 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlchat.cli import common
+from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
+from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
     from mlchat.store import Hit, Record, Store, Summary
 
-HELP = """Browse, search, export and delete saved conversations.
+HELP = doc(
+    """List, show, search, export and delete saved conversations.
 
-Every `ask` and chat is saved as it happens (unless --no-log or `log = false`). Name a
-conversation by its id, a unique prefix of it (4+ characters), or its name.
+    Every `ask` and chat is saved as it happens (unless --no-log or `log = false`). Name a
+    conversation by its id, a unique prefix of it (4+ characters), or its name. With no command,
+    lists the 20 most recent.
 
-Examples:
+    Examples:
 
-  mlchat sessions                        (the 20 most recent)
-
-  mlchat sessions search "rust lifetimes"
-
-  mlchat sessions export a1b2 -o notes.md
-
-  mlchat sessions rename a1b2c3d4 trip-plans
-"""
+      mlchat sessions
+      mlchat sessions search "rust lifetimes"
+      mlchat sessions export a1b2 -o notes.md
+    """
+)
 
 app = typer.Typer(
     name="sessions",
@@ -100,7 +101,22 @@ def _require(store: Store | None, ref: str | None) -> tuple[Store, str]:
 # -- list ----------------------------------------------------------------------------------------
 
 
-@app.command("list", help="List saved conversations, most recently updated first.")
+@app.command(
+    "list",
+    help=doc(
+        """List saved conversations, most recently updated first.
+
+        On a terminal: a table. Piped: one tab-separated line each (id, name or -, updated time
+        in UTC, model, message count, first words). --json: a JSON array.
+
+        Examples:
+
+          mlchat sessions list
+          mlchat sessions list -n 0 --json | jq -r '.[].id'
+          mlchat sessions list -n 5 | cut -f1,6
+        """
+    ),
+)
 def list_(ctx: typer.Context, limit: LimitOpt = 20, as_json: JsonOpt = False) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
@@ -136,7 +152,21 @@ def _list(rt: Runtime, limit: int, *, as_json: bool) -> None:
 # -- show ----------------------------------------------------------------------------------------
 
 
-@app.command(help="Show a conversation as readable text.")
+@app.command(
+    help=doc(
+        """Show a conversation as readable text.
+
+        Without ID, the most recently updated one. Control characters in the stored text are
+        shown neutralised; use `mlchat sessions export` for the exact text.
+
+        Examples:
+
+          mlchat sessions show
+          mlchat sessions show a1b2
+          mlchat sessions show rust-notes | less
+        """
+    )
+)
 def show(ctx: typer.Context, ref: OptionalRefArg = None) -> None:
     rt = common.runtime(ctx)
     with boundary(rt), _store() as opened:
@@ -199,7 +229,21 @@ def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None
 # -- export --------------------------------------------------------------------------------------
 
 
-@app.command(help="Export a conversation as Markdown or JSON, to stdout or a file.")
+@app.command(
+    help=doc(
+        """Export a conversation as Markdown or JSON, to stdout or a file.
+
+        Without ID, the most recently updated one. -o writes the file atomically (a temporary
+        file, then a rename), readable only by you.
+
+        Examples:
+
+          mlchat sessions export a1b2 -o chat.md
+          mlchat sessions export rust-notes -f json | jq '.messages | length'
+          mlchat sessions export > latest.md
+        """
+    )
+)
 def export(
     ctx: typer.Context,
     ref: OptionalRefArg = None,
@@ -208,9 +252,8 @@ def export(
         typer.Option(
             "--format",
             "-f",
-            help="md or json.",
-            metavar="[md|json]",
-            autocompletion=lambda: ["md", "json"],
+            help="Markdown or JSON.",
+            **o.choices("md", "json"),
         ),
     ] = "md",
     output: Annotated[
@@ -344,7 +387,20 @@ def _write_atomic(path: Path, text: str) -> None:
 # -- rm, rename ----------------------------------------------------------------------------------
 
 
-@app.command(help="Delete conversations (asks first on a terminal; --yes to skip).")
+@app.command(
+    help=doc(
+        """Delete saved conversations.
+
+        Every name is checked before anything is deleted. On a terminal it asks first; without a
+        terminal it refuses unless given --yes.
+
+        Examples:
+
+          mlchat sessions rm a1b2
+          mlchat sessions rm rust-notes trip-plans --yes
+        """
+    )
+)
 def rm(
     ctx: typer.Context,
     refs: Annotated[
@@ -395,7 +451,19 @@ def _confirm(rt: Runtime, store: Store, ids: list[str]) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-@app.command(help="Name a conversation (names are unique; use them wherever an id goes).")
+@app.command(
+    help=doc(
+        """Name a conversation; use the name wherever an id goes.
+
+        Names are unique (ASCII case ignored), at most 64 characters, and cannot look like an id.
+
+        Examples:
+
+          mlchat sessions rename a1b2c3d4 rust-notes
+          mlchat sessions show rust-notes
+        """
+    )
+)
 def rename(
     ctx: typer.Context,
     ref: RefArg,
@@ -410,7 +478,21 @@ def rename(
 # -- search --------------------------------------------------------------------------------------
 
 
-@app.command(help="Full-text search over every saved message, showing matches in context.")
+@app.command(
+    help=doc(
+        """Search every saved message, showing the matches in context.
+
+        Every word must match (stemmed: borrows finds borrowing); word* matches a prefix. Piped:
+        one tab-separated line per match (id, name, message number, role, the match in context).
+
+        Examples:
+
+          mlchat sessions search "borrow checker"
+          mlchat sessions search 'lifetime*' -n 5
+          mlchat sessions search tokio --json | jq -r '.[].conversation'
+        """
+    )
+)
 def search(
     ctx: typer.Context,
     query: Annotated[

@@ -12,30 +12,31 @@ from mlchat import prices
 from mlchat.cli import common
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
+from mlchat.cli.helptext import doc
 from mlchat.config import Flags
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
 from mlchat.types import Message, Usage
 
-HELP = """Count the input tokens of a prompt exactly, before sending it.
+HELP = doc(
+    """Count a prompt's input tokens exactly, and what sending it would cost.
 
-The prompt is assembled as `mlchat ask` assembles it: piped stdin first, then each --file in
-order, then the argument, separated by blank lines; the system prompt (-s, or the config file's)
-is counted too. The count comes from the service (/v1/messages/count_tokens), so it is exact for
-the model.
+    The prompt is assembled as `mlchat ask` assembles it: piped stdin first, then each --file in
+    order, then the argument, separated by blank lines; the system prompt (-s, or the config
+    file's) is counted too. The count comes from the service (/v1/messages/count_tokens), so it
+    is exact for the model.
 
-Piped, stdout is just the number. On a terminal the same line also gives the cost of sending the
-prompt when the model's price is known. --json prints model, input_tokens, cost_usd (null when the
-price is unknown) and usd_per_million.
+    Piped, stdout is just the number. On a terminal the same line also gives the cost of sending
+    the prompt when the model's price is known. --json prints model, input_tokens, cost_usd (null
+    when the price is unknown) and usd_per_million.
 
-Examples:
+    Examples:
 
-  mlchat tokens "How long is this?"
-
-  git diff | mlchat tokens -m qwen2.5-vl
-
-  mlchat tokens -f notes.md -f draft.md --json | jq .cost_usd
-"""
+      mlchat tokens "How long is this?"
+      git diff | mlchat tokens -m qwen2.5-vl
+      mlchat tokens -f notes.md -f draft.md --json | jq .cost_usd
+    """
+)
 
 
 def read_sources(rt: Runtime, argument: str | None, files: list[str]) -> str:
@@ -92,7 +93,7 @@ def tokens(
             "--file",
             "-f",
             help="Count this file too (repeatable; - is stdin).",
-            metavar="PATH",
+            metavar="FILE",
             rich_help_panel=o.MODEL,
         ),
     ] = None,
