@@ -1,12 +1,29 @@
 """Entry point for `mlchat` and `python -m mlchat`.
 
 `--version` is answered before Typer is imported: it is the command scripts call most often.
-Help is drawn by Typer without the parts of rich it does not use (see cli/fasthelp.py).
+Help is drawn by Typer without the parts of rich it does not use (see cli/fasthelp.py). Errors in
+the command line itself (an unknown option, `-t abc`) are reported like every other error: one
+`mlchat: error:` line and a hint, exit 2, instead of Typer's boxed panel.
 """
 
 from __future__ import annotations
 
 import sys
+from typing import Any
+
+EXIT_USAGE = 2
+
+
+def _command_line_error(exc: BaseException) -> tuple[str, int, str] | None:
+    """(message, exit code, help command) for Click's own errors, recognised by their shape so
+    that nothing imports Typer's vendored Click."""
+    message = getattr(exc, "format_message", None)
+    code = getattr(exc, "exit_code", None)
+    if not callable(message) or not isinstance(code, int):
+        return None
+    ctx: Any = getattr(exc, "ctx", None)
+    path = getattr(ctx, "command_path", "") or "mlchat"
+    return str(message()), code, f"{path} --help"
 
 
 def main() -> None:
@@ -18,7 +35,19 @@ def main() -> None:
     from mlchat.cli import app, fasthelp
 
     fasthelp.install()
-    app(prog_name="mlchat")
+    try:
+        code = app(prog_name="mlchat", standalone_mode=False)
+    except Exception as exc:
+        found = _command_line_error(exc)
+        if found is None:
+            raise
+        message, code, help_command = found
+        if message:  # `mlchat` alone has printed the help already: nothing more to say
+            sys.stderr.write(f"mlchat: error: {message}\nhint: see `{help_command}`\n")
+            sys.stderr.flush()
+    if type(code) is not int:  # a command that returned normally
+        code = 0
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -110,3 +110,37 @@ def test_sigint_mid_stream_keeps_partial_and_exits_130(emulator: Emulator) -> No
     assert len(text) < len(words)
     assert "Traceback" not in err.decode()
     assert "interrupted" in err.decode()
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "hint"),
+    [
+        (
+            ["ask", "-t", "abc", "hi"],
+            "Invalid value for '--temperature' / '-t'",
+            "mlchat ask --help",
+        ),
+        (["ask", "--bogus", "hi"], "No such option: --bogus", "mlchat ask --help"),
+        (["nosuch"], "No such command 'nosuch'.", "mlchat --help"),
+        (["sessions", "rename"], "Missing argument", "mlchat sessions rename --help"),
+    ],
+)
+def test_command_line_mistakes_are_one_line_errors(
+    args: list[str], message: str, hint: str
+) -> None:
+    proc = subprocess.run(
+        mlchat(*args), env=child_env(), input=b"", capture_output=True, timeout=30
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == b""
+    lines = proc.stderr.decode().splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("mlchat: error: ") and message in lines[0]
+    assert lines[1] == f"hint: see `{hint}`"
+
+
+def test_no_arguments_shows_help_without_an_error_line() -> None:
+    proc = subprocess.run(mlchat(), env=child_env(), input=b"", capture_output=True, timeout=30)
+    assert proc.returncode == 2
+    assert b"Usage: mlchat" in proc.stdout + proc.stderr
+    assert b"mlchat: error" not in proc.stderr
