@@ -391,3 +391,9 @@ def test_env_only_use_needs_no_file(emulator: Emulator) -> None:
     r = invoke(["ask", "hi"], env=env)
     assert r.code == 0 and r.err == ""
     assert not cfg().exists() and not cfg().parent.exists()
+
+
+def test_the_help_key_table_matches_the_options() -> None:
+    from mlchat.cli.config_cmd import KEYS_HELP, keys_help
+
+    assert keys_help() == KEYS_HELP, "update KEYS_HELP in mlchat/cli/config_cmd.py"

@@ -15,20 +15,20 @@ from mlchat.cli import models as models_cmd
 from mlchat.cli import sessions as sessions_cmd
 from mlchat.cli import tokens as tokens_cmd
 from mlchat.cli.helptext import doc
-from mlchat.config import DASHBOARD_URL
 from mlchat.runtime import Runtime
 
 app = typer.Typer(
     name="mlchat",
     help=doc(
-        f"""Chat with ModelsLab's LLMs from the terminal.
+        """Chat with ModelsLab's LLMs from the terminal.
 
         Ask one-shot questions, pipe files and command output through models in scripts, or chat
         interactively. Replies stream as they are written: Markdown on a terminal, exact text in
         a pipe.
 
-        Set MODELSLAB_API_KEY or run `mlchat key set` first (get a key at {DASHBOARD_URL}). Run
-        `mlchat COMMAND --help` for a command's options and examples.
+        Set MODELSLAB_API_KEY or run `mlchat key set` first (get a key at
+        https://modelslab.com/dashboard/api-keys). Run `mlchat COMMAND --help` for a command's
+        options and examples.
 
         Examples:
 

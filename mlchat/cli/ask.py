@@ -11,29 +11,25 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat import prices, signals
+from mlchat import signals
 from mlchat.cli import common, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import OutputError, boundary, stdout_writes
 from mlchat.cli.helptext import doc
 from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
-from mlchat.providers import get_provider
-from mlchat.render import NullRenderer, ReasoningMode, Renderer, make_renderer
 from mlchat.runtime import Runtime
-from mlchat.session import Conversation, Reply, TurnLog
-from mlchat.toolloop import (
-    DEFAULT_MAX_ROUNDS,
-    OutputFormat,
-    ToolSession,
-    load_schema,
-    run_rounds,
-    total_usage,
-)
-from mlchat.tools import ToolResult
-from mlchat.types import StreamEvent
 
 if TYPE_CHECKING:
+    from mlchat import prices
     from mlchat.config import Settings
+    from mlchat.render import ReasoningMode, Renderer
+    from mlchat.session import Conversation, Reply, TurnLog
+    from mlchat.toolloop import (
+        OutputFormat,
+        ToolSession,
+    )
+    from mlchat.tools import ToolResult
+    from mlchat.types import StreamEvent
 
 STRUCTURED = "Structured output and tools"
 
@@ -124,7 +120,7 @@ def ask(
     no_log: common.NoLogOpt = False,
     tools_file: tooling.ToolsOpt = None,
     yes: tooling.YesOpt = False,
-    max_rounds: tooling.MaxRoundsOpt = DEFAULT_MAX_ROUNDS,
+    max_rounds: tooling.MaxRoundsOpt = None,
     json_mode: Annotated[
         bool,
         typer.Option(
@@ -144,6 +140,8 @@ def ask(
     ] = None,
     allow_binary: o.AllowBinaryOpt = False,
 ) -> None:
+    from mlchat import prices
+
     rt = common.runtime(ctx)
     # SIGTERM and SIGHUP take Ctrl-C's path: the partial reply is kept, the exit code says which.
     with boundary(rt), signals.interrupts():
@@ -181,6 +179,8 @@ def ask(
 
 
 def _output_format(json_mode: bool, schema: str | None) -> OutputFormat | None:
+    from mlchat.toolloop import OutputFormat, load_schema
+
     if schema is not None:
         return OutputFormat(load_schema(schema, _read_text))
     return OutputFormat() if json_mode else None
@@ -214,6 +214,11 @@ def run(
     opts: Options,
     table: dict[str, prices.Price],
 ) -> None:
+    from mlchat import prices
+    from mlchat.providers import get_provider
+    from mlchat.render import NullRenderer
+    from mlchat.toolloop import run_rounds, total_usage
+
     provider = get_provider(convo.dialect)
     for name in provider.unsupported_params(convo.params):
         rt.warn(f"{name} is not part of the {convo.dialect} dialect and is not sent")
@@ -311,6 +316,8 @@ def run(
 
 
 def _renderer(rt: Runtime, plain: bool, reasoning: ReasoningMode) -> Renderer:
+    from mlchat.render import make_renderer
+
     return make_renderer(
         out=rt.out,
         err=rt.err,
@@ -332,6 +339,10 @@ def _print_json(
     error: MlchatError | None = None,
     data: Any = None,
 ) -> None:
+    from mlchat import prices
+    from mlchat.session import Reply
+    from mlchat.toolloop import total_usage
+
     final = replies[-1] if replies else Reply()
     doc = final.to_json(model)
     usage = total_usage(replies)

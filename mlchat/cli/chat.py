@@ -3,17 +3,18 @@ imported inside the command body so that `--help` and completion never load prom
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlchat import config, models, prices
 from mlchat.cli import common, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
-from mlchat.toolloop import DEFAULT_MAX_ROUNDS
+
+if TYPE_CHECKING:
+    pass
 
 HELP = doc(
     """Chat interactively: a REPL that keeps the conversation and saves every turn.
@@ -71,8 +72,10 @@ def chat(
     no_log: common.NoLogOpt = False,
     tools_file: tooling.ToolsOpt = None,
     yes: tooling.YesOpt = False,
-    max_rounds: tooling.MaxRoundsOpt = DEFAULT_MAX_ROUNDS,
+    max_rounds: tooling.MaxRoundsOpt = None,
 ) -> None:
+    from mlchat import config, models, prices
+
     rt = common.runtime(ctx)
     with boundary(rt):
         flags = o.flags(

@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat import config, models
 from mlchat.errors import ConfigError, MlchatError, UsageError
 from mlchat.runtime import Runtime
-from mlchat.session import Conversation, NullLog, TurnLog
 
 if TYPE_CHECKING:
+    from mlchat import config
+
     # config (with params and types) is imported inside the functions: `--help` and completion
     # import this module and never resolve settings.
-    from mlchat import config
     from mlchat.client import Client
+    from mlchat.session import Conversation, TurnLog
     from mlchat.store import Store
 
 # Options of the commands that save conversations (`ask`, and `chat`).
@@ -57,6 +57,8 @@ def load_config(rt: Runtime, *, writing: bool = False) -> tuple[Path, dict[str, 
     first, so no later message can show it; a key file that others can read gets the one warning
     (unless the command is about to rewrite it, which repairs the mode: see `wrote`); an unknown
     key gets a warning (a typo would otherwise be ignored in silence)."""
+    from mlchat import config
+
     env_key = rt.env.get(config.KEY_ENV, "").strip()
     if env_key:
         rt.secrets.add(env_key)
@@ -78,6 +80,8 @@ def load_config(rt: Runtime, *, writing: bool = False) -> tuple[Path, dict[str, 
 
 def warn_readable(rt: Runtime, path: Path, file: dict[str, Any]) -> None:
     """The one warning about a key file that group or others can read."""
+    from mlchat import config
+
     key = file.get("api_key")
     if isinstance(key, str) and key.strip() and (mode := config.insecure_mode(path)) is not None:
         rt.warn(
@@ -93,6 +97,8 @@ def wrote(rt: Runtime, path: Path, old_mode: int | None) -> None:
 
 
 def settings(rt: Runtime, flags: config.Flags) -> config.Settings:
+    from mlchat import config
+
     path, file = load_config(rt)
     resolved = config.resolve(flags, rt.env, file, path=path)
     if resolved.api_key:
@@ -104,6 +110,8 @@ def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:
     """`s` with its model name turned into an id: exact id, alias, or unique fragment of an id in
     the cached model list (never the network). An ambiguous fragment raises UsageError (exit 2)
     before any request is made."""
+    from mlchat import models
+
     model = models.resolve_model(s.model, s.aliases, models.cached_ids(s.base_url))
     if model == s.model:
         return s
@@ -112,18 +120,20 @@ def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:
     return replace(s, model=model)
 
 
-NO_KEY_HINT = f"get a key at {config.DASHBOARD_URL}"
-
-
 def no_key_error() -> ConfigError:
+    from mlchat import config
+
     return ConfigError(
-        f"no API key: set {config.KEY_ENV} or run `mlchat key set`", hint=NO_KEY_HINT
+        f"no API key: set {config.KEY_ENV} or run `mlchat key set`",
+        hint=f"get a key at {config.DASHBOARD_URL}",
     )
 
 
 def require_key(s: config.Settings, rt: Runtime | None = None) -> str:
     """The key in use. With none anywhere, on a terminal (stdin and stderr), ask for it once and
     save it; elsewhere (scripts, pipes, CI) fail before any request is made."""
+    from mlchat import config
+
     if s.api_key:
         return s.api_key
     if rt is not None and rt.stdin_tty and rt.stderr_tty:
@@ -133,6 +143,8 @@ def require_key(s: config.Settings, rt: Runtime | None = None) -> str:
 
 def read_key(rt: Runtime, empty: MlchatError) -> str:
     """A key typed at the hidden prompt; `empty` is raised when none is given (Enter, Ctrl-D)."""
+    from mlchat import config
+
     try:
         raw = rt.read_secret("API key (input hidden): ")
     except EOFError:
@@ -146,6 +158,8 @@ def read_key(rt: Runtime, empty: MlchatError) -> str:
 
 
 def first_run(rt: Runtime, path: Path) -> str:
+    from mlchat import config
+
     rt.note(f"mlchat: no API key yet. Get one at {config.DASHBOARD_URL}")
     rt.note(f"mlchat: it will be saved to {path}, readable only by you.")
     key = read_key(rt, no_key_error())
@@ -167,6 +181,8 @@ def idle_timeout(rt: Runtime, s: config.Settings) -> float:
     """The longest a stream may send keep-alives without content: MLCHAT_IDLE_TIMEOUT, else
     `idle_timeout` in the config file, else 300 s or the read timeout if that is longer (a
     stream of pings is at least as alive as a silent one)."""
+    from mlchat import config
+
     for value, from_env in ((rt.env.get(IDLE_ENV), True), (s.file.get("idle_timeout"), False)):
         if value is None or value == "":
             continue
@@ -202,6 +218,7 @@ def client(rt: Runtime, s: config.Settings) -> Client:
 
 
 def db_path() -> Path:
+    from mlchat import config
     from mlchat.store import DB_NAME
 
     return config.data_dir() / DB_NAME
@@ -239,6 +256,7 @@ def conversation_log(
     REPL's /save and /load). A store that cannot be opened is an error when it is needed,
     otherwise a warning: the chat goes on unsaved.
     """
+    from mlchat.session import NullLog
     from mlchat.store import StoreError
     from mlchat.turnlog import StoreLog
 
@@ -279,6 +297,8 @@ def starting_conversation(
     """A new conversation; or the latest saved one (`-c`); or the one named by `ref`
     (`--session`). A resumed conversation keeps its model, dialect, system prompt and
     parameters, except where a flag was given."""
+    from mlchat.session import Conversation
+
     found: Conversation | None = None
     if store is not None and ref is not None:
         found = store.find(ref)

@@ -8,21 +8,50 @@ and cli.common/boundary.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat import config, tomledit
 from mlchat.cli import common
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import MlchatError, UsageError
 from mlchat.runtime import Runtime
 
+if TYPE_CHECKING:
+    from mlchat import config
 
-def _keys_help() -> str:
+
+def keys_help() -> str:
+    """The key table of `mlchat config --help`, from config.OPTIONS (a test keeps KEYS_HELP equal
+    to it)."""
+    from mlchat import config
+
     rows = [f"  {name:<18} {opt.help}" for name, opt in config.OPTIONS.items()]
     return "\n".join(rows)
+
+
+# Spelled out so that `--help` (of any command: the group is registered at start-up) needs no
+# config import; tests/test_cli_config.py fails when it drifts from config.OPTIONS.
+KEYS_HELP = """\
+  api_key            the ModelsLab API key; set it with `mlchat key set`
+  base_url           API base URL
+  model              default model id or alias
+  api                wire dialect: openai or anthropic
+  system             default system prompt
+  temperature        randomness: 0 is greedy (0-2; 0-1 on --api anthropic)
+  top_p              nucleus sampling mass (0-1)
+  max_tokens         longest reply, in tokens (>= 1)
+  frequency_penalty  penalise repeated tokens (-2..2)
+  presence_penalty   penalise tokens already present (-2..2)
+  stop               up to 4 stop sequences
+  seed               seed for reproducible sampling
+  timeout            longest silence accepted while a reply streams, seconds (> 0)
+  retries            retries before any of the reply has arrived (>= 0)
+  idle_timeout       longest a stream may send only keep-alives, seconds (> 0)
+  log                save conversations (true or false)
+  aliases            short name = "model id", accepted by -m
+  prices             per model id: input and output, USD per 1M tokens (>= 0)"""
 
 
 app = typer.Typer(
@@ -42,7 +71,7 @@ app = typer.Typer(
           mlchat config set aliases.fast minimax-minimax-m1
           mlchat config unset temperature
         """
-    ).replace("{keys}", _keys_help()),
+    ).replace("{keys}", KEYS_HELP),
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -73,6 +102,8 @@ KeyArg = Annotated[
     ),
 )
 def path_cmd(ctx: typer.Context) -> None:
+    from mlchat import config
+
     rt = common.runtime(ctx)
     with boundary(rt):
         rt.out.write(f"{config.config_path()}\n")
@@ -94,6 +125,8 @@ def path_cmd(ctx: typer.Context) -> None:
     ),
 )
 def show(ctx: typer.Context) -> None:
+    from mlchat import tomledit
+
     rt = common.runtime(ctx)
     with boundary(rt):
         path, file = common.load_config(rt)
@@ -122,6 +155,8 @@ def show(ctx: typer.Context) -> None:
     ),
 )
 def get(ctx: typer.Context, key: KeyArg) -> None:
+    from mlchat import config
+
     rt = common.runtime(ctx)
     with boundary(rt):
         path, file = common.load_config(rt)
@@ -171,6 +206,8 @@ def set_cmd(
         ),
     ],
 ) -> None:
+    from mlchat import config
+
     rt = common.runtime(ctx)
     with boundary(rt):
         path, file = common.load_config(rt, writing=True)
@@ -207,6 +244,8 @@ def set_cmd(
     ),
 )
 def unset(ctx: typer.Context, key: KeyArg) -> None:
+    from mlchat import config
+
     rt = common.runtime(ctx)
     with boundary(rt):
         path, file = common.load_config(rt, writing=True)
@@ -224,6 +263,8 @@ def unset(ctx: typer.Context, key: KeyArg) -> None:
 
 
 def _unknown(key: str) -> UsageError:
+    from mlchat import config
+
     close = config.suggest(key.partition(".")[0])
     return UsageError(
         f"unknown key '{key}'",
@@ -241,6 +282,8 @@ def _lookup(file: dict[str, Any], keypath: config.KeyPath) -> tuple[bool, Any]:
 
 
 def _masked(file: dict[str, Any]) -> dict[str, Any]:
+    from mlchat import config
+
     key = file.get("api_key")
     if isinstance(key, str) and key.strip():
         return {**file, "api_key": config.mask(key.strip())}
@@ -249,6 +292,8 @@ def _masked(file: dict[str, Any]) -> dict[str, Any]:
 
 def _display(keypath: config.KeyPath, value: Any) -> str:
     """Text as is; other scalars and lists as TOML values; tables as a TOML snippet."""
+    from mlchat import tomledit
+
     if isinstance(value, str):
         return value + "\n"
     if isinstance(value, dict):
@@ -259,6 +304,8 @@ def _display(keypath: config.KeyPath, value: Any) -> str:
 
 
 def _note_env_override(rt: Runtime, keypath: config.KeyPath) -> None:
+    from mlchat import config
+
     opt = config.OPTIONS.get(keypath[0])
     if opt is not None and opt.env and rt.env.get(opt.env, "").strip():
         rt.note(f"mlchat: note: {opt.env} is set in the environment and overrides {keypath[0]}")

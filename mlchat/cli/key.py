@@ -7,25 +7,29 @@ runtime and cli.common/boundary.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
-from mlchat import config
 from mlchat.cli import common
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import MlchatError, UsageError
 from mlchat.runtime import Runtime
 
+if TYPE_CHECKING:
+    pass
+
 MAX_PIPED = 64 * 1024
 
 app = typer.Typer(
     help=doc(
-        f"""Store, inspect or remove the ModelsLab API key.
+        """Store, inspect or remove the ModelsLab API key.
 
         The key lives in the config file (see `mlchat config path`), readable only by you.
-        {config.KEY_ENV} in the environment takes precedence over it. Get a key at
-        {config.DASHBOARD_URL}. There is no --api-key flag: a key typed in a command line ends
-        up in shell history and the process list.
+        MODELSLAB_API_KEY in the environment takes precedence over it. Get a key at
+        https://modelslab.com/dashboard/api-keys. There is no --api-key flag: a key typed in a
+        command line ends up in shell history and the process list.
 
         Examples:
 
@@ -56,6 +60,8 @@ app = typer.Typer(
     ),
 )
 def set_key(ctx: typer.Context) -> None:
+    from mlchat import config
+
     rt = common.runtime(ctx)
     with boundary(rt):
         # Read (and check) the file first: a corrupt one fails before the key is asked for.
@@ -75,6 +81,8 @@ def set_key(ctx: typer.Context) -> None:
 
 
 def _read(rt: Runtime) -> str:
+    from mlchat import config
+
     if rt.stdin_tty:
         rt.note(f"Paste your ModelsLab API key (from {config.DASHBOARD_URL}).")
         return common.read_key(rt, UsageError("no key entered; nothing was saved"))
@@ -108,9 +116,9 @@ def _piped_line(rt: Runtime) -> str:
 @app.command(
     "status",
     help=doc(
-        f"""Show which API key is in use and where it comes from.
+        """Show which API key is in use and where it comes from.
 
-        Prints the key's last four characters, its source ({config.KEY_ENV} or the config file),
+        Prints the key's last four characters, its source (MODELSLAB_API_KEY or the config file),
         and the file's path and mode. Exits 3 when there is no key, so scripts can test for one.
 
         Examples:
@@ -121,6 +129,8 @@ def _piped_line(rt: Runtime) -> str:
     ),
 )
 def status(ctx: typer.Context) -> None:
+    from mlchat import config
+
     rt = common.runtime(ctx)
     with boundary(rt):
         path, file = common.load_config(rt)
@@ -153,9 +163,9 @@ def status(ctx: typer.Context) -> None:
 @app.command(
     "remove",
     help=doc(
-        f"""Remove the API key from the config file.
+        """Remove the API key from the config file.
 
-        Only the api_key line goes; every other setting in the file is kept. {config.KEY_ENV},
+        Only the api_key line goes; every other setting in the file is kept. MODELSLAB_API_KEY,
         if set, still applies.
 
         Examples:
@@ -166,6 +176,8 @@ def status(ctx: typer.Context) -> None:
     ),
 )
 def remove(ctx: typer.Context) -> None:
+    from mlchat import config
+
     rt = common.runtime(ctx)
     with boundary(rt):
         path, _ = common.load_config(rt, writing=True)

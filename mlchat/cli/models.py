@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlchat import models as M
 from mlchat.cli import common
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
-from mlchat.config import Flags, Settings
 from mlchat.errors import NetworkError, RateLimited, UsageError
 from mlchat.runtime import Runtime
-from mlchat.types import ModelInfo
+
+if TYPE_CHECKING:
+    from mlchat import models as M
+    from mlchat.config import Settings
+    from mlchat.types import ModelInfo
 
 HELP = doc(
     """List the models the service offers (cached for a day).
@@ -61,6 +63,9 @@ def models(
     base_url: o.BaseUrlOpt = None,
     timeout: o.TimeoutOpt = None,
 ) -> None:
+    from mlchat import models as M
+    from mlchat.config import Flags
+
     rt = common.runtime(ctx)
     with boundary(rt):
         s = common.settings(rt, Flags(base_url=base_url, timeout=timeout))
@@ -92,6 +97,8 @@ def models(
 def obtain(rt: Runtime, s: Settings, *, refresh: bool) -> tuple[M.Cached, bool]:
     """The list and whether it was just fetched: a fresh cache as is, else the service, else (when
     the service cannot be reached) the cache however old, with a note saying how old."""
+    from mlchat import models as M
+
     cached = M.load(s.base_url)
     if cached is not None and cached.fresh() and not refresh:
         return cached, False
@@ -116,6 +123,8 @@ def obtain(rt: Runtime, s: Settings, *, refresh: bool) -> tuple[M.Cached, bool]:
 def _default(s: Settings, cached: M.Cached) -> str:
     """The id of the default model, for marking; an ambiguous MLCHAT_MODEL must not stop the
     command that helps to fix it."""
+    from mlchat import models as M
+
     try:
         return M.resolve_model(s.model, s.aliases, [m.id for m in cached.models])
     except UsageError:

@@ -8,14 +8,15 @@ list, and `FILE`, `PATH` or a `Path` type complete file names.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat.config import Flags
 from mlchat.errors import UsageError
-from mlchat.render import ReasoningMode
-from mlchat.types import DIALECTS
+
+if TYPE_CHECKING:
+    from mlchat.config import Flags
+    from mlchat.render import ReasoningMode
 
 MODEL = "Model and prompt"
 SAMPLING = "Sampling"
@@ -68,7 +69,7 @@ ApiOpt = Annotated[
         help="Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).",
         rich_help_panel=CONNECTION,
         show_default=False,
-        **choices(*DIALECTS),
+        **choices("openai", "anthropic"),  # types.DIALECTS, spelled out: no import for --help
     ),
 ]
 TemperatureOpt = Annotated[

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat import prices
 from mlchat.cli import common
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
-from mlchat.config import Flags
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
-from mlchat.types import Message, Usage
+
+if TYPE_CHECKING:
+    pass
 
 HELP = doc(
     """Count a prompt's input tokens exactly, and what sending it would cost.
@@ -111,6 +111,10 @@ def tokens(
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
 ) -> None:
+    from mlchat import prices
+    from mlchat.config import Flags
+    from mlchat.types import Message, Usage
+
     rt = common.runtime(ctx)
     with boundary(rt):
         prompt = read_sources(rt, text, files or [])

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlchat import tools as tools_mod
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
-from mlchat.toolloop import DEFAULT_MAX_ROUNDS, Approval, ToolSession
-from mlchat.tools import ToolResult
-from mlchat.types import ToolCall
+
+if TYPE_CHECKING:
+    from mlchat.toolloop import Approval, ToolSession
+    from mlchat.tools import ToolResult
+    from mlchat.types import ToolCall
 
 PANEL = "Structured output and tools"
 
@@ -32,19 +33,26 @@ YesOpt = Annotated[
     typer.Option("--yes", "-y", help="Run tool calls without asking.", rich_help_panel=PANEL),
 ]
 MaxRoundsOpt = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--max-rounds",
-        help=f"Most rounds of tool calls before giving up [default: {DEFAULT_MAX_ROUNDS}].",
+        help="Most rounds of tool calls before giving up [default: 8].",
         rich_help_panel=PANEL,
         show_default=False,
     ),
 ]
 
 
-def session(rt: Runtime, path: Path | None, yes: bool, max_rounds: int) -> ToolSession | None:
+def session(
+    rt: Runtime, path: Path | None, yes: bool, max_rounds: int | None
+) -> ToolSession | None:
+    from mlchat import tools as tools_mod
+    from mlchat.toolloop import DEFAULT_MAX_ROUNDS, ToolSession
+
     if path is None:
         return None
+    if max_rounds is None:
+        max_rounds = DEFAULT_MAX_ROUNDS
     if max_rounds < 1:
         raise UsageError(f"--max-rounds must be at least 1, got {max_rounds}")
     if not yes and not (rt.stdin_tty and rt.stderr_tty):
