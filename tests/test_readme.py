@@ -62,6 +62,9 @@ def code(text: str) -> Iterator[tuple[int, str]]:
         if m.group(2) in ("", "sh", "shell", "bash", "console", "text", "zsh", "fish"):
             first = text.count("\n", 0, m.start(3)) + 1
             for i, line in enumerate(m.group(3).splitlines()):
+                # A console transcript: only the `$ ` lines are commands; the rest is output.
+                if m.group(2) == "console" and not line.startswith("$ "):
+                    continue
                 yield first + i, line
     prose = fence.sub(lambda m: "\n" * m.group(0).count("\n"), text)
     for m in re.finditer(r"(`+)(.+?)\1", prose):
