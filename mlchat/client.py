@@ -281,16 +281,24 @@ class Client:
     def _read_body(self, response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
         """A whole body, with transport failures mapped; over `limit` it is cut (`truncate`) or
         refused."""
-        import httpx
-
         data = bytearray()
-        try:
+        with self._reading():
             for chunk in response.iter_bytes():
                 data += chunk
                 if len(data) > limit:
                     if truncate:
                         return bytes(data[:limit])
                     raise ProtocolError(f"the reply is larger than {_size(limit)}")
+        return bytes(data)
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Failures while a response body is read, as mlchat errors: what arrived before stays
+        with the caller."""
+        import httpx
+
+        try:
+            yield
         except httpx.TimeoutException:
             raise StreamTimeout(
                 f"the service went silent for more than {self.timeouts.read:g} s",
@@ -302,7 +310,6 @@ class Client:
             raise IncompleteReply(
                 f"the reply was cut short: the connection broke ({_reason(exc)})"
             ) from None
-        return bytes(data)
 
     def _wait(self, error: MlchatError, attempt: int) -> bool:
         """Sleep before retry `attempt` + 1 if `error` is retryable and retries remain; when
@@ -386,7 +393,6 @@ class Client:
                 holder.clear()
 
     def _decode(self, provider: Provider, response: httpx.Response) -> Iterator[StreamEvent]:
-        import httpx
 
         ctype = response.headers.get("content-type", "").lower()
         if "text/event-stream" not in ctype:
@@ -415,40 +421,31 @@ class Client:
         # a whole reply) text/event-stream, and it must not end as "the reply was cut short".
         head: bytearray | None = bytearray()
         try:
-            for chunk in response.iter_bytes():
-                if head is not None:
-                    head += chunk
-                    if len(head) > HEAD_LIMIT:
+            with self._reading():
+                for chunk in response.iter_bytes():
+                    if head is not None:
+                        head += chunk
+                        if len(head) > HEAD_LIMIT:
+                            head = None
+                    for ev in sse.feed(chunk):
                         head = None
-                for ev in sse.feed(chunk):
+                        out = decoder.event(ev)
+                        if out:
+                            last_content = self._clock()
+                        yield from out
+                        if decoder.done:
+                            return
+                    if self._clock() - last_content > idle:
+                        waited = describe_wait(idle)
+                        raise StreamTimeout(
+                            f"the service sent only keep-alives, no reply, for {waited}",
+                            hint=IDLE_HINT,
+                        )
+                for ev in sse.close():
                     head = None
-                    out = decoder.event(ev)
-                    if out:
-                        last_content = self._clock()
-                    yield from out
+                    yield from decoder.event(ev)
                     if decoder.done:
                         return
-                if self._clock() - last_content > idle:
-                    raise StreamTimeout(
-                        f"the service sent only keep-alives, no reply, for {describe_wait(idle)}",
-                        hint=IDLE_HINT,
-                    )
-            for ev in sse.close():
-                head = None
-                yield from decoder.event(ev)
-                if decoder.done:
-                    return
-        except httpx.TimeoutException:
-            raise StreamTimeout(
-                f"the service went silent for more than {self.timeouts.read:g} s",
-                hint=TIMEOUT_HINT,
-            ) from None
-        except httpx.DecodingError as exc:
-            raise ProtocolError(f"the service sent an unreadable body: {_reason(exc)}") from None
-        except httpx.TransportError as exc:
-            raise IncompleteReply(
-                f"the reply was cut short: the connection broke ({_reason(exc)})"
-            ) from None
         except SSEError:
             raise ProtocolError(
                 f"the service sent an event larger than {_size(self._max_event)}"
