@@ -145,21 +145,7 @@ def ask(
     rt = common.runtime(ctx)
     # SIGTERM and SIGHUP take Ctrl-C's path: the partial reply is kept, the exit code says which.
     with boundary(rt), signals.interrupts():
-        flags = o.flags(
-            model=model,
-            system=system,
-            api=api,
-            base_url=base_url,
-            timeout=timeout,
-            retries=retries,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            frequency_penalty=frequency_penalty,
-            presence_penalty=presence_penalty,
-            stop=stop,
-            seed=seed,
-        )
+        flags = o.flags(ctx.params)
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         text = read_prompt(rt, prompt, allow_binary=allow_binary)
         s = common.resolve_model(rt, common.settings(rt, flags))

@@ -78,21 +78,7 @@ def chat(
 
     rt = common.runtime(ctx)
     with boundary(rt):
-        flags = o.flags(
-            model=model,
-            system=system,
-            api=api,
-            base_url=base_url,
-            timeout=timeout,
-            retries=retries,
-            temperature=temperature,
-            top_p=top_p,
-            max_tokens=max_tokens,
-            frequency_penalty=frequency_penalty,
-            presence_penalty=presence_penalty,
-            stop=stop,
-            seed=seed,
-        )
+        flags = o.flags(ctx.params)
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         if continue_ and session is not None:
             raise UsageError("give either -c/--continue or --session, not both")

@@ -8,6 +8,7 @@ list, and `FILE`, `PATH` or a `Path` type complete file names.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -173,41 +174,20 @@ RetriesOpt = Annotated[
 ]
 
 
-def flags(
-    *,
-    model: str | None,
-    system: str | None,
-    api: str | None,
-    base_url: str | None,
-    timeout: float | None,
-    retries: int | None,
-    temperature: float | None,
-    top_p: float | None,
-    max_tokens: int | None,
-    frequency_penalty: float | None,
-    presence_penalty: float | None,
-    stop: list[str] | None,
-    seed: int | None,
-) -> Flags:
-    """Collect the shared options into `Flags`, checking each parameter's range."""
+SETTING_NAMES = ("model", "system", "api", "base_url", "timeout", "retries")
+PARAM_NAMES = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty")
+
+
+def flags(given: Mapping[str, Any]) -> Flags:
+    """The shared options a command was given (its `ctx.params`) as `Flags`, each sampling
+    parameter checked against its range. Options a command does not declare count as not given."""
     from mlchat import params
     from mlchat.config import Flags
 
-    raw: dict[str, Any] = {
-        "temperature": temperature,
-        "top_p": top_p,
-        "max_tokens": max_tokens,
-        "frequency_penalty": frequency_penalty,
-        "presence_penalty": presence_penalty,
-        "stop": stop or None,
-        "seed": seed,
-    }
+    raw: dict[str, Any] = {name: given.get(name) for name in PARAM_NAMES}
+    raw["stop"] = given.get("stop") or None
+    raw["seed"] = given.get("seed")
     return Flags(
-        base_url=base_url,
-        model=model,
-        api=api,
-        system=system,
-        timeout=timeout,
-        retries=retries,
+        **{name: given.get(name) for name in SETTING_NAMES},
         params={k: params.coerce(k, v) for k, v in raw.items() if v is not None},
     )
