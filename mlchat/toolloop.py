@@ -12,13 +12,14 @@ import json
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from mlchat import schema as jsonschema
-from mlchat import tools as toolmod
 from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
 from mlchat.session import Conversation, NullLog, OpenStream, Reply, ReplyStatus, TurnLog, run_turn
 from mlchat.types import Dialect, Message, StreamEvent, ToolCall, ToolSpec, Usage
+
+if TYPE_CHECKING:
+    from mlchat import tools as toolmod
 
 DEFAULT_MAX_ROUNDS = 8
 STRUCTURED_TOOL = "respond"
@@ -67,6 +68,8 @@ class OutputFormat:
                 else "the reply is not valid JSON"
             ) from None
         if self.schema is not None:
+            from mlchat import schema as jsonschema
+
             problem = jsonschema.validate(value, self.schema)
             if problem is not None:
                 raise RequestRejected(f"the reply does not match the schema: {problem}")
@@ -113,6 +116,8 @@ class ToolSession:
         return tuple(t.spec for t in self.tools.values())
 
     def execute(self, call: ToolCall) -> toolmod.ToolResult:
+        from mlchat import tools as toolmod  # subprocess and shlex: only when tools are in play
+
         if call.name not in self.always:
             answer = self.approve(call)
             if answer == "no":
