@@ -198,9 +198,10 @@ def test_bad_schema_argument(env: dict[str, str], emulator: Emulator) -> None:
 # -- tools -------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
 @pytest.mark.parametrize("api", ["openai", "anthropic"])
 def test_multi_round_tool_loop(
-    tool_env: dict[str, str], emulator: Emulator, toolfile: Path, api: str
+    tool_env: dict[str, str], emulator: Emulator, toolfile: Path, api: str, stream: bool
 ) -> None:
     emulator.script(
         Reply.chat(
@@ -209,9 +210,11 @@ def test_multi_round_tool_loop(
         Reply.chat("", tool_calls=[call('{"city": "Oslo"}', "call_2")], finish_reason="tool_calls"),
         Reply.chat("Paris and Oslo are sunny.", chunk_size=5),
     )
-    r = invoke(["ask", "--api", api, "--tools", str(toolfile), "--yes", "weather?"], env=tool_env)
+    args = ["ask", "--api", api, "--tools", str(toolfile), "--yes", "weather?"]
+    r = invoke(args if stream else [*args, "--no-stream"], env=tool_env)
     assert r.code == 0, r.err
     assert r.out == "Let me check. \nParis and Oslo are sunny.\n"
+    assert all(req.json["stream"] is stream for req in emulator.requests)
     assert tool_runs(tool_env) == [{"city": "Paris"}, {"city": "Oslo"}]
     assert "tool call: get_weather" in r.err
     assert len(emulator.requests) == 3

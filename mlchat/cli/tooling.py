@@ -46,11 +46,11 @@ MaxRoundsOpt = Annotated[
 def session(
     rt: Runtime, path: Path | None, yes: bool, max_rounds: int | None
 ) -> ToolSession | None:
+    if path is None:
+        return None
     from mlchat import tools as tools_mod
     from mlchat.toolloop import DEFAULT_MAX_ROUNDS, ToolSession
 
-    if path is None:
-        return None
     if max_rounds is None:
         max_rounds = DEFAULT_MAX_ROUNDS
     if max_rounds < 1:
