@@ -324,3 +324,33 @@ done
         timeout=60,
     )
     assert r.stdout.splitlines() == ["openai anthropic", IDS[2], "sessions"], r.stderr
+
+
+@pytest.mark.skipif(shutil.which("fish") is None, reason="fish is not installed")
+def test_the_fish_script_completes_in_a_real_fish(tmp_path: Path) -> None:
+    cache = tmp_path / "cache" / "mlchat"
+    cache.mkdir(parents=True)
+    (cache / models.IDS_FILE).write_text(
+        "minimax-minimax-m1\nQwen/Qwen2.5-VL-72B-Instruct-together\n"
+    )
+    script = ROOT / "completions" / "mlchat.fish"
+
+    def complete(line: str) -> list[str]:
+        proc = subprocess.run(
+            ["fish", "--no-config", "-c", f"source {script}; complete -C {shlex.quote(line)}"],
+            env={
+                "PATH": os.environ["PATH"],
+                "HOME": str(tmp_path),
+                "XDG_CACHE_HOME": str(tmp_path / "cache"),
+            },
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return [row.split("\t")[0] for row in proc.stdout.splitlines()]
+
+    assert complete("mlchat a") == ["ask"]
+    assert sorted(complete("mlchat ask --api ")) == ["anthropic", "openai"]
+    assert "minimax-minimax-m1" in complete("mlchat ask -m ")
+    assert "export" in complete("mlchat sessions ")
