@@ -9,7 +9,6 @@ the command line itself (an unknown option, `-t abc`) are reported like every ot
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 EXIT_USAGE = 2
 
@@ -21,7 +20,7 @@ def _command_line_error(exc: BaseException) -> tuple[str, int, str] | None:
     code = getattr(exc, "exit_code", None)
     if not callable(message) or not isinstance(code, int):
         return None
-    ctx: Any = getattr(exc, "ctx", None)
+    ctx = getattr(exc, "ctx", None)
     path = getattr(ctx, "command_path", "") or "mlchat"
     return str(message()), code, f"{path} --help"
 
