@@ -13,14 +13,9 @@ store and the model cache plug in without this module knowing them.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import difflib
-import os
-import re
 import shlex
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
@@ -28,12 +23,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from mlchat import params as P
+from mlchat.clipboard import code_blocks, copy_to_clipboard
 from mlchat.errors import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     MlchatError,
     UsageError,
 )
+from mlchat.history import HistoryFile
 from mlchat.prices import usd
 from mlchat.providers import get_provider
 from mlchat.render import ReasoningMode, Renderer, make_renderer
@@ -112,131 +109,6 @@ class PlainReader:
 
     def replying(self) -> AbstractContextManager[None]:
         return contextlib.nullcontext()
-
-
-# -- the persistent input history -------------------------------------------------------------
-
-
-def _lock(fd: int, exclusive: bool) -> None:
-    try:
-        import fcntl
-    except ImportError:  # Windows: O_APPEND alone keeps entries whole
-        return
-    fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
-
-
-def _parse_history(data: bytes) -> list[str]:
-    """Entries (oldest first) in prompt_toolkit's FileHistory format: `# <time>` opens an entry,
-    each of its lines is stored as `+<line>`."""
-    entries: list[str] = []
-    lines: list[str] = []
-    for raw in data.decode("utf-8", errors="replace").split("\n"):
-        if raw.startswith("+"):
-            lines.append(raw[1:])
-        elif lines:
-            entries.append("\n".join(lines))
-            lines = []
-    if lines:
-        entries.append("\n".join(lines))
-    return entries
-
-
-class HistoryFile:
-    """The REPL's input history, shared by every REPL running at once.
-
-    The file keeps prompt_toolkit's FileHistory format, so it stays readable by other tools.
-    FileHistory appends an entry in several buffered writes, which two REPLs can interleave;
-    here each entry is one `write` on an O_APPEND descriptor under an exclusive `flock`, and
-    readers take a shared lock, so no reader ever sees half an entry. The file is append-only,
-    so `refresh` reads only what other REPLs added since the last look.
-    """
-
-    def __init__(self, path: Path, warn: Callable[[str], None] | None = None) -> None:
-        self.path = path
-        self._warn = warn
-        self._entries: list[str] = []
-        self._offset = 0
-        self._ident: tuple[int, int] | None = None
-        self._broken = False
-
-    def entries(self) -> list[str]:
-        """Every entry, oldest first, including those other REPLs have added."""
-        self.refresh()
-        return self._entries
-
-    def refresh(self) -> None:
-        try:
-            fd = os.open(self.path, os.O_RDONLY)
-        except FileNotFoundError:
-            self._entries, self._offset, self._ident = [], 0, None
-            return
-        except OSError as exc:
-            self._fail("read", exc)
-            return
-        try:
-            _lock(fd, exclusive=False)
-            st = os.fstat(fd)
-            ident = (st.st_dev, st.st_ino)
-            if ident != self._ident or st.st_size < self._offset:
-                # A new or rewritten file: read it all again.
-                self._entries, self._offset, self._ident = [], 0, ident
-            if st.st_size > self._offset:
-                os.lseek(fd, self._offset, os.SEEK_SET)
-                data = _read_all(fd, st.st_size - self._offset)
-                self._entries.extend(_parse_history(data))
-                self._offset += len(data)
-        except OSError as exc:
-            self._fail("read", exc)
-        finally:
-            os.close(fd)
-
-    def append(self, text: str) -> None:
-        import datetime
-
-        lines = "".join(f"+{line}\n" for line in text.split("\n"))
-        data = f"\n# {datetime.datetime.now()}\n{lines}".encode()
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        except OSError as exc:
-            self._fail("write", exc)
-            return
-        caught_up = False
-        try:
-            _lock(fd, exclusive=True)
-            before = os.fstat(fd)
-            caught_up = (before.st_dev, before.st_ino) == self._ident and (
-                before.st_size == self._offset
-            )
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-        except OSError as exc:
-            self._fail("write", exc)
-            return
-        finally:
-            os.close(fd)  # closing releases the lock
-        if caught_up:
-            self._entries.append(text)
-            self._offset += len(data)
-        else:
-            self.refresh()  # another REPL wrote in between: read theirs and ours in file order
-
-    def _fail(self, what: str, exc: OSError) -> None:
-        if not self._broken and self._warn is not None:
-            self._warn(f"cannot {what} the input history {self.path}: {exc.strerror or exc}")
-        self._broken = True
-
-
-def _read_all(fd: int, size: int) -> bytes:
-    chunks: list[bytes] = []
-    while size > 0:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
 
 
 def _history_adapter(file: HistoryFile) -> History:
@@ -402,89 +274,6 @@ def typeahead_kept(fd: int, out: IO[str] | None) -> Iterator[None]:
                 out.write("\x1b[?2004l")
                 out.flush()
             termios.tcsetattr(fd, termios.TCSANOW, saved)
-
-
-# -- the clipboard ----------------------------------------------------------------------------
-
-# (tool, arguments, the variable that says its display is there)
-CLIPBOARD_TOOLS: tuple[tuple[str, tuple[str, ...], str | None], ...] = (
-    ("wl-copy", (), "WAYLAND_DISPLAY"),
-    ("xclip", ("-selection", "clipboard"), "DISPLAY"),
-    ("xsel", ("--clipboard", "--input"), "DISPLAY"),
-    ("pbcopy", (), None),
-)
-
-
-def clipboard_command(env: Mapping[str, str]) -> list[str] | None:
-    path = env.get("PATH", os.defpath)
-    for name, args, needs in CLIPBOARD_TOOLS:
-        if needs is not None and not env.get(needs):
-            continue
-        exe = shutil.which(name, path=path)
-        if exe is not None:
-            return [exe, *args]
-    return None
-
-
-def osc52(text: str) -> str:
-    """The escape sequence that asks the terminal to put `text` on the clipboard; it works
-    over ssh, where no local tool can reach the user's clipboard."""
-    return "\x1b]52;c;" + base64.b64encode(text.encode()).decode("ascii") + "\x07"
-
-
-def copy_to_clipboard(rt: Runtime, text: str) -> list[str]:
-    """Copy through every route available; return the names of those that worked."""
-    used: list[str] = []
-    terminal = rt.out if rt.stdout_tty else rt.err if rt.stderr_tty else None
-    if terminal is not None:
-        with contextlib.suppress(OSError, ValueError):
-            terminal.write(osc52(text))
-            terminal.flush()
-            used.append("OSC 52")
-    command = clipboard_command(rt.env)
-    if command is not None:
-        try:
-            # The tool's own output goes nowhere: xclip forks a child that keeps serving the
-            # selection, and a pipe it inherited would make us wait for it.
-            done = subprocess.run(
-                command,
-                input=text.encode(),
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                env=dict(rt.env),
-                timeout=5,
-                check=False,
-            )
-        except (OSError, subprocess.SubprocessError):
-            pass
-        else:
-            if done.returncode == 0:
-                used.append(Path(command[0]).name)
-    return used
-
-
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-
-
-def code_blocks(text: str) -> list[str]:
-    """The contents of the fenced code blocks of a Markdown text, in order. A block left open
-    (an interrupted reply) still counts."""
-    blocks: list[str] = []
-    fence: str | None = None
-    lines: list[str] = []
-    for line in text.split("\n"):
-        if fence is None:
-            match = _FENCE.match(line)
-            if match is not None:
-                fence, lines = match.group(1), []
-        elif re.fullmatch(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*", line):
-            blocks.append("\n".join(lines))
-            fence = None
-        else:
-            lines.append(line)
-    if fence is not None:
-        blocks.append("\n".join(lines))
-    return blocks
 
 
 # -- the loop ---------------------------------------------------------------------------------

@@ -19,11 +19,11 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.markdown import Markdown
 
+from mlchat.mdblocks import Blocks
 from mlchat.render import (
     MarkdownRenderer,
     NullRenderer,
     PlainRenderer,
-    _Blocks,
     make_console,
     make_renderer,
     thought_for,
@@ -370,7 +370,7 @@ def test_live_scrollback_holds_every_line_once(name: str, width: int, height: in
 
 def test_loose_list_items_and_continuations_are_kept_together() -> None:
     text = "1. First\n\n   more about the first\n\n2. Second\n\n   - sub\n\nAfter.\n"
-    blocks = _Blocks()
+    blocks = Blocks()
     for piece in chunks(text):
         blocks.feed(piece)
     blocks.finish()
@@ -387,7 +387,7 @@ def test_loose_list_items_and_continuations_are_kept_together() -> None:
 
 def test_fence_inside_a_list_stays_with_it() -> None:
     text = "- step:\n  ```sh\n  make\n\n  make install\n  ```\n- next\n\n~~~\n```\n~~~\n"
-    blocks = _Blocks()
+    blocks = Blocks()
     for piece in chunks(text):
         blocks.feed(piece)
     blocks.finish()
@@ -402,7 +402,7 @@ def test_fence_inside_a_list_stays_with_it() -> None:
 
 def test_a_tight_list_is_committed_item_by_item() -> None:
     text = "1. one\n   - sub\n     lazy\n2. two\ncontinued\n3) other list\n- bullets\n* * *\n"
-    blocks = _Blocks()
+    blocks = Blocks()
     for piece in chunks(text):
         blocks.feed(piece)
     blocks.finish()
@@ -416,7 +416,7 @@ def test_a_tight_list_is_committed_item_by_item() -> None:
 
 
 def test_not_a_fence_and_indented_code() -> None:
-    blocks = _Blocks()
+    blocks = Blocks()
     blocks.feed("``` not `a` fence\n\n    indented\n\n    code\n\ntext\n")
     blocks.finish()
     assert blocks.out == [

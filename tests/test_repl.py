@@ -25,14 +25,14 @@ import pytest
 
 from mlchat import params as P
 from mlchat.client import Client, RetryPolicy
+from mlchat.clipboard import code_blocks
 from mlchat.errors import UsageError
+from mlchat.history import HistoryFile
 from mlchat.repl import (
     COMMANDS,
-    HistoryFile,
     PlainReader,
     PromptReader,
     Repl,
-    code_blocks,
 )
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, Reply
@@ -1015,7 +1015,7 @@ def test_history_file_concurrent_appends_stay_whole(tmp_path: Path) -> None:
 def test_history_file_concurrent_processes(tmp_path: Path) -> None:
     path = tmp_path / "history"
     code = (
-        "import sys; from pathlib import Path; from mlchat.repl import HistoryFile\n"
+        "import sys; from pathlib import Path; from mlchat.history import HistoryFile\n"
         "h = HistoryFile(Path(sys.argv[1]))\n"
         "for n in range(40): h.append(sys.argv[2] + str(n) + '\\n' + 'y' * 30000)\n"
     )
