@@ -144,3 +144,30 @@ def test_no_arguments_shows_help_without_an_error_line() -> None:
     assert proc.returncode == 2
     assert b"Usage: mlchat" in proc.stdout + proc.stderr
     assert b"mlchat: error" not in proc.stderr
+
+
+def test_every_command_through_the_real_entry_point(emulator: Emulator, tmp_path: Path) -> None:
+    """One pass over the command tree as a user's shell runs it: each command answers, stdout
+    carries only its product, and nothing prints a traceback."""
+    env = child_env(
+        emulator,
+        XDG_CONFIG_HOME=str(tmp_path / "config"),
+        XDG_DATA_HOME=str(tmp_path / "data"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+        XDG_STATE_HOME=str(tmp_path / "state"),
+    )
+
+    def run(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+        proc = subprocess.run(mlchat(*args), env=env, input=stdin, capture_output=True, timeout=30)
+        assert b"Traceback" not in proc.stderr, proc.stderr
+        return proc
+
+    assert run("models").stdout.decode().splitlines()[2] == "minimax-minimax-m1"
+    assert run("tokens", "-m", "minimax", "count these words").stdout == b"6\n"
+    assert run("chat", stdin=b"hello\n/exit\n").stdout == b"echo: hello\n"
+    listed = run("sessions", "list").stdout.decode().splitlines()
+    assert len(listed) == 1 and listed[0].split("\t")[-1] == "hello"
+    assert run("sessions", "search", "hello").returncode == 0
+    assert run("config", "path").stdout.decode().strip().endswith("mlchat/config.toml")
+    status = run("key", "status")
+    assert status.returncode == 0 and FAKE_KEY not in (status.stdout + status.stderr).decode()
