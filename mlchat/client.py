@@ -42,6 +42,7 @@ from mlchat.providers.common import (
     loads,
     summarize_body,
 )
+from mlchat.runtime import mask
 from mlchat.sse import MAX_EVENT_BYTES, SSEDecoder, SSEError
 from mlchat.types import (
     ChatRequest,
@@ -95,10 +96,6 @@ class RetryPolicy:
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         delay: float = min(self.cap, self.base * 2.0**attempt)
         return delay * (1.0 - 0.25 * rand())
-
-
-def mask(key: str) -> str:
-    return "…" + key[-4:] if len(key) > 8 else "****"
 
 
 class Client:

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from mlchat import params as P
 from mlchat import tomledit
 from mlchat.errors import ConfigError, UsageError
+from mlchat.runtime import mask as mask  # re-exported: the commands call config.mask
 from mlchat.types import DIALECTS, Dialect, Params
 
 APP = "mlchat"
@@ -83,11 +84,6 @@ def state_dir() -> Path:
 
 # ---------------------------------------------------------------------------------------------
 # The key
-
-
-def mask(key: str) -> str:
-    """What may be shown of a key: its last 4 characters (nothing of a short one)."""
-    return "…" + key[-4:] if len(key) > 8 else "****"
 
 
 def check_key(raw: str, what: str = "the API key") -> str:
@@ -678,11 +674,3 @@ def _first_str(*values: Any) -> str | None:
         if isinstance(value, str) and value.strip():
             return value.strip()
     return None
-
-
-def env_flag(env: Mapping[str, str], name: str) -> bool:
-    return env.get(name, "").strip().lower() not in ("", "0", "false", "no", "off")
-
-
-def environ() -> dict[str, str]:
-    return dict(os.environ)

@@ -18,6 +18,12 @@ if TYPE_CHECKING:
     import httpx  # noqa: TID251 - a type only, never imported at run time
 
 
+def mask(key: str) -> str:
+    """What may be shown of a key: its last 4 characters (nothing of a short one). The one rule
+    every output follows: errors, --debug lines, `key status`, `config show`."""
+    return "…" + key[-4:] if len(key) > 8 else "****"
+
+
 def _ask_line(prompt: str) -> str:
     """One line typed at the terminal, the prompt on stderr (stdout is kept for the answer)."""
     sys.stderr.write(prompt)
@@ -91,7 +97,7 @@ class Runtime:
     def scrub(self, text: str) -> str:
         for secret in self.secrets:
             if secret and len(secret) >= 4:
-                text = text.replace(secret, "…" + secret[-4:] if len(secret) > 8 else "****")
+                text = text.replace(secret, mask(secret))
         return text
 
     def warn(self, text: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from mlchat.types import (
@@ -162,9 +162,6 @@ class Conversation:
         """Keep a reply, even a partial one, so the model sees what it said."""
         if reply.has_content or not interrupted:
             self.messages.append(reply.message(interrupted=interrupted))
-
-    def set_params(self, **changes: Any) -> None:
-        self.params = replace(self.params, **changes)
 
     # Turn logic shared by the REPL's /undo, /retry, /edit and /clear. An "exchange" is the last
     # user message and everything after it (the reply, tool calls and their results).
