@@ -179,25 +179,20 @@ DEFAULT_IDLE = 300.0
 
 def idle_timeout(rt: Runtime, s: config.Settings) -> float:
     """The longest a stream may send keep-alives without content: MLCHAT_IDLE_TIMEOUT, else
-    `idle_timeout` in the config file, else 300 s or the read timeout if that is longer (a
-    stream of pings is at least as alive as a silent one)."""
-    from mlchat import config
-
-    for value, from_env in ((rt.env.get(IDLE_ENV), True), (s.file.get("idle_timeout"), False)):
-        if value is None or value == "":
-            continue
+    `idle_timeout` in the config file (already checked when the file was read), else 300 s or the
+    read timeout if that is longer (a stream of pings is at least as alive as a silent one)."""
+    value = rt.env.get(IDLE_ENV, "").strip()
+    if value:
         try:
             number = float(value)
-        except (TypeError, ValueError):
+        except ValueError:
             number = -1.0
-        if number > 0:
-            return number
-        if from_env:
+        if not number > 0:
             raise UsageError(f"{IDLE_ENV} must be a positive number of seconds, got '{value}'")
-        raise ConfigError(
-            f"idle_timeout in {config.config_path()} must be a positive number of seconds, "
-            f"got '{value}'"
-        )
+        return number
+    from_file = s.file.get("idle_timeout")
+    if isinstance(from_file, int | float) and not isinstance(from_file, bool):
+        return float(from_file)
     return max(DEFAULT_IDLE, s.timeout)
 
 
