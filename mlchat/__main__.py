@@ -31,12 +31,18 @@ def main() -> None:
 
         sys.stdout.write(f"mlchat {__version__}\n")
         return
-    from mlchat.cli import app, fasthelp
-
-    fasthelp.install()
     try:
+        from mlchat.cli import app, fasthelp
+
+        fasthelp.install()
         code = app(prog_name="mlchat", standalone_mode=False)
+    except KeyboardInterrupt:  # Ctrl-C before a command's own boundary is in place
+        sys.stderr.write("\nmlchat: interrupted\n")
+        sys.exit(130)
     except Exception as exc:
+        if type(exc).__name__ == "Abort":  # Click's "input ended" (EOF at one of its prompts)
+            sys.stderr.write("mlchat: aborted\n")
+            sys.exit(1)
         found = _command_line_error(exc)
         if found is None:
             raise
