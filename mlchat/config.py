@@ -165,6 +165,7 @@ OPTIONS: dict[str, Option] = {
     "log": Option("bool", "save conversations (true or false)", True),
     "aliases": Option("table", 'short name = "model id", accepted by -m'),
     "prices": Option("table", "per model id: input and output, USD per 1M tokens (>= 0)"),
+    "mcp": Option("table", "MCP tool servers: [mcp.NAME] tables, used with --mcp NAME"),
 }
 PRICE_FIELDS = ("input", "output")
 
@@ -189,6 +190,12 @@ def check_option(path: KeyPath, value: Any) -> Any:
         return _check_aliases(path, value)
     if name == "prices":
         return _check_prices(path, value)
+    if name == "mcp":
+        # Checked whole by mlchat.mcp_config when a run uses a server: a mistake in a server's
+        # table must not stop the commands that use none.
+        if len(path) > 1 or not isinstance(value, dict):
+            raise UsageError("mcp must be a table of [mcp.NAME] tables; edit them in the file")
+        return value
     if len(path) > 1 or name not in OPTIONS:
         raise UsageError(f"unknown key '{_dotted(path)}'")
     opt = OPTIONS[name]

@@ -10,7 +10,7 @@ import typer
 from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
 from mlchat.cli import chat as chat_cmd
-from mlchat.cli import config_cmd, key
+from mlchat.cli import config_cmd, key, mcp
 from mlchat.cli import models as models_cmd
 from mlchat.cli import sessions as sessions_cmd
 from mlchat.cli import tokens as tokens_cmd
@@ -80,3 +80,4 @@ app.command(name="tokens", help=tokens_cmd.HELP)(tokens_cmd.tokens)
 app.add_typer(key.app, name="key")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(sessions_cmd.app, name="sessions")
+app.add_typer(mcp.app, name="mcp")

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlchat.cli import common, tooling
+from mlchat.cli import mcp as mcp_cmd
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
@@ -73,6 +74,8 @@ def chat(
     tools_file: tooling.ToolsOpt = None,
     yes: tooling.YesOpt = False,
     max_rounds: tooling.MaxRoundsOpt = None,
+    mcp: mcp_cmd.McpOpt = None,
+    mcp_config: mcp_cmd.McpConfigOpt = None,
 ) -> None:
     from mlchat import config, models, prices
 
@@ -84,11 +87,14 @@ def chat(
             raise UsageError("give either -c/--continue or --session, not both")
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the chat
-        tool_session = tooling.session(rt, tools_file, yes, max_rounds)
+        source = mcp_cmd.tool_source(rt, dict(s.file), mcp, mcp_config)
+        mcp_cmd.check_approvals(rt, source, yes)
+        tool_session = tooling.session(rt, tools_file, yes, max_rounds, mcp_cmd.sources(source))
         from mlchat import repl
 
         resume = continue_ or session is not None
         with (
+            mcp_cmd.running(source, tool_session),
             # The store is wanted even with --no-log, so that /save and /load work.
             common.conversation_log(rt, s, no_log=no_log, need_store=resume, want_store=True) as (
                 store,

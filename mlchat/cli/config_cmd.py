@@ -51,7 +51,8 @@ KEYS_HELP = """\
   idle_timeout       longest a stream may send only keep-alives, seconds (> 0)
   log                save conversations (true or false)
   aliases            short name = "model id", accepted by -m
-  prices             per model id: input and output, USD per 1M tokens (>= 0)"""
+  prices             per model id: input and output, USD per 1M tokens (>= 0)
+  mcp                MCP tool servers: [mcp.NAME] tables, used with --mcp NAME"""
 
 
 app = typer.Typer(
