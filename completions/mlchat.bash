@@ -9,10 +9,11 @@
 # Subcommands of a command path ('' is mlchat itself).
 __mlchat_subcommands() {
     case $1 in
-        '') REPLY='chat ask models tokens key config sessions' ;;
+        '') REPLY='chat ask models tokens key config sessions mcp' ;;
         'key') REPLY='set status remove' ;;
         'config') REPLY='path show get set unset' ;;
         'sessions') REPLY='list show export rm rename search' ;;
+        'mcp') REPLY='list tools call' ;;
         *) REPLY='' ;;
     esac
 }
@@ -21,8 +22,8 @@ __mlchat_subcommands() {
 __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
-        'chat') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds -h --help' ;;
-        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --timeout --retries -c --continue --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -h --help' ;;
+        'chat') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config -h --help' ;;
+        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --timeout --retries -c --continue --no-log --tools -y --yes --max-rounds --mcp --mcp-config --json-mode --schema --allow-binary -h --help' ;;
         'models') REPLY='--refresh --json --base-url --timeout -h --help' ;;
         'tokens') REPLY='-f --file -m --model -s --system --json --base-url --timeout --retries -h --help' ;;
         'key') REPLY='-h --help' ;;
@@ -42,6 +43,10 @@ __mlchat_options() {
         'sessions rm') REPLY='-y --yes -h --help' ;;
         'sessions rename') REPLY='-h --help' ;;
         'sessions search') REPLY='-n --limit --json -h --help' ;;
+        'mcp') REPLY='-h --help' ;;
+        'mcp list') REPLY='--json --mcp-config -h --help' ;;
+        'mcp tools') REPLY='--json --mcp-config -h --help' ;;
+        'mcp call') REPLY='--mcp-config -h --help' ;;
         *) REPLY='' ;;
     esac
 }
@@ -66,6 +71,8 @@ __mlchat_value() {
         'chat --session') REPLY='text' ;;
         'chat --tools') REPLY='file' ;;
         'chat --max-rounds') REPLY='text' ;;
+        'chat --mcp') REPLY='text' ;;
+        'chat --mcp-config') REPLY='file' ;;
         'ask -m'|'ask --model') REPLY='model' ;;
         'ask -s'|'ask --system') REPLY='text' ;;
         'ask -t'|'ask --temperature') REPLY='text' ;;
@@ -81,6 +88,8 @@ __mlchat_value() {
         'ask --retries') REPLY='text' ;;
         'ask --tools') REPLY='file' ;;
         'ask --max-rounds') REPLY='text' ;;
+        'ask --mcp') REPLY='text' ;;
+        'ask --mcp-config') REPLY='file' ;;
         'ask --schema') REPLY='file' ;;
         'models --base-url') REPLY='text' ;;
         'models --timeout') REPLY='text' ;;
@@ -94,6 +103,9 @@ __mlchat_value() {
         'sessions export -f'|'sessions export --format') REPLY='choice:md json' ;;
         'sessions export -o'|'sessions export --output') REPLY='file' ;;
         'sessions search -n'|'sessions search --limit') REPLY='text' ;;
+        'mcp list --mcp-config') REPLY='file' ;;
+        'mcp tools --mcp-config') REPLY='file' ;;
+        'mcp call --mcp-config') REPLY='file' ;;
         *) REPLY='' ;;
     esac
 }

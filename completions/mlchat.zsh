@@ -22,6 +22,58 @@ __mlchat_models() {
     _wanted models expl 'model id' compadd -M 'm:{a-zA-Z}={A-Za-z}' -a ids
 }
 
+_mlchat_mcp_call() {
+    _arguments -s -S \
+        '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':name: ' \
+        ':tool: ' \
+        '::json: '
+}
+
+_mlchat_mcp_tools() {
+    _arguments -s -S \
+        '(--json)--json[One JSON array on stdout.]' \
+        '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':name: '
+}
+
+_mlchat_mcp_list() {
+    _arguments -s -S \
+        '(--json)--json[One JSON array on stdout.]' \
+        '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
+        '(- *)'{-h,--help}'[Show this message and exit.]'
+}
+
+_mlchat_mcp() {
+    local curcontext=$curcontext state state_descr line ret=1
+    typeset -A opt_args
+    _arguments -C -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        '1: :->command' \
+        '*:: :->argument' && ret=0
+    case $state in
+        command)
+            local -a commands=(
+                'list:List the configured servers: transport, state and tool count.'
+                'tools:Show each tool of one server: name, description and argument schema.'
+                'call:Call one tool by hand and print its result, to test a configuration.'
+            )
+            _describe -t commands 'mlchat mcp command' commands && ret=0
+            ;;
+        argument)
+            curcontext=${curcontext%:*:*}:mlchat-mcp-$words[1]:
+            case $words[1] in
+                list) _mlchat_mcp_list && ret=0 ;;
+                tools) _mlchat_mcp_tools && ret=0 ;;
+                call) _mlchat_mcp_call && ret=0 ;;
+            esac
+            ;;
+    esac
+    return ret
+}
+
 _mlchat_sessions_search() {
     _arguments -s -S \
         '(-n --limit)'{-n+,--limit=}'[How many to show (0: all).]:text: ' \
@@ -252,6 +304,8 @@ _mlchat_ask() {
         '(--tools)--tools=[TOML or JSON file of tools the model may call (each runs a local command).]:file:_files' \
         '(-y --yes)'{-y,--yes}'[Run tool calls without asking.]' \
         '(--max-rounds)--max-rounds=[Most rounds of tool calls before giving up (default: 8).]:text: ' \
+        '*--mcp=[Use this MCP server'\''s tools (a (mcp.NAME) of the config file; repeatable; '\''all'\'').]:text: ' \
+        '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
         '(--json-mode)--json-mode[Ask for a JSON object (response_format json_object); print it validated.]' \
         '(--schema)--schema=[JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn'\''t.]:file:_files' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
@@ -284,6 +338,8 @@ _mlchat_chat() {
         '(--tools)--tools=[TOML or JSON file of tools the model may call (each runs a local command).]:file:_files' \
         '(-y --yes)'{-y,--yes}'[Run tool calls without asking.]' \
         '(--max-rounds)--max-rounds=[Most rounds of tool calls before giving up (default: 8).]:text: ' \
+        '*--mcp=[Use this MCP server'\''s tools (a (mcp.NAME) of the config file; repeatable; '\''all'\'').]:text: ' \
+        '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
@@ -308,6 +364,7 @@ _mlchat() {
                 'key:Store, inspect or remove the ModelsLab API key.'
                 'config:Read and edit the config file.'
                 'sessions:List, show, search, export and delete saved conversations.'
+                'mcp:Inspect and try the MCP tool servers of the config file.'
             )
             _describe -t commands 'mlchat command' commands && ret=0
             ;;
@@ -321,6 +378,7 @@ _mlchat() {
                 key) _mlchat_key && ret=0 ;;
                 config) _mlchat_config && ret=0 ;;
                 sessions) _mlchat_sessions && ret=0 ;;
+                mcp) _mlchat_mcp && ret=0 ;;
             esac
             ;;
     esac

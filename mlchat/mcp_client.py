@@ -72,6 +72,7 @@ class _Server:
         self.client: Client | None = None
         self.task: asyncio.Task[None] | None = None
         self.stop: asyncio.Event | None = None
+        self.pid: int | None = None  # a stdio server's process, when /proc can tell which
 
     async def run(self, ready: asyncio.Future[list[ToolInfo]]) -> None:
         self.stop = asyncio.Event()
@@ -227,7 +228,10 @@ class Hub:
         try:
             results = self._wait(start_all(), longest + STOP_GRACE + _MARGIN)
         finally:
-            self.pids |= group_leaders() - before
+            new = group_leaders() - before
+            self.pids |= new
+            for server in wanted:
+                server.pid = _writing_to(new, server.log_path)
         out: dict[str, list[ToolInfo] | str] = {}
         for server, result in zip(wanted, results, strict=True):
             if isinstance(result, BaseException):
@@ -248,10 +252,11 @@ class Hub:
         if server is None or client is None:
             raise ServerDown("not running")
         timeout = server.config.timeout
+        future = asyncio.run_coroutine_threadsafe(
+            client.call_tool(tool, arguments, read_timeout_seconds=timeout), self.loop
+        )
         try:
-            result = self._wait(
-                client.call_tool(tool, arguments, read_timeout_seconds=timeout), timeout + _MARGIN
-            )
+            result = self._watch(future, server, timeout + _MARGIN)
         except (TimeoutError, concurrent.futures.TimeoutError):
             raise ServerDown(f"no answer within {timeout:g} s") from None
         except MCPError as exc:
@@ -264,6 +269,23 @@ class Hub:
         except Exception as exc:  # a broken transport or a malformed result: the server is unusable
             raise ServerDown(describe(exc)) from None
         return Outcome(content_text(result), bool(result.is_error))
+
+    def _watch(self, future: concurrent.futures.Future[T], server: _Server, timeout: float) -> T:
+        """The call's result. A server process that dies is noticed even when a child of it
+        keeps the pipe open (then the SDK would wait for the timeout)."""
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    return future.result(min(0.25, max(0.0, deadline - time.monotonic())))
+                except concurrent.futures.TimeoutError:
+                    if time.monotonic() >= deadline:
+                        raise
+                    if server.pid is not None and not _alive(server.pid):
+                        raise ServerDown("the server exited") from None
+        except BaseException:
+            future.cancel()
+            raise
 
     def stop(self, name: str) -> None:
         """Stop one server in the background (its task runs the SDK's shutdown)."""
@@ -331,6 +353,23 @@ def group_leaders() -> set[int]:
         if len(fields) > 2 and int(fields[1]) == me and int(fields[2]) == int(entry.name):
             found.add(int(entry.name))
     return found
+
+
+def _writing_to(pids: set[int], log: Path) -> int | None:
+    """The one of `pids` whose stderr is `log` (each stdio server has a log of its own)."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/fd/2").readlink() == log.resolve():
+                return pid
+    return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2 :][:1] not in ("Z", "X")
 
 
 def kill_groups(pgids: set[int]) -> None:

@@ -4,7 +4,8 @@
     python tests/mcp_server.py http PORT      # Streamable HTTP on 127.0.0.1:PORT/mcp
 
 Tools: `echo` (says which server answered: $MCP_TEST_NAME), `fail` (a tool error), `crash` (the
-process exits mid-call), `hang` (never answers), `whoami_env` (whether MODELSLAB_API_KEY reached
+process exits mid-call), `hang` (never answers; writes
+$MCP_TEST_PIDS.hang first), `whoami_env` (whether MODELSLAB_API_KEY reached
 it), `header` (an HTTP request header, on the http transport), `picture` (an image). With
 $MCP_TEST_PIDS set, the server appends its pid and the pid of a child it keeps (`sleep`, in the
 server's process group) to that file, so a test can see that the whole group was stopped.
@@ -47,9 +48,9 @@ def crash() -> str:
 @app.tool()
 async def hang() -> str:
     """Never answers (within any test's patience)."""
-    marker = os.environ.get("MCP_TEST_HANG")
-    if marker:
-        with open(marker, "a") as f:
+    pids = os.environ.get("MCP_TEST_PIDS")
+    if pids:
+        with open(pids + ".hang", "a") as f:
             f.write("hanging\n")
     await anyio.sleep(3600)
     return "late"

@@ -190,7 +190,22 @@ def _one_line(text: str) -> str:
     return escape_controls(" ".join(text.split()))
 
 
-@app.command(name="list", help="The configured servers: transport, state and tool count.")
+@app.command(
+    name="list",
+    help=doc(
+        """List the configured servers: transport, state and tool count.
+
+        Starts every enabled server (in parallel) to count its tools, then stops them. One line
+        per server: name, transport, state (running, failed, disabled), tools, and the command,
+        URL or what failed. --json: a JSON array.
+
+        Examples:
+
+          mlchat mcp list
+          mlchat mcp list --json | jq -r '.[] | select(.state == "failed") | .name'
+        """
+    ),
+)
 def list_cmd(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
@@ -213,7 +228,21 @@ def list_cmd(
                 rt.out.flush()
 
 
-@app.command(name="tools", help="Each tool of one server: name, description, argument schema.")
+@app.command(
+    name="tools",
+    help=doc(
+        """Show each tool of one server: name, description and argument schema.
+
+        The model sees them as SERVER__tool. --json: a JSON array of name, description and
+        input_schema.
+
+        Examples:
+
+          mlchat mcp tools time
+          mlchat mcp tools time --json | jq -r '.[].name'
+        """
+    ),
+)
 def tools_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The server.", metavar="NAME")],
@@ -245,7 +274,21 @@ def tools_cmd(
                 rt.out.flush()
 
 
-@app.command(name="call", help="Call one tool by hand and print its result.")
+@app.command(
+    name="call",
+    help=doc(
+        """Call one tool by hand and print its result, to test a configuration.
+
+        The arguments are a JSON object (default {}). A tool that reports an error prints it and
+        exits 4; a server that does not start exits 3.
+
+        Examples:
+
+          mlchat mcp call time get_current_time '{"timezone": "Asia/Tokyo"}'
+          mlchat mcp call git git_status '{"repo_path": "."}'
+        """
+    ),
+)
 def call_cmd(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The server.", metavar="NAME")],
