@@ -502,3 +502,28 @@ def test_no_server_process_is_left_after_an_interrupt(
     assert proc.returncode == code, err
     assert "Traceback" not in err
     assert all_gone(pids)
+
+
+@pytest.mark.parametrize("args", [["ask", "--mcp", "demo", "-y", "x"], ["mcp", "list"]])
+def test_without_the_sdk_one_line_says_what_to_install(
+    emulator: Emulator, pids: Path, args: list[str]
+) -> None:
+    write_config(stdio_table("demo"))
+    code = (
+        "import sys; sys.modules['mcp'] = None; "  # as if the extra were not installed
+        f"sys.argv = ['mlchat', *{args!r}]; from mlchat.__main__ import main; main()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **env_with(emulator), "PYTHONPATH": str(SERVER.parent.parent)},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "mlchat: error: MCP servers need the mcp SDK, which is not installed",
+        "hint: pip install 'mlchat[mcp]'",
+    ]
+    assert emulator.requests == []
