@@ -521,9 +521,9 @@ def refuse_untrusted(path: Path, file: Mapping[str, Any]) -> None:
     problem = untrusted(path)
     if problem is None:
         return
+    refused = " or ".join(held)
     raise ConfigError(
-        f"bad owner or permissions on {path}: {problem}; "
-        f"refusing to use its {' or '.join(held)}",
+        f"bad owner or permissions on {path}: {problem}; refusing to use its {refused}",
         hint=_fix(path, problem),
     )
 
