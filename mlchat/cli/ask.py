@@ -54,17 +54,12 @@ HELP = doc(
 
 
 def read_prompt(rt: Runtime, argument: str | None, *, allow_binary: bool = False) -> str:
-    from mlchat.stdin import read_piped
+    from mlchat.prompt_input import assemble
 
-    piped = ""
-    if not rt.stdin_tty and rt.stdin is not None:
-        got = read_piped(rt.stdin, allow_binary=allow_binary)
-        for warning in got.warnings:
-            rt.warn(warning)
-        piped = got.text
-    parts = [p for p in (piped.strip("\n"), argument or "") if p.strip()]
-    prompt = "\n\n".join(parts)
-    if not prompt.strip():
+    prompt = assemble(
+        rt.stdin, argument, piped=not rt.stdin_tty, allow_binary=allow_binary, warn=rt.warn
+    )
+    if not prompt:
         raise UsageError(
             "no prompt: give one as an argument or pipe it on stdin",
             hint='mlchat ask "your question"   or   echo "your question" | mlchat ask',

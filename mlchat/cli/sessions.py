@@ -9,8 +9,6 @@ exactly.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -363,25 +361,16 @@ def _markdown(summary: Summary, records: list[Record]) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and a rename: the file is either the old
-    one or the whole new one, never half written. The new file is owner-only: it is a chat."""
+    """The export, written all at once (mlchat/atomic.py): the old file or the whole new one,
+    owner-only (it is a chat)."""
+    from mlchat.atomic import write_atomic
+
     if path.is_dir():
         raise UsageError(f"{path} is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomic(path, text)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
 
 
 # -- rm, rename ----------------------------------------------------------------------------------
@@ -445,7 +434,7 @@ def _confirm(rt: Runtime, store: Store, ids: list[str]) -> bool:
     rt.err.flush()
     assert rt.stdin is not None
     raw = rt.stdin.readline()
-    answer = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    answer = raw.decode(errors="replace")
     if not answer:
         rt.err.write("\n")
     return answer.strip().lower() in ("y", "yes")
