@@ -211,16 +211,26 @@ def test_environment_without_base_variables() -> None:
 # --- bounded memory ----------------------------------------------------------------------------
 
 
+def vm_hwm_mib(pid: int) -> float:
+    """The peak resident size of a running process (VmHWM). Not ru_maxrss: that counts the
+    parent's size at fork time, and the parent here is the whole test session."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
 def test_a_tool_printing_300_mib_keeps_mlchat_small(emulator: Emulator, tmp_path: Path) -> None:
-    """The whole entry point, measured by the kernel: the peak RSS of mlchat (and of the tool,
-    `head`, which is tiny) while a tool writes 300 MiB to its stdout."""
+    """The whole entry point, measured by the kernel: mlchat's peak resident size once a tool
+    has written 300 MiB to its stdout (read while mlchat waits for the model's next reply)."""
     toolfile = tmp_path / "tools.toml"
     toolfile.write_text('[[tools]]\nname = "flood"\ncommand = "head -c 314572800 /dev/zero"\n')
     emulator.script(
         Reply.chat(
             "", tool_calls=[{"name": "flood", "arguments": "{}"}], finish_reason="tool_calls"
         ),
-        Reply.chat("done"),
+        Reply.chat("done", delay=0.3),
     )
     env = child_env(
         emulator, XDG_CONFIG_HOME=str(tmp_path / "c"), XDG_DATA_HOME=str(tmp_path / "d")
@@ -233,13 +243,18 @@ def test_a_tool_printing_300_mib_keeps_mlchat_small(emulator: Emulator, tmp_path
             stdout=out,
             stderr=err,
         )
-        # wait4: the kernel's peak RSS of mlchat (and of its waited-for children: `head`)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, (tmp_path / "err").read_text()
+        try:
+            until = time.monotonic() + 60
+            while len(emulator.requests) < 2 and proc.poll() is None:
+                assert time.monotonic() < until, "the tool result never reached the model"
+                time.sleep(0.01)
+            peak_mib = vm_hwm_mib(proc.pid)
+            assert proc.wait(timeout=60) == 0, (tmp_path / "err").read_text()
+        finally:
+            proc.kill()
+            proc.wait()
     assert (tmp_path / "out").read_bytes() == b"done\n"
-    peak_mib = usage.ru_maxrss / 1024  # KiB on Linux
-    print(f"peak RSS {peak_mib:.0f} MiB")
+    print(f"mlchat peak RSS {peak_mib:.0f} MiB")
     assert peak_mib < 100, f"mlchat peaked at {peak_mib:.0f} MiB"
     sent = emulator.requests[1].json["messages"][-1]["content"]
     assert len(sent) < tools.MAX_OUTPUT + 100
