@@ -108,6 +108,7 @@ def tokens(
         ),
     ] = False,
     base_url: o.BaseUrlOpt = None,
+    profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
 ) -> None:
@@ -119,7 +120,12 @@ def tokens(
     with boundary(rt):
         prompt = read_sources(rt, text, files or [])
         flags = Flags(
-            model=model, system=system, base_url=base_url, timeout=timeout, retries=retries
+            model=model,
+            system=system,
+            base_url=base_url,
+            timeout=timeout,
+            retries=retries,
+            profile=profile,
         )
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
