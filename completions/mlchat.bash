@@ -24,7 +24,7 @@ __mlchat_options() {
         'chat') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds -h --help' ;;
         'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -h --help' ;;
         'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
-        'tokens') REPLY='-f --file -m --model -s --system --json --base-url --profile --timeout --retries -h --help' ;;
+        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries -h --help' ;;
         'profiles') REPLY='--json -h --help' ;;
         'key') REPLY='-h --help' ;;
         'key set') REPLY='--keyring --profile -h --help' ;;

@@ -180,6 +180,7 @@ complete -c mlchat -n "__mlchat_at 'models'" -s h -l help -d 'Show this message 
 complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Count this file too (repeatable; - is stdin).' -r -F
 complete -c mlchat -n "__mlchat_at 'tokens'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt.' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l json -d 'Print one JSON object: model, input_tokens, cost_usd, usd_per_million.'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x

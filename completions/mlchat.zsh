@@ -218,6 +218,7 @@ _mlchat_tokens() {
         '*'{-f+,--file=}'[Count this file too (repeatable; - is stdin).]:file:_files' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
+        '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
         '(--json)--json[Print one JSON object: model, input_tokens, cost_usd, usd_per_million.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \

@@ -6,7 +6,7 @@ names every key of the file with its type, range and meaning; it validates the f
 read and every `mlchat config set`, so both give the same message for the same mistake (the
 sampling parameters' types and ranges come from `params`, shared with the command-line flags).
 
-The file holds the API key: it is written atomically (temp file in the same directory, fsync,
+The file holds the API key: it is written atomically (mlchat/atomic.py: temp file, fsync,
 os.replace), owner-only (0600 in a 0700 directory), and its contents are never put in a message.
 
 Imports: platformdirs (its only home), tomllib, params, tomledit, errors, types. Nothing is read
@@ -45,7 +45,6 @@ API_ENV = "MLCHAT_API"
 TIMEOUT_ENV = "MLCHAT_TIMEOUT"
 RETRIES_ENV = "MLCHAT_RETRIES"
 DASHBOARD_URL = "https://modelslab.com/dashboard/api-keys"
-FILE_MODE = 0o600
 DIR_MODE = 0o700
 
 KeyPath = tuple[str, ...]
@@ -512,9 +511,10 @@ def insecure_mode(path: Path) -> int | None:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace the file with `text` all at once: a crash or a full disk leaves the old file or
-    the new one, never half of either. Owner-only (0600) in an owner-only directory (0700). A
-    symlinked file (dotfile managers) is written through the link."""
+    """Replace the file with `text` all at once (mlchat/atomic.py: the old file or the new one,
+    never half of either; 0600; through a symlink), in an owner-only directory (0700)."""
+    from mlchat import atomic
+
     with suppress(OSError):
         if path.is_symlink():
             path = path.resolve()
@@ -522,39 +522,11 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
         _private_dir(directory)
-        # A name of our own (the pid) so that two mlchat processes never share a temp file.
-        tmp = directory / f".{path.name}.{os.getpid()}.tmp"
-        fd = _create(tmp)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(text.encode("utf-8"))
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(path)  # os.replace: atomic on POSIX and Windows
-        except BaseException:
-            with suppress(OSError):
-                tmp.unlink()
-            raise
-        _fsync_dir(directory)
+        atomic.write_atomic(path, text)
     except OSError as exc:
         raise ConfigError(
             f"cannot write {path}: {exc.strerror or exc}", hint="the file was not changed"
         ) from None
-
-
-def _create(tmp: Path) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(tmp, flags, FILE_MODE)
-    except FileExistsError:
-        # Left by a process with our pid that died mid-write; a directory or link is not ours.
-        if tmp.is_symlink() or not tmp.is_file():
-            raise
-        tmp.unlink()
-        fd = os.open(tmp, flags, FILE_MODE)
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, FILE_MODE)  # the umask may have taken bits away; make it exactly 0600
-    return fd
 
 
 def _private_dir(directory: Path) -> None:
@@ -563,17 +535,6 @@ def _private_dir(directory: Path) -> None:
     st = directory.stat()
     if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
         directory.chmod(DIR_MODE)
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name == "nt":
-        return
-    with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def set_in_file(path: Path, key: KeyPath, value: Any) -> dict[str, Any]:

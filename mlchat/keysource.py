@@ -248,7 +248,7 @@ def _last_line(raw: bytes) -> str:
 
 
 def _clean(text: str) -> str:
-    from mlchat.sanitize import escape_controls
+    from mlchat.text import escape_controls
 
     return escape_controls(text).replace("\n", " ")
 

@@ -22,7 +22,6 @@ from mlchat.runtime import Runtime
 if TYPE_CHECKING:
     from mlchat import prices
     from mlchat.config import Settings
-    from mlchat.render import ReasoningMode, Renderer
     from mlchat.session import Conversation, Reply, TurnLog
     from mlchat.toolloop import (
         OutputFormat,
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     )
     from mlchat.tools import ToolResult
     from mlchat.types import StreamEvent
+    from mlchat.ui.render import ReasoningMode, Renderer
 
 STRUCTURED = "Structured output and tools"
 
@@ -54,17 +54,12 @@ HELP = doc(
 
 
 def read_prompt(rt: Runtime, argument: str | None, *, allow_binary: bool = False) -> str:
-    from mlchat.stdin import read_piped
+    from mlchat.prompt_input import assemble
 
-    piped = ""
-    if not rt.stdin_tty and rt.stdin is not None:
-        got = read_piped(rt.stdin, allow_binary=allow_binary)
-        for warning in got.warnings:
-            rt.warn(warning)
-        piped = got.text
-    parts = [p for p in (piped.strip("\n"), argument or "") if p.strip()]
-    prompt = "\n\n".join(parts)
-    if not prompt.strip():
+    prompt = assemble(
+        rt.stdin, argument, piped=not rt.stdin_tty, allow_binary=allow_binary, warn=rt.warn
+    )
+    if not prompt:
         raise UsageError(
             "no prompt: give one as an argument or pipe it on stdin",
             hint='mlchat ask "your question"   or   echo "your question" | mlchat ask',
@@ -210,8 +205,9 @@ def run(
 ) -> None:
     from mlchat import prices
     from mlchat.providers import get_provider
-    from mlchat.render import NullRenderer
     from mlchat.toolloop import run_rounds, total_usage
+    from mlchat.ui.render import NullRenderer
+    from mlchat.ui.toolcalls import show_call, show_result
 
     provider = get_provider(convo.dialect)
     for name in provider.unsupported_params(convo.params):
@@ -231,7 +227,7 @@ def run(
 
     def on_result(result: ToolResult) -> None:
         results.append(result)
-        tooling.show_result(rt, result)
+        show_result(rt, result)
 
     def sink(reply: Reply) -> Callable[[StreamEvent], None]:
         replies.append(reply)  # every round's reply, kept even when a later round fails
@@ -264,7 +260,7 @@ def run(
                 sink=sink,
                 finish=finish,
                 tools=opts.tools,
-                on_call=lambda call: tooling.show_call(rt, call),
+                on_call=lambda call: show_call(rt, call),
                 on_result=on_result,
                 log=log,
                 request_options=request_options,
@@ -310,7 +306,7 @@ def run(
 
 
 def _renderer(rt: Runtime, plain: bool, reasoning: ReasoningMode) -> Renderer:
-    from mlchat.render import make_renderer
+    from mlchat.ui.render import make_renderer
 
     return make_renderer(
         out=rt.out,

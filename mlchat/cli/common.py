@@ -339,8 +339,10 @@ def resumed(
         return flags
     known = [profiles.DEFAULT, *profiles.names(config.load_file(config.config_path()))]
     if name not in known:
-        rt.warn(
-            f"the conversation was held with profile '{name}', which is gone; using the current"
+        from mlchat.text import escape_controls
+
+        rt.warn(f"the conversation's profile '{escape_controls(name)}' is gone; using the current")
+            f"the conversation's profile '{escape_controls(name)}' is gone; using the current one"
         )
         return flags
     return replace(flags, profile=name)

@@ -140,8 +140,7 @@ def _read(rt: Runtime) -> str:
 def _piped_line(rt: Runtime) -> str:
     """The single line of piped stdin. Anything after it is refused rather than ignored: a
     pipe that carries more than a key is a mistake worth hearing about."""
-    data = rt.stdin.read(MAX_PIPED + 1) if rt.stdin is not None else b""
-    raw = data if isinstance(data, bytes) else str(data).encode()
+    raw = rt.stdin.read(MAX_PIPED + 1) if rt.stdin is not None else b""
     if len(raw) > MAX_PIPED:
         raise UsageError("stdin is too long to be an API key; pipe the key alone, on one line")
     try:
