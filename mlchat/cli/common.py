@@ -342,8 +342,6 @@ def resumed(
         from mlchat.text import escape_controls
 
         rt.warn(f"the conversation's profile '{escape_controls(name)}' is gone; using the current")
-            f"the conversation's profile '{escape_controls(name)}' is gone; using the current one"
-        )
         return flags
     return replace(flags, profile=name)
 
