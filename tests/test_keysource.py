@@ -324,3 +324,13 @@ def test_key_set_keyring_refuses_while_the_file_holds_a_key(file_keyring: Path) 
     r = invoke(["key", "set", "--keyring"], stdin=f"{KEY}\n".encode())
     assert r.code == 2
     assert "already sets api_key" in r.err and "mlchat config unset api_key" in r.err
+
+
+def test_a_config_others_can_write_is_not_trusted_with_a_key_command(tmp_path: Path) -> None:
+    cmd, marker = counting_script(tmp_path)
+    path = write_config(f"[profiles.p]\napi_key_cmd = {toml_str(cmd)}\n")
+    path.chmod(0o666)
+    r = invoke(["ask", "--profile", "p", "hi"])
+    assert r.code == 3
+    assert "refusing to use its profiles.p.api_key_cmd" in r.err
+    assert not marker.exists()

@@ -60,7 +60,9 @@ def session(
             "--tools needs --yes when not on a terminal (nobody can approve the calls)",
             hint="review the tools file, then add --yes",
         )
-    return ToolSession(tools_mod.load(path), approver(rt, yes), max_rounds, dict(rt.env))
+    return ToolSession(
+        tools_mod.load(path), approver(rt, yes), max_rounds, dict(rt.env), rt.secrets
+    )
 
 
 def approver(rt: Runtime, yes: bool) -> Callable[[ToolCall], Approval]:
