@@ -78,6 +78,12 @@ def _tool(entry: Any, where: str, base: Path) -> Tool:
     params = entry.get("parameters", {"type": "object", "properties": {}})
     if not isinstance(params, dict):
         raise UsageError(f"{where} ({name}): parameters must be a JSON Schema object")
+    try:
+        schema.check_schema(params)
+    except (ValueError, RecursionError) as exc:
+        raise UsageError(
+            f"{where} ({name}): parameters is not a usable JSON Schema: {exc}"
+        ) from None
     command = entry.get("command")
     if isinstance(command, str) and command.strip():
         argv = tuple(shlex.split(command))

@@ -104,7 +104,7 @@ def test_run_success(toolfile: Path) -> None:
     ("args", "message"),
     [
         ('{"text": ', "not valid JSON"),
-        ('{"other": 1}', "missing required property 'text'"),
+        ('{"other": 1}', '$: "text" is a required property'),
         ('{"text": "x", "fail": true}', "exited with status 3: boom"),
         ('{"text": "x", "sleep": 5}', "timed out after 2 s"),
     ],
