@@ -22,7 +22,6 @@ from mlchat.runtime import Runtime
 if TYPE_CHECKING:
     from mlchat import prices
     from mlchat.config import Settings
-    from mlchat.render import ReasoningMode, Renderer
     from mlchat.session import Conversation, Reply, TurnLog
     from mlchat.toolloop import (
         OutputFormat,
@@ -30,6 +29,7 @@ if TYPE_CHECKING:
     )
     from mlchat.tools import ToolResult
     from mlchat.types import StreamEvent
+    from mlchat.ui.render import ReasoningMode, Renderer
 
 STRUCTURED = "Structured output and tools"
 
@@ -197,8 +197,9 @@ def run(
 ) -> None:
     from mlchat import prices
     from mlchat.providers import get_provider
-    from mlchat.render import NullRenderer
     from mlchat.toolloop import run_rounds, total_usage
+    from mlchat.ui.render import NullRenderer
+    from mlchat.ui.toolcalls import show_call, show_result
 
     provider = get_provider(convo.dialect)
     for name in provider.unsupported_params(convo.params):
@@ -218,7 +219,7 @@ def run(
 
     def on_result(result: ToolResult) -> None:
         results.append(result)
-        tooling.show_result(rt, result)
+        show_result(rt, result)
 
     def sink(reply: Reply) -> Callable[[StreamEvent], None]:
         replies.append(reply)  # every round's reply, kept even when a later round fails
@@ -251,7 +252,7 @@ def run(
                 sink=sink,
                 finish=finish,
                 tools=opts.tools,
-                on_call=lambda call: tooling.show_call(rt, call),
+                on_call=lambda call: show_call(rt, call),
                 on_result=on_result,
                 log=log,
                 request_options=request_options,
@@ -297,7 +298,7 @@ def run(
 
 
 def _renderer(rt: Runtime, plain: bool, reasoning: ReasoningMode) -> Renderer:
-    from mlchat.render import make_renderer
+    from mlchat.ui.render import make_renderer
 
     return make_renderer(
         out=rt.out,
