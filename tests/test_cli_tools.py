@@ -445,7 +445,10 @@ def test_bad_tools_file(env: dict[str, str], emulator: Emulator, tmp_path: Path)
     ("reply", "fragment"),
     [
         ('{"n": ' + "[" * 3000 + "]" * 3000 + "}", "nested too deeply"),
-        ('{"n": ' + "9" * 400 + "}", "cannot be checked"),
+        (
+            '{"n": ' + "9" * 400 + "}",
+            "$.n: 999999…(400 digits) is greater than the maximum of 10.5",
+        ),
     ],
     ids=["3000-deep", "400-digit"],
 )
