@@ -107,9 +107,11 @@ def ask(
     show_reasoning: o.ShowReasoningOpt = False,
     hide_reasoning: o.HideReasoningOpt = False,
     base_url: o.BaseUrlOpt = None,
+    profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
     continue_: common.ContinueOpt = False,
+    session: common.SessionOpt = None,
     no_log: common.NoLogOpt = False,
     tools_file: tooling.ToolsOpt = None,
     yes: tooling.YesOpt = False,
@@ -140,7 +142,10 @@ def ask(
     with boundary(rt), signals.interrupts():
         flags = o.flags(ctx.params)
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
+        if continue_ and session is not None:
+            raise UsageError("give either -c/--continue or --session, not both")
         text = read_prompt(rt, prompt, allow_binary=allow_binary)
+        flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
         opts = Options(
@@ -152,8 +157,11 @@ def ask(
             tools=tooling.session(rt, tools_file, yes, max_rounds),
             reasoning=reasoning,
         )
-        with common.conversation_log(rt, s, no_log=no_log, need_store=continue_) as (store, log):
-            convo = common.starting_conversation(rt, s, flags, store, continue_latest=continue_)
+        resume = continue_ or session is not None
+        with common.conversation_log(rt, s, no_log=no_log, need_store=resume) as (store, log):
+            convo = common.starting_conversation(
+                rt, s, flags, store, continue_latest=continue_, ref=session
+            )
             run(rt, s, convo, text, log, opts, table)
 
 
