@@ -6,7 +6,7 @@ names every key of the file with its type, range and meaning; it validates the f
 read and every `mlchat config set`, so both give the same message for the same mistake (the
 sampling parameters' types and ranges come from `params`, shared with the command-line flags).
 
-The file holds the API key: it is written atomically (temp file in the same directory, fsync,
+The file holds the API key: it is written atomically (mlchat/atomic.py: temp file, fsync,
 os.replace), owner-only (0600 in a 0700 directory), and its contents are never put in a message.
 
 Imports: platformdirs (its only home), tomllib, params, tomledit, errors, types. Nothing is read
@@ -28,6 +28,8 @@ from typing import Any, Literal
 from mlchat import params as P
 from mlchat import tomledit
 from mlchat.errors import ConfigError, UsageError
+from mlchat.keysource import KeyRef
+from mlchat.keysource import KeySource as KeySource  # re-exported
 from mlchat.runtime import mask as mask  # re-exported: the commands call config.mask
 from mlchat.types import DIALECTS, Dialect, Params
 
@@ -43,10 +45,8 @@ API_ENV = "MLCHAT_API"
 TIMEOUT_ENV = "MLCHAT_TIMEOUT"
 RETRIES_ENV = "MLCHAT_RETRIES"
 DASHBOARD_URL = "https://modelslab.com/dashboard/api-keys"
-FILE_MODE = 0o600
 DIR_MODE = 0o700
 
-KeySource = Literal["flag", "env", "file"]
 KeyPath = tuple[str, ...]
 
 
@@ -127,7 +127,18 @@ def find_key(
 @dataclass(frozen=True, slots=True)
 class Option:
     kind: Literal[
-        "key", "url", "model", "choice", "text", "param", "seconds", "count", "bool", "table"
+        "key",
+        "url",
+        "model",
+        "choice",
+        "text",
+        "param",
+        "seconds",
+        "count",
+        "bool",
+        "table",
+        "source",
+        "profile",
     ]
     help: str
     default: Any = None
@@ -165,6 +176,11 @@ OPTIONS: dict[str, Option] = {
     "log": Option("bool", "save conversations (true or false)", True),
     "aliases": Option("table", 'short name = "model id", accepted by -m'),
     "prices": Option("table", "per model id: input and output, USD per 1M tokens (>= 0)"),
+    "api_key_env": Option("source", "read the key from this environment variable instead"),
+    "api_key_cmd": Option("source", "run this command; its first line of output is the key"),
+    "api_key_keyring": Option("bool", "true: the key is in the system keyring (key set --keyring)"),
+    "profile": Option("profile", "the profile used when none is given", env="MLCHAT_PROFILE"),
+    "profiles": Option("table", "[profiles.NAME] tables: base_url, api, model, key source, ..."),
     "mcp": Option("table", "MCP tool servers: [mcp.NAME] tables, used with --mcp NAME"),
 }
 PRICE_FIELDS = ("input", "output")
@@ -190,6 +206,10 @@ def check_option(path: KeyPath, value: Any) -> Any:
         return _check_aliases(path, value)
     if name == "prices":
         return _check_prices(path, value)
+    if name == "profiles":
+        from mlchat import profiles
+
+        return profiles.check_profiles(path, value)
     if name == "mcp":
         # Checked whole by mlchat.mcp_config when a run uses a server: a mistake in a server's
         # table must not stop the commands that use none.
@@ -213,6 +233,14 @@ def check_option(path: KeyPath, value: Any) -> Any:
         if not isinstance(value, bool):
             raise UsageError(f"{name} must be true or false")
         return value
+    if opt.kind == "source":
+        from mlchat import keysource
+
+        return keysource.check_field(name, value)
+    if opt.kind == "profile":
+        from mlchat import profiles
+
+        return profiles.check_name(value, name)
     if not isinstance(value, str):
         raise UsageError(f"{name} must be a string")
     if opt.kind == "key":
@@ -334,6 +362,9 @@ def parse_key(text: str) -> KeyPath:
         return ("prices", _unquote(rest))
     if head == "aliases":
         return ("aliases", _unquote(rest))
+    if head == "profiles":
+        name, _, key = rest.partition(".")
+        return ("profiles", _unquote(name), *((key,) if key else ()))
     if head in OPTIONS:
         raise UsageError(f"{head} is not a table; set it with `mlchat config set {head} VALUE`")
     return tuple(_unquote(p) for p in text.split("."))
@@ -363,6 +394,14 @@ def parse_value(path: KeyPath, texts: list[str]) -> Any:
             "set the key with `mlchat key set`: it reads the key hidden, so it stays out of your "
             "shell history and process list"
         )
+    if name == "profiles" and len(path) == 3 and path[2] in OPTIONS:
+        from mlchat import profiles
+
+        try:
+            inner = parse_value(path[2:], texts)
+        except UsageError as exc:
+            raise UsageError(f"profiles.{path[1]}: {exc.message}", hint=exc.hint) from None
+        return profiles.check_profiles(path, inner)
     opt = OPTIONS[name]
     if opt.kind == "table" and len(path) == 1:
         example = "aliases.NAME MODEL" if name == "aliases" else "prices.MODEL.input 0.4"
@@ -389,7 +428,7 @@ def parse_value(path: KeyPath, texts: list[str]) -> Any:
             hint="""quote a value that has spaces: mlchat config set system "You are terse\"""",
         )
     text = texts[0]
-    if opt.kind == "bool":
+    if opt.kind == "bool" or name == "api_key_keyring":
         word = text.strip().lower()
         if word not in TRUE + FALSE:
             raise UsageError(f"{name} must be true or false, got '{text}'")
@@ -455,6 +494,9 @@ def validate_file(file: Mapping[str, Any], where: str = "the config file") -> di
                 f"{where}: {exc.message}",
                 hint=f"fix it with `mlchat config set {name} ...` or `mlchat config unset {name}`",
             ) from None
+    from mlchat import keysource
+
+    keysource.check_one(checked, where)
     return checked
 
 
@@ -472,72 +514,122 @@ def insecure_mode(path: Path) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Who else can write the file (ssh's rule)
+
+# What is never read from a file another user can write (a planted api_key_cmd would run).
+TRUSTED_KEYS = ("api_key", "base_url", "api_key_cmd")
+
+
+def untrusted(path: Path) -> str | None:
+    """Why another user could have written `path`'s contents, or None: the file (through any
+    link), the directory holding it and the directory of the link are owned by us (or root) and
+    not writable by group or others. A directory with the sticky bit (/tmp) counts as closed: in
+    it nobody can replace a file of ours. As ssh does for its config, group-writable counts."""
+    if os.name == "nt":
+        return None
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None  # no file: nothing to trust
+    seen: list[Path] = []
+    for each in (real, real.parent, path.parent.resolve()):
+        if each in seen:
+            continue
+        seen.append(each)
+        problem = _untrusted_entry(each)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _untrusted_entry(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    what = "directory " if stat.S_ISDIR(st.st_mode) else ""
+    if st.st_uid not in (os.getuid(), 0):
+        return f"{what}{path} is owned by another user (uid {st.st_uid})"
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o022 and not (stat.S_ISDIR(st.st_mode) and mode & stat.S_ISVTX):
+        who = (
+            "group and others"
+            if mode & 0o002 and mode & 0o020
+            else ("others" if mode & 0o002 else "its group")
+        )
+        return f"{what}{path} is writable by {who} (mode {mode:o})"
+    return None
+
+
+def refuse_untrusted(path: Path, file: Mapping[str, Any]) -> None:
+    """ConfigError, as ssh's "Bad owner or permissions", when a file another user can write
+    holds a key or a base URL: a planted base_url would receive the key, a planted key would
+    send the conversations to someone else's account."""
+    held = [name for name in TRUSTED_KEYS if file.get(name)]
+    tables = file.get("profiles")
+    for name, table in tables.items() if isinstance(tables, dict) else ():
+        if isinstance(table, dict):
+            held += [f"profiles.{name}.{key}" for key in TRUSTED_KEYS if table.get(key)]
+    if not held:
+        return
+    problem = untrusted(path)
+    if problem is None:
+        return
+    refused = " or ".join(held)
+    raise ConfigError(
+        f"bad owner or permissions on {path}: {problem}; refusing to use its {refused}",
+        hint=_fix(path, problem),
+    )
+
+
+def _fix(path: Path, problem: str) -> str:
+    target = problem.split(" is ", 1)[0].removeprefix("directory ")
+    if "owned by another user" in problem:
+        return f"make it yours or move it away: chown $USER {target}"
+    return f"run: chmod go-w {target}"
+
+
+# ---------------------------------------------------------------------------------------------
 # Writing the file
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Replace the file with `text` all at once: a crash or a full disk leaves the old file or
-    the new one, never half of either. Owner-only (0600) in an owner-only directory (0700). A
-    symlinked file (dotfile managers) is written through the link."""
+    """Replace the file with `text` all at once (mlchat/atomic.py: the old file or the new one,
+    never half of either; 0600; through a symlink), in an owner-only directory (0700). Through a
+    symlink, the target's directory is never chmodded (it is the user's: `$HOME` for a link to
+    ~/.mlchat.toml), but a key is never written where others could replace it."""
+    from mlchat import atomic
+
+    linked = False
     with suppress(OSError):
         if path.is_symlink():
-            path = path.resolve()
+            path, linked = path.resolve(), True
     directory = path.parent
     try:
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        _private_dir(directory)
-        # A name of our own (the pid) so that two mlchat processes never share a temp file.
-        tmp = directory / f".{path.name}.{os.getpid()}.tmp"
-        fd = _create(tmp)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(text.encode("utf-8"))
-                f.flush()
-                os.fsync(f.fileno())
-            tmp.replace(path)  # os.replace: atomic on POSIX and Windows
-        except BaseException:
-            with suppress(OSError):
-                tmp.unlink()
-            raise
-        _fsync_dir(directory)
+        if linked:
+            problem = _untrusted_entry(directory)
+            if problem is not None:
+                raise ConfigError(f"will not write {path}: {problem}", hint=_fix(path, problem))
+        else:
+            _private_dir(directory)
+        atomic.write_atomic(path, text)
     except OSError as exc:
         raise ConfigError(
             f"cannot write {path}: {exc.strerror or exc}", hint="the file was not changed"
         ) from None
 
 
-def _create(tmp: Path) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    try:
-        fd = os.open(tmp, flags, FILE_MODE)
-    except FileExistsError:
-        # Left by a process with our pid that died mid-write; a directory or link is not ours.
-        if tmp.is_symlink() or not tmp.is_file():
-            raise
-        tmp.unlink()
-        fd = os.open(tmp, flags, FILE_MODE)
-    if hasattr(os, "fchmod"):
-        os.fchmod(fd, FILE_MODE)  # the umask may have taken bits away; make it exactly 0600
-    return fd
-
-
 def _private_dir(directory: Path) -> None:
+    """mlchat's own directory is made owner-only; one owned by another user is refused."""
     if os.name == "nt":
         return
     st = directory.stat()
+    if st.st_uid not in (os.getuid(), 0):
+        problem = f"directory {directory} is owned by another user (uid {st.st_uid})"
+        raise ConfigError(f"will not write into it: {problem}", hint=_fix(directory, problem))
     if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
         directory.chmod(DIR_MODE)
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name == "nt":
-        return
-    with suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def set_in_file(path: Path, key: KeyPath, value: Any) -> dict[str, Any]:
@@ -590,6 +682,7 @@ class Flags:
     timeout: float | None = None
     retries: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    profile: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -609,6 +702,11 @@ class Settings:
     log: bool = True
     # model id -> {"input": USD per 1M tokens, "output": ...}; either may be missing.
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # The active [profiles.NAME] (None: the top level), and a key read only when it is needed
+    # (a command or the keyring: see keysource), with a description of where the key comes from.
+    profile: str | None = None
+    key_ref: KeyRef | None = None
+    key_label: str = ""
 
 
 def resolve(
@@ -616,10 +714,25 @@ def resolve(
 ) -> Settings:
     """Every setting from flag > environment > file > default, validated. A bad value in the
     file is a ConfigError naming the file; a bad flag or variable is a UsageError naming it."""
-    checked = validate_file(file, str(path) if path else "the config file")
-    key, source = find_key(flags.api_key, env, checked)
+    from mlchat import keysource, profiles
+
+    where = str(path) if path else "the config file"
+    validate_file(file, where)  # the whole file first: a mistake in any profile is reported
+    profile = profiles.choose(flags.profile, env, file)
+    if profile is not None:
+        file = profiles.overlay(file, profile)
+    checked = validate_file(file, where)
+    found = keysource.find(
+        flags.api_key,
+        env,
+        checked,
+        env_first=profile is None or not profile.has_key,
+        account=profile.name if profile else keysource.DEFAULT_ACCOUNT,
+        where=f"profiles.{profile.name}" if profile and profile.has_key else "the config file",
+    )
+    key, source = found.key, found.source
     if key is not None and source != "file":
-        check_key(key, KEY_ENV if source == "env" else "the API key")
+        check_key(key, {"env": KEY_ENV, "var": found.label}.get(source or "", "the API key"))
 
     env_url = _first_str(env.get(BASE_URL_ENV))
     if flags.base_url is not None:
@@ -664,6 +777,9 @@ def resolve(
         path=path,
         log=checked.get("log", True),
         prices=checked.get("prices", {}),
+        profile=profile.name if profile else None,
+        key_ref=found.ref,
+        key_label=found.label,
     )
 
 

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from mlchat.errors import UsageError
 from mlchat.mcp_config import INSTALL_HINT, ServerConfig
-from mlchat.tools import MAX_OUTPUT, ToolResult
+from mlchat.tools import MAX_OUTPUT, ToolResult, parse_arguments
 from mlchat.types import ToolCall, ToolSpec
 
 if TYPE_CHECKING:
@@ -81,13 +80,11 @@ class McpTools:
         log_dir: Path,
         note: Callable[[str], None],
         reserved: frozenset[str] = frozenset(),
-        scrub: Callable[[str], str] = lambda text: text,
     ) -> None:
         self.status = {s.name: Status(s) for s in servers}
         self.env = env
         self.log_dir = log_dir
-        self.note = note
-        self.scrub = scrub
+        self.note = note  # shows one line on stderr: it sanitises and scrubs
         self.reserved = reserved  # local tools' names: they win a clash
         self.routes: dict[str, _Route] = {}
         self.hub: Hub | None = None
@@ -135,7 +132,7 @@ class McpTools:
         status.error = what
         stdio = status.config.transport == "stdio"
         log = f" (log: {self.log_dir / (name + '.log')})" if stdio else ""
-        self.note(self.scrub(f"mlchat: MCP server {name} {what}; going on without its tools{log}"))
+        self.note(f"mlchat: MCP server {name} {what}; going on without its tools{log}")
 
     def _add_routes(self, status: Status) -> None:
         server = status.config.name
@@ -143,7 +140,7 @@ class McpTools:
             name = tool_name(server, tool.name)
             if name in self.reserved or name in self.routes:
                 line = f"mlchat: MCP tool {server}.{tool.name} left out: {name} is taken"
-                self.note(self.scrub(line))
+                self.note(line)
                 continue
             spec = ToolSpec(name, tool.description, dict(tool.schema) or {"type": "object"})
             self.routes[name] = _Route(server, tool.name, spec)
@@ -166,12 +163,11 @@ class McpTools:
         status = self.status[route.server]
         if not self._live(route.server) or self.hub is None:
             return ToolResult(call, f"error: MCP server {route.server} is not running", True)
-        try:
-            args: Any = json.loads(call.arguments) if call.arguments.strip() else {}
-        except ValueError as exc:
-            return ToolResult(call, f"error: the arguments are not valid JSON ({exc})", True)
-        if not isinstance(args, dict):
-            return ToolResult(call, "error: the arguments must be a JSON object", True)
+        # Hostile JSON is an answer, never an exception; the server checks its own schema
+        # (ours could refuse a dialect of JSON Schema the server understands).
+        args, problem = parse_arguments(call.arguments, {"type": "object"})
+        if problem is not None:
+            return ToolResult(call, f"error: {problem}", True)
         from mlchat.mcp_client import ServerDown
 
         try:

@@ -11,7 +11,6 @@ line, so that the shell completion scripts can offer them without starting Pytho
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mlchat import config
+from mlchat.atomic import write_atomic
 from mlchat.errors import UsageError
 from mlchat.types import ModelInfo
 
@@ -31,7 +31,11 @@ MAX_CANDIDATES = 8  # ambiguous names list at most this many candidates
 _COMPLETABLE = re.compile(r"[A-Za-z0-9._/:@+-]+")
 
 
-def cache_path() -> Path:
+def cache_path(profile: str | None = None) -> Path:
+    """The cache of the top level's service, or of one profile's (`profiles/NAME/`): a LiteLLM
+    proxy's list must never resolve names for ModelsLab."""
+    if profile:
+        return config.cache_dir() / "profiles" / profile / CACHE_FILE
     return config.cache_dir() / CACHE_FILE
 
 
@@ -121,11 +125,11 @@ def save(
         "models": [as_json(m) for m in cached.models],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
+    write_atomic(path, json.dumps(doc, ensure_ascii=False, separators=(",", ":")))
     ids = sorted(
         {m.id for m in cached.models if completable(m.id)}, key=lambda i: (i.casefold(), i)
     )
-    _write_atomic(ids_path(path), "".join(f"{i}\n" for i in ids))
+    write_atomic(ids_path(path), "".join(f"{i}\n" for i in ids))
     return cached
 
 
@@ -135,19 +139,6 @@ def completable(model_id: str) -> bool:
     holds `$`, quotes or spaces is left out of `models.txt`, so completion can never insert shell
     syntax into a command line; `-m` still accepts it."""
     return _COMPLETABLE.fullmatch(model_id) is not None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        Path(tmp).replace(path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cached_ids(base_url: str | None = None, path: Path | None = None) -> tuple[str, ...]:

@@ -7,6 +7,7 @@ emulator). Imports the standard library only; httpx types appear only under TYPE
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 import time
@@ -41,6 +42,34 @@ def _getpass(prompt: str) -> str:
     return getpass.getpass(prompt)
 
 
+def _binary(stream: Any) -> IO[bytes]:
+    """The byte stream under `stream`: its buffer, or (for a text-only stream some wrappers
+    install) the same text encoded as UTF-8, so every reader of `Runtime.stdin` gets bytes."""
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        return buffer  # type: ignore[no-any-return]
+    return io.BufferedReader(_EncodedText(stream))
+
+
+class _EncodedText(io.RawIOBase):
+    """A text stream read as UTF-8 bytes (undecodable input kept with surrogateescape)."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        if not self._pending:
+            self._pending = self._text.readline(8192).encode("utf-8", errors="surrogateescape")
+        n = min(len(b), len(self._pending))
+        b[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -71,7 +100,7 @@ class Runtime:
         """Fill what was not injected from the current process streams (which CliRunner may have
         replaced by the time the root callback runs)."""
         if self.stdin is None:
-            self.stdin = getattr(sys.stdin, "buffer", None) or sys.stdin  # type: ignore[assignment]
+            self.stdin = _binary(sys.stdin)
         if self.stdout is None:
             self.stdout = sys.stdout
         if self.stderr is None:

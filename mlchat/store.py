@@ -55,6 +55,7 @@ from typing import Any, cast
 
 from mlchat.errors import ConfigError, UsageError
 from mlchat.session import Conversation, ReplyStatus
+from mlchat.text import escape_controls
 from mlchat.types import DIALECTS, Dialect, Message, Params, Role, ToolCall, Usage
 
 DB_NAME = "mlchat.db"
@@ -111,8 +112,15 @@ def _migration_1(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
-# Append migration 2 here (a function taking the connection, run inside the upgrade transaction).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1,)
+def _migration_2(db: sqlite3.Connection) -> None:
+    """The profile (the service) and the role a conversation was held with: resuming uses them."""
+    db.execute("ALTER TABLE conversations ADD COLUMN profile TEXT")
+    db.execute("ALTER TABLE conversations ADD COLUMN role TEXT")
+
+
+# Append the next migration here (a function taking the connection, run inside the upgrade
+# transaction).
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _FTS_TABLE = (
@@ -162,6 +170,8 @@ class Summary:
     params: Params
     messages: int
     title: str
+    profile: str | None = None  # None: recorded before profiles existed
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,17 +284,6 @@ def validate_name(name: str) -> str:
             f"'{name}' looks like a conversation id; choose a name with other characters"
         )
     return name
-
-
-def printable(text: str, keep: str = "\n\t") -> str:
-    """`text` safe to show on a terminal: control characters (escape sequences included) other
-    than those in `keep` become U+FFFD."""
-    return "".join(
-        "\ufffd"
-        if (unicodedata.category(ch) in ("Cc", "Cs") and ch not in keep) or ch in _BIDI
-        else ch
-        for ch in text
-    )
 
 
 def _new_id() -> str:
@@ -612,11 +611,11 @@ class Store:
                 if rows:
                     ids = ", ".join(r[0] for r in rows[:5])
                     raise UsageError(
-                        f"'{printable(ref)}' matches several conversations: {ids}",
+                        f"'{escape_controls(ref)}' matches several conversations: {ids}",
                         hint="type more of the id",
                     )
         raise UsageError(
-            f"no saved conversation matches '{printable(ref)}'",
+            f"no saved conversation matches '{escape_controls(ref)}'",
             hint="list them with `mlchat sessions list`",
         )
 
@@ -641,6 +640,8 @@ class Store:
             messages=[r.message() for r in records if r.included],
             id=summary.id,
             name=summary.name,
+            profile=summary.profile,
+            role=summary.role,
         )
 
     # -- reading -------------------------------------------------------------------------------
@@ -667,7 +668,9 @@ class Store:
             system=row["system"],
             params=params_from_json(row["params"]),
             messages=int(row["message_count"]),
-            title=printable(words[:80]),
+            title=escape_controls(words[:80]),
+            profile=row["profile"],
+            role=row["role"],
         )
 
     def conversations(self, limit: int | None = None) -> list[Summary]:
@@ -685,7 +688,7 @@ class Store:
         with self._snapshot() as db:
             row = db.execute(self._SUMMARY + " WHERE c.id = ?", (id,)).fetchone()
             if row is None:
-                raise UsageError(f"no saved conversation with id '{printable(id)}'")
+                raise UsageError(f"no saved conversation with id '{escape_controls(id)}'")
             rows = db.execute(
                 "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (id,)
             ).fetchall()
@@ -758,7 +761,7 @@ class Store:
             name = validate_name(name)
         with self.transaction() as tx:
             if not tx.exists(id):
-                raise UsageError(f"no saved conversation with id '{printable(id)}'")
+                raise UsageError(f"no saved conversation with id '{escape_controls(id)}'")
             if name is not None:
                 row = tx.db.execute(
                     "SELECT id FROM conversations WHERE name = ? AND id <> ?", (name, id)
@@ -786,7 +789,7 @@ class Store:
         """Delete conversation `id` and its messages; returns how many messages went with it."""
         with self.transaction() as tx:
             if not tx.exists(id):
-                raise UsageError(f"no saved conversation with id '{printable(id)}'")
+                raise UsageError(f"no saved conversation with id '{escape_controls(id)}'")
             count = tx.db.execute("DELETE FROM messages WHERE conversation_id = ?", (id,)).rowcount
             tx.db.execute("DELETE FROM conversations WHERE id = ?", (id,))
         return int(count)
@@ -822,7 +825,7 @@ class Tx:
             try:
                 self.db.execute(
                     "INSERT INTO conversations (id, name, created, updated, model, dialect, "
-                    "system, params) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)",
+                    "system, params, profile, role) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         cid,
                         self._stamp,
@@ -831,6 +834,8 @@ class Tx:
                         convo.dialect,
                         convo.system,
                         params_json(convo.params),
+                        convo.profile,
+                        convo.role,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -843,14 +848,16 @@ class Tx:
     def touch(self, convo: Conversation) -> None:
         """Record the conversation's current model, dialect, system prompt and parameters."""
         self.db.execute(
-            "UPDATE conversations SET updated = ?, model = ?, dialect = ?, system = ?, params = ? "
-            "WHERE id = ?",
+            "UPDATE conversations SET updated = ?, model = ?, dialect = ?, system = ?, params = ?, "
+            "profile = ?, role = ? WHERE id = ?",
             (
                 self._stamp,
                 convo.model,
                 convo.dialect,
                 convo.system,
                 params_json(convo.params),
+                convo.profile,
+                convo.role,
                 convo.id,
             ),
         )
@@ -953,7 +960,7 @@ def _hit(row: sqlite3.Row, snippet: str) -> Hit:
         seq=int(row["seq"]),
         role=row["role"],
         created=row["created"],
-        snippet=" ".join(printable(snippet, keep="\n\t" + MARK_START + MARK_END).split()),
+        snippet=" ".join(escape_controls(snippet, keep="\n\t" + MARK_START + MARK_END).split()),
     )
 
 

@@ -9,7 +9,7 @@ ends when a reply has no tool calls, or fails after `max_rounds` rounds of calls
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -61,6 +61,8 @@ class OutputFormat:
             text = call.arguments if call is not None else text
         try:
             value = json.loads(_strip_fence(text))
+        except RecursionError:
+            raise RequestRejected("the reply is JSON nested too deeply to read") from None
         except ValueError as exc:
             raise RequestRejected(
                 f"the reply is not valid JSON ({exc.msg} at character {exc.pos})"
@@ -70,7 +72,12 @@ class OutputFormat:
         if self.schema is not None:
             from mlchat import schema as jsonschema
 
-            problem = jsonschema.validate(value, self.schema)
+            try:
+                problem = jsonschema.validate(value, self.schema)
+            except RecursionError:
+                problem = "it is nested too deeply to check"
+            except OverflowError as exc:  # a 400-digit number against `maximum`
+                problem = f"a number in it cannot be checked ({exc})"
             if problem is not None:
                 raise RequestRejected(f"the reply does not match the schema: {problem}")
         return value
@@ -97,7 +104,14 @@ def load_schema(value: str, read: Callable[[str], str]) -> dict[str, Any]:
         raise UsageError("--schema must be a JSON object")
     # An OpenAI-style wrapper {"name":..., "schema": {...}} is accepted too.
     inner = loaded.get("schema")
-    return inner if isinstance(inner, dict) and "type" not in loaded else loaded
+    found = inner if isinstance(inner, dict) and "type" not in loaded else loaded
+    from mlchat import schema
+
+    try:  # before any request: a mistake in the schema costs nothing
+        schema.check_schema(found)
+    except schema.SchemaError as exc:
+        raise UsageError(f"--schema is not a usable JSON Schema: {exc}") from None
+    return found
 
 
 class ToolSource(Protocol):
@@ -125,6 +139,9 @@ class ToolSession:
     approve: Callable[[ToolCall], Approval]
     max_rounds: int = DEFAULT_MAX_ROUNDS
     env: dict[str, str] | None = None
+    # Values no tool may see in its environment (the key, wherever it came from); read when a
+    # tool runs, so a key entered after the session was built is covered too.
+    secrets: Collection[str] = ()
     sources: Sequence[ToolSource] = ()
 
     def __post_init__(self) -> None:
@@ -156,7 +173,7 @@ class ToolSession:
                 self.always.add(call.name)
         if source is not None:
             return source.run(call)
-        return toolmod.run(self.tools.get(call.name), call, self.env)
+        return toolmod.run(self.tools.get(call.name), call, self.env, self.secrets)
 
 
 def run_rounds(

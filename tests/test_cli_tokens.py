@@ -119,7 +119,7 @@ def test_empty_files_are_empty_input(
     [
         ("missing.txt", None, "cannot read {path}: No such file or directory"),
         ("a-dir", "dir", "cannot read {path}: Is a directory"),
-        ("latin1.txt", b"caf\xe9\n", "{path} is not UTF-8 text"),
+        ("binary.bin", b"\x7fELF\x00\x01", "{path} looks binary (6 bytes, it contains NUL bytes)"),
     ],
 )
 def test_unreadable_files_are_usage_errors_naming_the_path(
@@ -138,8 +138,64 @@ def test_unreadable_files_are_usage_errors_naming_the_path(
     r = invoke(["tokens", "-f", str(path), "text"], env=env)
     assert r.code == 2
     assert r.out == ""
-    assert r.err == f"mlchat: error: {message.format(path=path)}\n"
+    assert r.err.splitlines()[0].startswith(f"mlchat: error: {message.format(path=path)}")
     assert emulator.requests == []
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_a_file_or_stdin_with_a_byte_order_mark_is_counted_as_its_text(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path, encoding: str
+) -> None:
+    text = "héllo from Windows\r\nline 2\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    path = tmp_path / "notes.txt"
+    path.write_bytes(data)
+    r = invoke(["tokens", "-f", str(path)], env=env)
+    assert (r.code, r.err) == (0, "")
+    assert r.out == "8\n"  # 5 words + 3 for the message, not a count of mojibake
+    assert emulator.requests[0].json["messages"][0]["content"] == text.rstrip("\n")
+    r = invoke(["tokens"], env=env, stdin=data)
+    assert (r.code, r.out, r.err) == (0, "8\n", "")
+    assert emulator.requests[1].json == emulator.requests[0].json
+
+
+def test_invalid_utf8_is_counted_with_one_warning_like_ask(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path
+) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(b"caf\xe9 au lait\n")
+    r = invoke(["tokens", "-f", str(path)], env=env)
+    assert r.code == 0, r.err
+    assert r.err == (
+        f"mlchat: warning: {path} is not valid UTF-8 (first bad byte at offset 3); "
+        "invalid bytes were replaced with U+FFFD\n"
+    )
+    assert emulator.requests[0].json["messages"][0]["content"] == "caf\ufffd au lait"
+
+
+def test_binary_stdin_is_refused_unless_allowed(env: dict[str, str], emulator: Emulator) -> None:
+    blob = b"\x00\x01" * 10
+    r = invoke(["tokens"], env=env, stdin=blob)
+    assert r.code == 2 and emulator.requests == []
+    assert r.err.startswith("mlchat: error: stdin looks binary (20 bytes, it contains NUL bytes)")
+    r = invoke(["tokens", "--allow-binary"], env=env, stdin=blob)
+    assert r.code == 0, r.err
+    assert len(emulator.requests) == 1
+
+
+def test_oversized_input_is_refused_before_any_request(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path
+) -> None:
+    from mlchat.prompt_input import MAX_BYTES
+
+    path = tmp_path / "big.txt"
+    with path.open("wb") as f:
+        f.truncate(MAX_BYTES + 1)  # sparse: costs no disk
+    r = invoke(["tokens", "-f", str(path)], env=env, stdin=b"")
+    assert r.code == 2 and emulator.requests == []
+    assert r.err.startswith(f"mlchat: error: {path} is larger than 50.0 MB; nothing was sent")
 
 
 def test_no_key_exits_3_without_request(emulator: Emulator) -> None:

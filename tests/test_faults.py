@@ -20,9 +20,9 @@ from mlchat import config
 from mlchat.cli.common import idle_timeout
 from mlchat.client import Client, RetryPolicy
 from mlchat.errors import ProtocolError, UsageError
+from mlchat.prompt_input import MAX_BYTES, binary_reason, decode, human_size
 from mlchat.providers import get_provider
 from mlchat.runtime import Runtime
-from mlchat.stdin import MAX_BYTES, binary_reason, decode, human_size
 from mlchat.types import ChatRequest, Message, TextDelta
 from tests.conftest import FAKE_KEY, invoke
 from tests.emulator import Emulator, Reply
@@ -827,3 +827,13 @@ def test_bare_json_reply_labelled_event_stream(env: dict[str, str], emulator: Em
     r = invoke(["ask", "hi"], env=env)
     assert r.code == 0, r.err
     assert r.out == "whole\n"
+
+
+def test_runtime_stdin_is_bytes_even_over_a_text_only_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("héllo\nsecond line\n"))
+    rt = Runtime().bind()
+    assert rt.stdin is not None
+    assert rt.stdin.readline() == "héllo\n".encode()
+    assert rt.stdin.read() == b"second line\n"

@@ -20,24 +20,9 @@ import typer
 from mlchat import signals
 from mlchat.errors import EXIT_INTERNAL, MlchatError
 from mlchat.runtime import Runtime
+from mlchat.ui import errors as ui_errors
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
-
-
-class OutputError(MlchatError):
-    """stdout refused the reply (disk full, I/O error): exit 1 with one line, not a traceback."""
-
-
-@contextmanager
-def stdout_writes() -> Iterator[None]:
-    """Mark writes to stdout, so that their failure is reported as such. A closed pipe (EPIPE)
-    passes through untouched: it is the reader's choice, not an error."""
-    try:
-        yield
-    except OSError as exc:
-        if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
-            raise
-        raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
 
 
 def _silence_stdout() -> None:
@@ -66,11 +51,7 @@ def _settle_stdout(rt: Runtime) -> None:
 
 
 def report(rt: Runtime, error: MlchatError) -> None:
-    err = rt.err
-    err.write(rt.scrub(f"mlchat: error: {error.message}\n"))
-    if error.hint:
-        err.write(rt.scrub(f"hint: {error.hint}\n"))
-    err.flush()
+    ui_errors.report(rt.err, rt.scrub, error)
 
 
 @contextmanager

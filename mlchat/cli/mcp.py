@@ -14,7 +14,7 @@ import typer
 
 from mlchat import signals
 from mlchat.cli import common
-from mlchat.cli.boundary import boundary, stdout_writes
+from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
@@ -75,13 +75,14 @@ def tool_source(
     if not chosen:
         raise UsageError("--mcp chose no server (every configured one has enabled = false)")
     require_sdk()  # before anything is sent: one line saying what to install
+    from mlchat.text import escape_controls
+
     return McpTools(
         chosen,
         env=rt.env,
         log_dir=config.state_dir() / "mcp",
-        note=rt.note,
+        note=lambda text: rt.note(rt.scrub(escape_controls(text))),  # errors come from servers
         reserved=reserved,
-        scrub=rt.scrub,
     )
 
 
@@ -185,7 +186,7 @@ def status_lines(rt: Runtime, statuses: Sequence[Status]) -> list[str]:
 
 
 def _one_line(text: str) -> str:
-    from mlchat.sanitize import escape_controls
+    from mlchat.text import escape_controls
 
     return escape_controls(" ".join(text.split()))
 
@@ -211,6 +212,8 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON array on stdout.")] = False,
     mcp_config: McpConfigOpt = None,
 ) -> None:
+    from mlchat.turn import stdout_writes
+
     rt = common.runtime(ctx)
     with boundary(rt), signals.interrupts():
         source = _source_for(rt, mcp_config, None)
@@ -250,6 +253,7 @@ def tools_cmd(
     mcp_config: McpConfigOpt = None,
 ) -> None:
     from mlchat.errors import ConfigError
+    from mlchat.turn import stdout_writes
 
     rt = common.runtime(ctx)
     with boundary(rt), signals.interrupts():
@@ -300,6 +304,7 @@ def call_cmd(
 ) -> None:
     from mlchat.errors import ConfigError, RequestRejected
     from mlchat.mcp_tools import tool_name
+    from mlchat.turn import stdout_writes
     from mlchat.types import ToolCall
 
     rt = common.runtime(ctx)
@@ -329,7 +334,7 @@ def call_cmd(
 
 def _shown(rt: Runtime, text: str) -> str:
     """A result is data from the server: controls escaped on a terminal, exact in a pipe."""
-    from mlchat.sanitize import escape_controls
+    from mlchat.text import escape_controls
 
     body = escape_controls(text) if rt.stdout_tty else text
     return body if body.endswith("\n") else body + "\n"

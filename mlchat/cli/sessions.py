@@ -9,8 +9,6 @@ exactly.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -134,14 +132,21 @@ def _list(rt: Runtime, limit: int, *, as_json: bool) -> None:
             rt.note("no saved conversations yet")
         return
     if rt.stdout_tty:
-        from mlchat import render_sessions
+        from mlchat.ui.table import Column, print_table
 
         rows = [
             [s.id, s.name or "", _local(s.updated), s.model, str(s.messages), s.title]
             for s in items
         ]
-        headers = ["ID", "NAME", "UPDATED", "MODEL", "MSGS", "FIRST WORDS"]
-        render_sessions.table(rt.out, rt.env, headers, rows, numeric=(4,), wide=5)
+        columns = [
+            Column("ID", style="cyan"),
+            Column("NAME"),
+            Column("UPDATED"),
+            Column("MODEL"),
+            Column("MSGS", right=True),
+            Column("FIRST WORDS", fill=True),
+        ]
+        print_table(rt.out, rt.env, columns, rows, rule=False)
         return
     for s in items:
         fields = [s.id, s.name or "-", _utc(s.updated), s.model, str(s.messages), s.title]
@@ -174,16 +179,16 @@ def show(ctx: typer.Context, ref: OptionalRefArg = None) -> None:
         summary, records = store.record(cid)
         pieces = _show(summary, records)
         if rt.stdout_tty:
-            from mlchat import render_sessions
+            from mlchat.ui.console import print_styled
 
-            render_sessions.styled(rt.out, rt.env, pieces)
+            print_styled(rt.out, rt.env, pieces)
         else:
             rt.out.write("".join(text for text, _ in pieces))
             rt.out.flush()
 
 
 def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None]]:
-    from mlchat.store import printable
+    from mlchat.text import escape_controls as printable
 
     out: list[tuple[str, str | None]] = [(summary.id, "bold cyan")]
     if summary.name:
@@ -196,6 +201,13 @@ def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None
             "dim",
         )
     )
+    held = [
+        f"{k} {printable(v)}"
+        for k, v in (("profile", summary.profile), ("role", summary.role))
+        if v
+    ]
+    if held:
+        out.append((" · ".join(held) + "\n", "dim"))
     if summary.system:
         out += [("system: ", "bold"), (printable(summary.system) + "\n", None)]
     for r in records:
@@ -363,25 +375,16 @@ def _markdown(summary: Summary, records: list[Record]) -> str:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same directory and a rename: the file is either the old
-    one or the whole new one, never half written. The new file is owner-only: it is a chat."""
+    """The export, written all at once (mlchat/atomic.py): the old file or the whole new one,
+    owner-only (it is a chat)."""
+    from mlchat.atomic import write_atomic
+
     if path.is_dir():
         raise UsageError(f"{path} is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomic(path, text)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        Path(tmp).replace(path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
 
 
 # -- rm, rename ----------------------------------------------------------------------------------
@@ -433,7 +436,7 @@ def rm(
 
 
 def _confirm(rt: Runtime, store: Store, ids: list[str]) -> bool:
-    from mlchat.store import printable
+    from mlchat.text import escape_controls as printable
 
     for cid in ids:
         summary, _ = store.record(cid)
@@ -445,7 +448,7 @@ def _confirm(rt: Runtime, store: Store, ids: list[str]) -> bool:
     rt.err.flush()
     assert rt.stdin is not None
     raw = rt.stdin.readline()
-    answer = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+    answer = raw.decode(errors="replace")
     if not answer:
         rt.err.write("\n")
     return answer.strip().lower() in ("y", "yes")
@@ -528,7 +531,7 @@ def _search_tty(rt: Runtime, hits: list[Hit]) -> None:
     if not hits:
         rt.note("no matches")
         return
-    from mlchat import render_sessions
+    from mlchat.ui.console import print_styled
 
     pieces: list[tuple[str, str | None]] = []
     for h in hits:
@@ -539,7 +542,7 @@ def _search_tty(rt: Runtime, hits: list[Hit]) -> None:
         pieces.append(("  ", None))
         pieces += [(text, "bold yellow" if hit else None) for text, hit in h.parts()]
         pieces.append(("\n", None))
-    render_sessions.styled(rt.out, rt.env, pieces)
+    print_styled(rt.out, rt.env, pieces)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -555,6 +558,8 @@ def _summary_json(s: Summary) -> dict[str, Any]:
         "dialect": s.dialect,
         "messages": s.messages,
         "title": s.title,
+        "profile": s.profile,
+        "role": s.role,
     }
 
 
@@ -575,7 +580,7 @@ def _json_out(rt: Runtime, doc: Any) -> None:
 
 
 def _one_line(text: str) -> str:
-    from mlchat.store import printable
+    from mlchat.text import escape_controls as printable
 
     return " ".join(printable(text).split())
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -14,9 +13,6 @@ from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
-
-if TYPE_CHECKING:
-    pass
 
 HELP = doc(
     """Count a prompt's input tokens exactly, and what sending it would cost.
@@ -39,40 +35,22 @@ HELP = doc(
 )
 
 
-def read_sources(rt: Runtime, argument: str | None, files: list[str]) -> str:
-    """stdin (when piped, or where `--file -` puts it), each file, then the argument, joined by
-    blank lines, exactly as `ask` joins stdin and its argument. Unreadable files and empty input
-    are usage errors, raised before any request."""
-    parts: list[str] = []
-    stdin_used = False
+def read_sources(
+    rt: Runtime, argument: str | None, files: list[str], *, allow_binary: bool = False
+) -> str:
+    """The prompt exactly as `ask` assembles it (one reader for both: mlchat/prompt_input.py).
+    Unreadable, binary or oversized sources and empty input are usage errors, raised before any
+    request."""
+    from mlchat.prompt_input import assemble
 
-    def stdin_text() -> str:
-        nonlocal stdin_used
-        stdin_used = True
-        if rt.stdin is None:
-            return ""
-        data = rt.stdin.read()
-        raw = data if isinstance(data, bytes) else str(data).encode()
-        return raw.decode("utf-8", errors="replace")
-
-    if not rt.stdin_tty and "-" not in files:
-        parts.append(stdin_text())
-    for name in files:
-        if name == "-":
-            parts.append("" if stdin_used else stdin_text())
-            continue
-        try:
-            raw = Path(name).read_bytes()
-        except OSError as exc:
-            raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
-        try:
-            parts.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise UsageError(f"{name} is not UTF-8 text") from None
-    # Newlines around stdin and files are trimmed and the argument is kept as typed, as in `ask`,
-    # so that the count is the count of what `ask` would send.
-    pieces = [p.strip("\n") for p in parts] + [argument or ""]
-    text = "\n\n".join(p for p in pieces if p.strip())
+    text = assemble(
+        rt.stdin,
+        argument,
+        piped=not rt.stdin_tty,
+        files=files,
+        allow_binary=allow_binary,
+        warn=rt.warn,
+    )
     if not text:
         raise UsageError(
             "nothing to count: give text as an argument, with --file, or on stdin",
@@ -99,6 +77,7 @@ def tokens(
     ] = None,
     model: o.ModelOpt = None,
     system: o.SystemOpt = None,
+    allow_binary: o.AllowBinaryOpt = False,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -108,6 +87,7 @@ def tokens(
         ),
     ] = False,
     base_url: o.BaseUrlOpt = None,
+    profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
 ) -> None:
@@ -117,9 +97,14 @@ def tokens(
 
     rt = common.runtime(ctx)
     with boundary(rt):
-        prompt = read_sources(rt, text, files or [])
+        prompt = read_sources(rt, text, files or [], allow_binary=allow_binary)
         flags = Flags(
-            model=model, system=system, base_url=base_url, timeout=timeout, retries=retries
+            model=model,
+            system=system,
+            base_url=base_url,
+            timeout=timeout,
+            retries=retries,
+            profile=profile,
         )
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
