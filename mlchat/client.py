@@ -58,7 +58,6 @@ from mlchat.types import (
 if TYPE_CHECKING:
     import httpx
 
-DEFAULT_BASE_URL = "https://modelslab.com/api/v7/llm"
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 MAX_SLEEP = 60.0  # a server asking for a longer wait gets an error that says when to come back
 HEAD_LIMIT = 64 * 1024  # bytes of a stream kept to recognise a bare JSON body

@@ -523,11 +523,11 @@ def refuse_untrusted(path: Path, file: Mapping[str, Any]) -> None:
     refused = " or ".join(held)
     raise ConfigError(
         f"bad owner or permissions on {path}: {problem}; refusing to use its {refused}",
-        hint=_fix(path, problem),
+        hint=_fix(problem),
     )
 
 
-def _fix(path: Path, problem: str) -> str:
+def _fix(problem: str) -> str:
     target = problem.split(" is ", 1)[0].removeprefix("directory ")
     if "owned by another user" in problem:
         return f"make it yours or move it away: chown $USER {target}"
@@ -555,7 +555,7 @@ def write_atomic(path: Path, text: str) -> None:
         if linked:
             problem = _untrusted_entry(directory)
             if problem is not None:
-                raise ConfigError(f"will not write {path}: {problem}", hint=_fix(path, problem))
+                raise ConfigError(f"will not write {path}: {problem}", hint=_fix(problem))
         else:
             _private_dir(directory)
         atomic.write_atomic(path, text)
@@ -572,7 +572,7 @@ def _private_dir(directory: Path) -> None:
     st = directory.stat()
     if st.st_uid not in (os.getuid(), 0):
         problem = f"directory {directory} is owned by another user (uid {st.st_uid})"
-        raise ConfigError(f"will not write into it: {problem}", hint=_fix(directory, problem))
+        raise ConfigError(f"will not write into it: {problem}", hint=_fix(problem))
     if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
         directory.chmod(DIR_MODE)
 
@@ -632,7 +632,6 @@ class Flags:
 @dataclass(frozen=True, slots=True)
 class Settings:
     api_key: str | None
-    key_source: KeySource | None
     base_url: str
     model: str
     dialect: Dialect
@@ -644,8 +643,6 @@ class Settings:
     file: Mapping[str, Any]
     path: Path | None
     log: bool = True
-    # model id -> {"input": USD per 1M tokens, "output": ...}; either may be missing.
-    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
 
 
 def resolve(
@@ -688,7 +685,6 @@ def resolve(
     retries = _pick(flags.retries, "--retries", env, RETRIES_ENV, check_count)
     return Settings(
         api_key=key,
-        key_source=source,
         base_url=base_url,
         model=model,
         dialect=dialect,
@@ -700,7 +696,6 @@ def resolve(
         file=file,
         path=path,
         log=checked.get("log", True),
-        prices=checked.get("prices", {}),
     )
 
 

@@ -7,8 +7,6 @@ runtime and cli.common/boundary.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import typer
 
 from mlchat.cli import common
@@ -16,9 +14,6 @@ from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import MlchatError, UsageError
 from mlchat.runtime import Runtime
-
-if TYPE_CHECKING:
-    pass
 
 MAX_PIPED = 64 * 1024
 
