@@ -112,8 +112,15 @@ def _migration_1(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
-# Append migration 2 here (a function taking the connection, run inside the upgrade transaction).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1,)
+def _migration_2(db: sqlite3.Connection) -> None:
+    """The profile (the service) and the role a conversation was held with: resuming uses them."""
+    db.execute("ALTER TABLE conversations ADD COLUMN profile TEXT")
+    db.execute("ALTER TABLE conversations ADD COLUMN role TEXT")
+
+
+# Append the next migration here (a function taking the connection, run inside the upgrade
+# transaction).
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1, _migration_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _FTS_TABLE = (
@@ -163,6 +170,8 @@ class Summary:
     params: Params
     messages: int
     title: str
+    profile: str | None = None  # None: recorded before profiles existed
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -631,6 +640,8 @@ class Store:
             messages=[r.message() for r in records if r.included],
             id=summary.id,
             name=summary.name,
+            profile=summary.profile,
+            role=summary.role,
         )
 
     # -- reading -------------------------------------------------------------------------------
@@ -658,6 +669,8 @@ class Store:
             params=params_from_json(row["params"]),
             messages=int(row["message_count"]),
             title=escape_controls(words[:80]),
+            profile=row["profile"],
+            role=row["role"],
         )
 
     def conversations(self, limit: int | None = None) -> list[Summary]:
@@ -812,7 +825,7 @@ class Tx:
             try:
                 self.db.execute(
                     "INSERT INTO conversations (id, name, created, updated, model, dialect, "
-                    "system, params) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)",
+                    "system, params, profile, role) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         cid,
                         self._stamp,
@@ -821,6 +834,8 @@ class Tx:
                         convo.dialect,
                         convo.system,
                         params_json(convo.params),
+                        convo.profile,
+                        convo.role,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -833,14 +848,16 @@ class Tx:
     def touch(self, convo: Conversation) -> None:
         """Record the conversation's current model, dialect, system prompt and parameters."""
         self.db.execute(
-            "UPDATE conversations SET updated = ?, model = ?, dialect = ?, system = ?, params = ? "
-            "WHERE id = ?",
+            "UPDATE conversations SET updated = ?, model = ?, dialect = ?, system = ?, params = ?, "
+            "profile = ?, role = ? WHERE id = ?",
             (
                 self._stamp,
                 convo.model,
                 convo.dialect,
                 convo.system,
                 params_json(convo.params),
+                convo.profile,
+                convo.role,
                 convo.id,
             ),
         )

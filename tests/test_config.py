@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from mlchat import config, prices
+from mlchat import config
 from mlchat.config import Flags, resolve
 from mlchat.errors import ConfigError, UsageError
 from tests.conftest import FAKE_KEY
@@ -86,7 +86,7 @@ def test_flag_beats_env_beats_file_beats_default(name: str) -> None:
         s = resolve(Flags(**f), e, fi)
         assert getattr(s, attr) == want, (name, f, e, fi)
     if name == "api_key":
-        sources = [config.find_key(f.get("api_key"), e, fi)[1] for f, e, fi in layers]
+        sources = [resolve(Flags(**f), e, fi).key_source for f, e, fi in layers]
         assert sources == ["flag", "env", "file", None]
     if name == "system":
         assert resolve(Flags(), {}, file).system == "file sys"
@@ -119,8 +119,9 @@ def test_blank_values_do_not_count() -> None:
         {"MODELSLAB_API_KEY": "  ", "MLCHAT_MODEL": "", "MODELSLAB_BASE_URL": " "},
         {"api_key": "file-key-1234", "model": "m"},
     )
-    assert (s.api_key, s.model, s.base_url) == (
+    assert (s.api_key, s.key_source, s.model, s.base_url) == (
         "file-key-1234",
+        "file",
         "m",
         config.DEFAULT_BASE_URL,
     )
@@ -136,9 +137,14 @@ def test_aliases_apply_to_the_model_from_every_source() -> None:
     assert resolve(Flags(), {}, file).aliases == file["aliases"]
 
 
-def test_log_and_path_reach_the_settings(tmp_path: Path) -> None:
-    s = resolve(Flags(), {}, {"log": False}, path=tmp_path / "c.toml")
-    assert (s.log, s.path) == (False, tmp_path / "c.toml")
+def test_log_prices_and_path_reach_the_settings(tmp_path: Path) -> None:
+    file = {"log": False, "prices": {"m": {"input": 1, "output": 2.5}}}
+    s = resolve(Flags(), {}, file, path=tmp_path / "c.toml")
+    assert (s.log, s.prices, s.path) == (
+        False,
+        {"m": {"input": 1.0, "output": 2.5}},
+        tmp_path / "c.toml",
+    )
     assert resolve(Flags(), {}, {}).log is True
 
 
@@ -515,8 +521,7 @@ def test_the_readme_example_is_a_valid_config() -> None:
     example = example[: example.index("```")]
     s = resolve(Flags(), {}, tomllib.loads(example))
     assert s.model == "minimax-minimax-m1" and s.params.temperature == 0.3
-    assert s.file["prices"] == {"minimax-minimax-m1": {"input": 0.4, "output": 2.2}}
-    prices.table(s.file["prices"])  # and the price table takes it
+    assert s.prices == {"minimax-minimax-m1": {"input": 0.4, "output": 2.2}}
     # ...and every key of the table is in the README's table of keys.
     for name in config.OPTIONS:
         assert f"| `{name}` |" in section or f"`[{name}" in section, name

@@ -87,6 +87,7 @@ def tokens(
         ),
     ] = False,
     base_url: o.BaseUrlOpt = None,
+    profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
 ) -> None:
@@ -98,7 +99,12 @@ def tokens(
     with boundary(rt):
         prompt = read_sources(rt, text, files or [], allow_binary=allow_binary)
         flags = Flags(
-            model=model, system=system, base_url=base_url, timeout=timeout, retries=retries
+            model=model,
+            system=system,
+            base_url=base_url,
+            timeout=timeout,
+            retries=retries,
+            profile=profile,
         )
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
