@@ -22,9 +22,9 @@ __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
         'chat') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds -h --help' ;;
-        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --timeout --retries -c --continue --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -h --help' ;;
+        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --timeout --retries -c --continue --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -f --file --max-files --max-bytes -h --help' ;;
         'models') REPLY='--refresh --json --base-url --timeout -h --help' ;;
-        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --timeout --retries -h --help' ;;
+        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --timeout --retries --max-files --max-bytes -h --help' ;;
         'key') REPLY='-h --help' ;;
         'key set') REPLY='-h --help' ;;
         'key status') REPLY='-h --help' ;;
@@ -82,6 +82,9 @@ __mlchat_value() {
         'ask --tools') REPLY='file' ;;
         'ask --max-rounds') REPLY='text' ;;
         'ask --schema') REPLY='file' ;;
+        'ask -f'|'ask --file') REPLY='file' ;;
+        'ask --max-files') REPLY='text' ;;
+        'ask --max-bytes') REPLY='text' ;;
         'models --base-url') REPLY='text' ;;
         'models --timeout') REPLY='text' ;;
         'tokens -f'|'tokens --file') REPLY='file' ;;
@@ -90,6 +93,8 @@ __mlchat_value() {
         'tokens --base-url') REPLY='text' ;;
         'tokens --timeout') REPLY='text' ;;
         'tokens --retries') REPLY='text' ;;
+        'tokens --max-files') REPLY='text' ;;
+        'tokens --max-bytes') REPLY='text' ;;
         'sessions list -n'|'sessions list --limit') REPLY='text' ;;
         'sessions export -f'|'sessions export --format') REPLY='choice:md json' ;;
         'sessions export -o'|'sessions export --output') REPLY='file' ;;
