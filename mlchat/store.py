@@ -53,9 +53,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+from mlchat import storeparts
 from mlchat.errors import ConfigError, UsageError
 from mlchat.session import Conversation, ReplyStatus
-from mlchat.types import DIALECTS, Dialect, Message, Params, Role, ToolCall, Usage
+from mlchat.types import DIALECTS, Dialect, Message, Params, Part, Role, ToolCall, Usage
 
 DB_NAME = "mlchat.db"
 BUSY_TIMEOUT_MS = 5000
@@ -112,7 +113,10 @@ def _migration_1(db: sqlite3.Connection) -> None:
 
 
 # Append migration 2 here (a function taking the connection, run inside the upgrade transaction).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migration_1,
+    storeparts.migration_2,  # attachments: blobs and message_parts
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _FTS_TABLE = (
@@ -181,6 +185,9 @@ class Record:
     created: str
     status: ReplyStatus
     error: str | None
+    # The attachments of a user message (files, images, pages); `content` is then the whole
+    # text as it was sent, rebuilt from them.
+    parts: tuple[Part, ...] = ()
 
     @property
     def included(self) -> bool:
@@ -196,6 +203,7 @@ class Record:
             tool_call_id=self.tool_call_id,
             is_error=self.is_error,
             interrupted=self.status != "ok",
+            parts=self.parts,
         )
 
 
@@ -689,7 +697,8 @@ class Store:
             rows = db.execute(
                 "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (id,)
             ).fetchall()
-        return self._summary(row), [_record(r) for r in rows]
+            parts = storeparts.read(db, id)
+        return self._summary(row), [_record(r, parts.get(int(r["id"]), ())) for r in rows]
 
     def search(self, query: str, limit: int = 20) -> list[Hit]:
         """Messages matching every word of `query` (a trailing * matches a prefix), best first
@@ -789,6 +798,7 @@ class Store:
                 raise UsageError(f"no saved conversation with id '{printable(id)}'")
             count = tx.db.execute("DELETE FROM messages WHERE conversation_id = ?", (id,)).rowcount
             tx.db.execute("DELETE FROM conversations WHERE id = ?", (id,))
+            storeparts.collect_garbage(tx.db)
         return int(count)
 
 
@@ -859,9 +869,10 @@ class Tx:
         rows = self.db.execute(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (id,)
         ).fetchall()
+        parts = storeparts.read(self.db, id)
         out = []
         for row in rows:
-            rec = _record(row)
+            rec = _record(row, parts.get(int(row["id"]), ()))
             out.append(Entry(int(row["id"]), rec.message() if rec.included else None))
         return out
 
@@ -879,7 +890,7 @@ class Tx:
                 id,
                 seq,
                 message.role,
-                message.content,
+                storeparts.stored_content(message),
                 meta.reasoning or None,
                 _calls_json(message.tool_calls),
                 message.tool_call_id,
@@ -894,7 +905,10 @@ class Tx:
             ),
         )
         self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (self._stamp, id))
-        return int(cur.lastrowid or 0)
+        row = int(cur.lastrowid or 0)
+        if message.parts:
+            storeparts.write(self.db, row, message.parts)
+        return row
 
     def update_message(self, row: int, message: Message, meta: Meta) -> bool:
         """Rewrite row `row` with `message` and `meta`; False when the row no longer exists."""
@@ -904,7 +918,7 @@ class Tx:
             "is_error = ?, model = ?, input_tokens = ?, output_tokens = ?, cost = ?, status = ?, "
             "error = ? WHERE id = ?",
             (
-                message.content,
+                storeparts.stored_content(message),
                 meta.reasoning or None,
                 _calls_json(message.tool_calls),
                 message.tool_call_id,
@@ -918,19 +932,29 @@ class Tx:
                 row,
             ),
         )
+        if message.parts and cur.rowcount > 0:
+            storeparts.write(self.db, row, message.parts)
         return cur.rowcount > 0
 
     def delete_messages(self, rows: Sequence[int]) -> None:
         self.db.executemany("DELETE FROM messages WHERE id = ?", [(r,) for r in rows])
+        if rows:
+            storeparts.collect_garbage(self.db)
 
 
-def _record(row: sqlite3.Row) -> Record:
+def _record(row: sqlite3.Row, parts: tuple[Part, ...] = ()) -> Record:
     input_tokens, output_tokens = row["input_tokens"], row["output_tokens"]
     status: ReplyStatus = row["status"] if row["status"] in STATUSES else "failed"
+    content = row["content"] or ""
+    if parts and row["role"] == "user":
+        rebuilt = storeparts.with_parts(Message("user", content), parts)
+        content, parts = rebuilt.content, rebuilt.parts
+    else:
+        parts = ()
     return Record(
         seq=int(row["seq"]),
         role=row["role"],
-        content=row["content"] or "",
+        content=content,
         reasoning=row["reasoning"] or None,
         tool_calls=_calls_from_json(row["tool_calls"]),
         tool_call_id=row["tool_call_id"],
@@ -943,6 +967,7 @@ def _record(row: sqlite3.Row) -> Record:
         created=row["created"],
         status=status,
         error=row["error"],
+        parts=parts,
     )
 
 
