@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout'
 
 from rich.console import Console
 
-from mlchat.render import MarkdownRenderer
 from mlchat.types import TextDelta
+from mlchat.ui.markdown import MarkdownRenderer
 
 WIDTH, HEIGHT = 100, 40
 _TOKEN = re.compile(r" ?[A-Za-z]{1,6}| ?[0-9]{1,3}| ?[^\sA-Za-z0-9]|\n|[ \t]+")

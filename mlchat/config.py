@@ -468,21 +468,100 @@ def insecure_mode(path: Path) -> int | None:
 
 
 # ---------------------------------------------------------------------------------------------
+# Who else can write the file (ssh's rule)
+
+TRUSTED_KEYS = ("api_key", "base_url")  # what is never read from a file another user can write
+
+
+def untrusted(path: Path) -> str | None:
+    """Why another user could have written `path`'s contents, or None: the file (through any
+    link), the directory holding it and the directory of the link are owned by us (or root) and
+    not writable by group or others. A directory with the sticky bit (/tmp) counts as closed: in
+    it nobody can replace a file of ours. As ssh does for its config, group-writable counts."""
+    if os.name == "nt":
+        return None
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None  # no file: nothing to trust
+    seen: list[Path] = []
+    for each in (real, real.parent, path.parent.resolve()):
+        if each in seen:
+            continue
+        seen.append(each)
+        problem = _untrusted_entry(each)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _untrusted_entry(path: Path) -> str | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    what = "directory " if stat.S_ISDIR(st.st_mode) else ""
+    if st.st_uid not in (os.getuid(), 0):
+        return f"{what}{path} is owned by another user (uid {st.st_uid})"
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o022 and not (stat.S_ISDIR(st.st_mode) and mode & stat.S_ISVTX):
+        who = (
+            "group and others"
+            if mode & 0o002 and mode & 0o020
+            else ("others" if mode & 0o002 else "its group")
+        )
+        return f"{what}{path} is writable by {who} (mode {mode:o})"
+    return None
+
+
+def refuse_untrusted(path: Path, file: Mapping[str, Any]) -> None:
+    """ConfigError, as ssh's "Bad owner or permissions", when a file another user can write
+    holds a key or a base URL: a planted base_url would receive the key, a planted key would
+    send the conversations to someone else's account."""
+    held = [name for name in TRUSTED_KEYS if file.get(name)]
+    if not held:
+        return
+    problem = untrusted(path)
+    if problem is None:
+        return
+    refused = " or ".join(held)
+    raise ConfigError(
+        f"bad owner or permissions on {path}: {problem}; refusing to use its {refused}",
+        hint=_fix(path, problem),
+    )
+
+
+def _fix(path: Path, problem: str) -> str:
+    target = problem.split(" is ", 1)[0].removeprefix("directory ")
+    if "owned by another user" in problem:
+        return f"make it yours or move it away: chown $USER {target}"
+    return f"run: chmod go-w {target}"
+
+
+# ---------------------------------------------------------------------------------------------
 # Writing the file
 
 
 def write_atomic(path: Path, text: str) -> None:
     """Replace the file with `text` all at once (mlchat/atomic.py: the old file or the new one,
-    never half of either; 0600; through a symlink), in an owner-only directory (0700)."""
+    never half of either; 0600; through a symlink), in an owner-only directory (0700). Through a
+    symlink, the target's directory is never chmodded (it is the user's: `$HOME` for a link to
+    ~/.mlchat.toml), but a key is never written where others could replace it."""
     from mlchat import atomic
 
+    linked = False
     with suppress(OSError):
         if path.is_symlink():
-            path = path.resolve()
+            path, linked = path.resolve(), True
     directory = path.parent
     try:
         directory.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-        _private_dir(directory)
+        if linked:
+            problem = _untrusted_entry(directory)
+            if problem is not None:
+                raise ConfigError(f"will not write {path}: {problem}", hint=_fix(path, problem))
+        else:
+            _private_dir(directory)
         atomic.write_atomic(path, text)
     except OSError as exc:
         raise ConfigError(
@@ -491,9 +570,13 @@ def write_atomic(path: Path, text: str) -> None:
 
 
 def _private_dir(directory: Path) -> None:
+    """mlchat's own directory is made owner-only; one owned by another user is refused."""
     if os.name == "nt":
         return
     st = directory.stat()
+    if st.st_uid not in (os.getuid(), 0):
+        problem = f"directory {directory} is owned by another user (uid {st.st_uid})"
+        raise ConfigError(f"will not write into it: {problem}", hint=_fix(directory, problem))
     if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
         directory.chmod(DIR_MODE)
 

@@ -2,8 +2,8 @@
 
 The home of prompt_toolkit, which is imported only inside `PromptReader`: a piped chat
 (`printf 'q1\\nq2\\n' | mlchat chat`) reads through `PlainReader` and never pays for it, and
-`--help` never imports this module at all. Imports session, render, params, providers, types
-and errors; never typer, httpx or rich (replies are drawn by render.py).
+`--help` never imports this module at all. Imports session, ui, params, providers, types
+and errors; never typer, httpx or rich (replies are drawn by mlchat/ui/).
 
 Input arrives through the `LineReader` seam (prompt_toolkit on a terminal, plain lines on a
 pipe). Turns are recorded through a `TurnLog`; `/save` and `/load` go through a `SessionStore`;
@@ -33,12 +33,14 @@ from mlchat.errors import (
 from mlchat.history import HistoryFile
 from mlchat.prices import usd
 from mlchat.providers import get_provider
-from mlchat.render import ReasoningMode, Renderer, make_renderer
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, NullLog, Reply, TurnLog
+from mlchat.text import first_line
 from mlchat.toolloop import ToolSession, run_rounds
-from mlchat.tools import ToolResult
-from mlchat.types import ChatRequest, StreamEvent, ToolCall, Usage
+from mlchat.types import ChatRequest, StreamEvent, Usage
+from mlchat.ui.errors import report
+from mlchat.ui.render import ReasoningMode, Renderer, make_renderer
+from mlchat.ui.toolcalls import show_call, show_result
 
 if TYPE_CHECKING:
     from prompt_toolkit.history import History
@@ -283,15 +285,6 @@ class _Leave(Exception):
     """/exit and /quit."""
 
 
-def _one_line(text: str, width: int) -> str:
-    lines = text.strip().splitlines() or [""]
-    first = " ".join(lines[0].split())
-    more = len(lines) > 1
-    if len(first) > width or more:
-        first = first[: width - 1].rstrip() + "…"
-    return first
-
-
 class Repl:
     """The chat: one conversation, its settings, and what it has cost so far."""
 
@@ -464,8 +457,8 @@ class Repl:
                 sink=sink,
                 finish=finish,
                 tools=self.tools,
-                on_call=lambda call: self._tool_call(call),
-                on_result=lambda result: self._tool_result(result),
+                on_call=lambda call: show_call(self.rt, call),
+                on_result=lambda result: show_result(self.rt, result),
                 log=self.log,
                 scrub=self.rt.scrub,
             )
@@ -491,21 +484,6 @@ class Repl:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
             self.rt.out.flush()
 
-    def _tool_call(self, call: ToolCall) -> None:
-        self.rt.note(
-            self.rt.scrub(f"mlchat: tool call: {call.name} {_one_line(call.arguments, 300)}")
-        )
-
-    def _tool_result(self, result: ToolResult) -> None:
-        head = result.content.strip().splitlines()[0] if result.content.strip() else "(no output)"
-        if result.is_error:
-            self.rt.note(
-                self.rt.scrub(f"mlchat: tool {result.call.name} failed: {_one_line(head, 200)}")
-            )
-        else:
-            size = len(result.content)
-            self.rt.note(f"mlchat: tool {result.call.name} returned {size:,} characters")
-
     def _count(self, usage: Usage | None) -> None:
         if usage is None:
             return
@@ -518,12 +496,7 @@ class Repl:
             self.spent = (self.spent or 0.0) + price
 
     def _fail(self, error: MlchatError, hint: str | None = None) -> None:
-        err = self.rt.err
-        err.write(self.rt.scrub(f"mlchat: error: {error.message}\n"))
-        hint = hint if hint is not None else error.hint
-        if hint:
-            err.write(self.rt.scrub(f"hint: {hint}\n"))
-        err.flush()
+        report(self.rt.err, self.rt.scrub, error, hint)
         self.exit_code = error.exit_code if not self._interactive else EXIT_OK
 
     def _warn_unsupported(self) -> None:
@@ -672,7 +645,7 @@ class Repl:
         if not dropped:
             raise UsageError("nothing to undo")
         self.log.truncate(self.convo)
-        self.rt.note(f"removed: {_one_line(dropped[0].content, 60)}")
+        self.rt.note(f"removed: {first_line(dropped[0].content, 60)}")
 
     def cmd_edit(self, arg: str) -> None:
         index = self.convo.last_user_index()
@@ -736,12 +709,12 @@ class Repl:
         c = self.convo
         lines = []
         if c.system:
-            lines.append(f"system  {_one_line(c.system, 70)}")
+            lines.append(f"system  {first_line(c.system, 70)}")
         names = {"user": "you", "assistant": "model", "tool": "tool", "system": "system"}
         for index, m in enumerate(c.messages, 1):
             text = m.content or ", ".join(f"{t.name}()" for t in m.tool_calls)
             mark = " (interrupted)" if m.interrupted else ""
-            lines.append(f"{index:>3} {names[m.role]:<5} {_one_line(text, 64)}{mark}")
+            lines.append(f"{index:>3} {names[m.role]:<5} {first_line(text, 64)}{mark}")
         self._show("\n".join(lines) if lines else "(the conversation is empty)")
 
     def cmd_tools(self, arg: str) -> None:
@@ -751,8 +724,8 @@ class Repl:
         lines = []
         for name, tool in self.tools.tools.items():
             always = " (approved for this session)" if name in self.tools.always else ""
-            lines.append(f"{name}{always}: {_one_line(tool.spec.description or '-', 60)}")
-            lines.append(f"    runs: {_one_line(' '.join(tool.argv), 66)}")
+            lines.append(f"{name}{always}: {first_line(tool.spec.description or '-', 60)}")
+            lines.append(f"    runs: {first_line(' '.join(tool.argv), 66)}")
         self._show("\n".join(lines))
 
     def cmd_exit(self, arg: str) -> None:

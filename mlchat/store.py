@@ -56,6 +56,7 @@ from typing import Any, cast
 from mlchat import storeparts
 from mlchat.errors import ConfigError, UsageError
 from mlchat.session import Conversation, ReplyStatus
+from mlchat.text import escape_controls
 from mlchat.types import DIALECTS, Dialect, Message, Params, Part, Role, ToolCall, Usage
 
 DB_NAME = "mlchat.db"
@@ -282,17 +283,6 @@ def validate_name(name: str) -> str:
             f"'{name}' looks like a conversation id; choose a name with other characters"
         )
     return name
-
-
-def printable(text: str, keep: str = "\n\t") -> str:
-    """`text` safe to show on a terminal: control characters (escape sequences included) other
-    than those in `keep` become U+FFFD."""
-    return "".join(
-        "\ufffd"
-        if (unicodedata.category(ch) in ("Cc", "Cs") and ch not in keep) or ch in _BIDI
-        else ch
-        for ch in text
-    )
 
 
 def _new_id() -> str:
@@ -620,11 +610,11 @@ class Store:
                 if rows:
                     ids = ", ".join(r[0] for r in rows[:5])
                     raise UsageError(
-                        f"'{printable(ref)}' matches several conversations: {ids}",
+                        f"'{escape_controls(ref)}' matches several conversations: {ids}",
                         hint="type more of the id",
                     )
         raise UsageError(
-            f"no saved conversation matches '{printable(ref)}'",
+            f"no saved conversation matches '{escape_controls(ref)}'",
             hint="list them with `mlchat sessions list`",
         )
 
@@ -675,7 +665,7 @@ class Store:
             system=row["system"],
             params=params_from_json(row["params"]),
             messages=int(row["message_count"]),
-            title=printable(words[:80]),
+            title=escape_controls(words[:80]),
         )
 
     def conversations(self, limit: int | None = None) -> list[Summary]:
@@ -693,7 +683,7 @@ class Store:
         with self._snapshot() as db:
             row = db.execute(self._SUMMARY + " WHERE c.id = ?", (id,)).fetchone()
             if row is None:
-                raise UsageError(f"no saved conversation with id '{printable(id)}'")
+                raise UsageError(f"no saved conversation with id '{escape_controls(id)}'")
             rows = db.execute(
                 "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (id,)
             ).fetchall()
@@ -767,7 +757,7 @@ class Store:
             name = validate_name(name)
         with self.transaction() as tx:
             if not tx.exists(id):
-                raise UsageError(f"no saved conversation with id '{printable(id)}'")
+                raise UsageError(f"no saved conversation with id '{escape_controls(id)}'")
             if name is not None:
                 row = tx.db.execute(
                     "SELECT id FROM conversations WHERE name = ? AND id <> ?", (name, id)
@@ -795,7 +785,7 @@ class Store:
         """Delete conversation `id` and its messages; returns how many messages went with it."""
         with self.transaction() as tx:
             if not tx.exists(id):
-                raise UsageError(f"no saved conversation with id '{printable(id)}'")
+                raise UsageError(f"no saved conversation with id '{escape_controls(id)}'")
             count = tx.db.execute("DELETE FROM messages WHERE conversation_id = ?", (id,)).rowcount
             tx.db.execute("DELETE FROM conversations WHERE id = ?", (id,))
             storeparts.collect_garbage(tx.db)
@@ -978,7 +968,7 @@ def _hit(row: sqlite3.Row, snippet: str) -> Hit:
         seq=int(row["seq"]),
         role=row["role"],
         created=row["created"],
-        snippet=" ".join(printable(snippet, keep="\n\t" + MARK_START + MARK_END).split()),
+        snippet=" ".join(escape_controls(snippet, keep="\n\t" + MARK_START + MARK_END).split()),
     )
 
 

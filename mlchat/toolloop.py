@@ -9,7 +9,7 @@ ends when a reply has no tool calls, or fails after `max_rounds` rounds of calls
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -61,6 +61,8 @@ class OutputFormat:
             text = call.arguments if call is not None else text
         try:
             value = json.loads(_strip_fence(text))
+        except RecursionError:
+            raise RequestRejected("the reply is JSON nested too deeply to read") from None
         except ValueError as exc:
             raise RequestRejected(
                 f"the reply is not valid JSON ({exc.msg} at character {exc.pos})"
@@ -70,7 +72,12 @@ class OutputFormat:
         if self.schema is not None:
             from mlchat import schema as jsonschema
 
-            problem = jsonschema.validate(value, self.schema)
+            try:
+                problem = jsonschema.validate(value, self.schema)
+            except RecursionError:
+                problem = "it is nested too deeply to check"
+            except OverflowError as exc:  # a 400-digit number against `maximum`
+                problem = f"a number in it cannot be checked ({exc})"
             if problem is not None:
                 raise RequestRejected(f"the reply does not match the schema: {problem}")
         return value
@@ -108,6 +115,9 @@ class ToolSession:
     approve: Callable[[ToolCall], Approval]
     max_rounds: int = DEFAULT_MAX_ROUNDS
     env: dict[str, str] | None = None
+    # Values no tool may see in its environment (the key, wherever it came from); read when a
+    # tool runs, so a key entered after the session was built is covered too.
+    secrets: Collection[str] = ()
 
     def __post_init__(self) -> None:
         self.always: set[str] = set()
@@ -124,7 +134,7 @@ class ToolSession:
                 return toolmod.refused(call)
             if answer == "always":
                 self.always.add(call.name)
-        return toolmod.run(self.tools.get(call.name), call, self.env)
+        return toolmod.run(self.tools.get(call.name), call, self.env, self.secrets)
 
 
 def run_rounds(

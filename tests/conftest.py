@@ -20,6 +20,15 @@ FAKE_KEY = "ml-test-SECRET-key-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)
+def umask() -> Iterator[None]:
+    """022 whatever the machine's: config files written by a test with a group-writable umask
+    (002) would be refused, rightly, as files another user can write."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.fixture(autouse=True)
 def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in list(os.environ):
         if name.startswith(("MODELSLAB_", "MLCHAT_")) or name in ("NO_COLOR", "FORCE_COLOR"):

@@ -38,6 +38,8 @@ def toolfile(tmp_path: Path) -> Path:
     path = tmp_path / "tools.toml"
     path.write_text(
         f"""
+pass_env = ["TOOL_LOG"]
+
 [[tools]]
 name = "get_weather"
 description = "The weather in a city"
@@ -57,7 +59,7 @@ properties.sleep = {{ type = "number" }}
 @pytest.fixture
 def tool_env(env: dict[str, str], tmp_path: Path) -> Iterator[dict[str, str]]:
     log = tmp_path / "tool.log"
-    os.environ["TOOL_LOG"] = str(log)  # the tool subprocess inherits the runtime env below
+    os.environ["TOOL_LOG"] = str(log)  # passed to the tool through the file's pass_env
     yield {**env, "TOOL_LOG": str(log)}
     os.environ.pop("TOOL_LOG", None)
 
@@ -348,3 +350,21 @@ def test_bad_tools_file(env: dict[str, str], emulator: Emulator, tmp_path: Path)
     r = invoke(["ask", "--tools", str(path), "-y", "hi"], env=env)
     assert r.code == 2 and "command must be" in r.err
     assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    ("reply", "fragment"),
+    [
+        ('{"n": ' + "[" * 3000 + "]" * 3000 + "}", "nested too deeply"),
+        ('{"n": ' + "9" * 400 + "}", "cannot be checked"),
+    ],
+    ids=["3000-deep", "400-digit"],
+)
+def test_hostile_structured_reply_exits_4(
+    env: dict[str, str], emulator: Emulator, reply: str, fragment: str
+) -> None:
+    emulator.script(Reply.chat(reply))
+    schema = '{"type": "object", "properties": {"n": {"maximum": 10.5}}}'
+    r = invoke(["ask", "--schema", schema, "n?"], env=env)
+    assert r.code == 4, r.err
+    assert fragment in r.err

@@ -122,3 +122,68 @@ def test_unknown_tool_and_missing_command(tmp_path: Path) -> None:
     path.write_text("[[tools]]\nname = 'x'\ncommand = 'definitely-not-a-command-xyz'\n")
     result = tools.run(tools.load(path)["x"], call("{}", "x"))
     assert result.is_error and "could not start" in result.content
+
+
+DEEP = "[" * 3000 + "]" * 3000
+
+
+@pytest.mark.parametrize(
+    ("args", "parameters", "message"),
+    [
+        ('{"text": ' + DEEP + "}", {"type": "object"}, "nested too deeply"),
+        ('{"n": ' + "9" * 400 + "}", {"properties": {"n": {"maximum": 10.5}}}, "cannot be checked"),
+        ('{"n": ' + "9" * 5000 + "}", {"type": "object"}, "not valid JSON"),
+        ('{"n": 1}', {"properties": {"n": {"type": "strange"}}}, "cannot be checked"),
+    ],
+    ids=["3000-deep", "400-digit-vs-maximum", "5000-digit", "unusable-schema"],
+)
+def test_hostile_arguments_are_an_error_result(
+    tmp_path: Path, args: str, parameters: dict[str, object], message: str
+) -> None:
+    from mlchat.types import ToolSpec
+
+    tool = tools.Tool(ToolSpec("t", "", parameters), ("true",), 2)
+    result = tools.run(tool, call(args, "t"))
+    assert result.is_error
+    assert message in result.content
+    assert len(result.content) < 500
+
+
+def test_hostile_arguments_do_not_end_the_conversation(tmp_path: Path) -> None:
+    """Through `ask --tools`: the model is told, answers, and mlchat exits 0."""
+    from tests.conftest import FAKE_KEY, invoke
+    from tests.emulator import Emulator, Reply
+
+    path = tmp_path / "tools.toml"
+    path.write_text(
+        '[[tools]]\nname = "t"\ncommand = "true"\n'
+        '[tools.parameters.properties.n]\ntype = "integer"\nmaximum = 10.5\n'
+    )
+    with Emulator() as emu:
+        emu.script(
+            Reply.chat(
+                "",
+                tool_calls=[
+                    {"id": "c1", "name": "t", "arguments": '{"n": ' + DEEP + "}"},
+                    {"id": "c2", "name": "t", "arguments": '{"n": ' + "9" * 400 + "}"},
+                ],
+                finish_reason="tool_calls",
+            ),
+            Reply.chat("sorry"),
+        )
+        env = {"MODELSLAB_API_KEY": FAKE_KEY, "MODELSLAB_BASE_URL": emu.base_url}
+        r = invoke(["ask", "--tools", str(path), "-y", "go"], env=env)
+        assert r.code == 0, r.err
+        assert r.out == "sorry\n"
+        results = emu.requests[1].json["messages"][-2:]
+    assert [m["tool_call_id"] for m in results] == ["c1", "c2"]
+    assert "nested too deeply" in results[0]["content"]
+    assert "cannot be checked" in results[1]["content"]
+
+
+@pytest.mark.parametrize("timeout", ["inf", "1e308", "nan"])
+def test_timeouts_past_a_day_are_refused(tmp_path: Path, timeout: str) -> None:
+    path = tmp_path / "t.toml"
+    path.write_text(f"[[tools]]\nname = 'a'\ncommand = 'x'\ntimeout = {timeout}\n")
+    with pytest.raises(UsageError, match="timeout must be"):
+        tools.load(path)

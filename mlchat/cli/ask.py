@@ -23,7 +23,6 @@ if TYPE_CHECKING:
     from mlchat import prices
     from mlchat.attach import Limits
     from mlchat.config import Settings
-    from mlchat.render import ReasoningMode, Renderer
     from mlchat.session import Conversation, Reply, TurnLog
     from mlchat.toolloop import (
         OutputFormat,
@@ -31,6 +30,7 @@ if TYPE_CHECKING:
     )
     from mlchat.tools import ToolResult
     from mlchat.types import Message, StreamEvent
+    from mlchat.ui.render import ReasoningMode, Renderer
 
 STRUCTURED = "Structured output and tools"
 
@@ -210,8 +210,9 @@ def run(
 ) -> None:
     from mlchat import prices
     from mlchat.providers import get_provider
-    from mlchat.render import NullRenderer
     from mlchat.toolloop import run_rounds, total_usage
+    from mlchat.ui.render import NullRenderer
+    from mlchat.ui.toolcalls import show_call, show_result
 
     provider = get_provider(convo.dialect)
     for name in provider.unsupported_params(convo.params):
@@ -231,7 +232,7 @@ def run(
 
     def on_result(result: ToolResult) -> None:
         results.append(result)
-        tooling.show_result(rt, result)
+        show_result(rt, result)
 
     def sink(reply: Reply) -> Callable[[StreamEvent], None]:
         replies.append(reply)  # every round's reply, kept even when a later round fails
@@ -264,7 +265,7 @@ def run(
                 sink=sink,
                 finish=finish,
                 tools=opts.tools,
-                on_call=lambda call: tooling.show_call(rt, call),
+                on_call=lambda call: show_call(rt, call),
                 on_result=on_result,
                 log=log,
                 request_options=request_options,
@@ -310,7 +311,7 @@ def run(
 
 
 def _renderer(rt: Runtime, plain: bool, reasoning: ReasoningMode) -> Renderer:
-    from mlchat.render import make_renderer
+    from mlchat.ui.render import make_renderer
 
     return make_renderer(
         out=rt.out,

@@ -20,6 +20,7 @@ import typer
 from mlchat import signals
 from mlchat.errors import EXIT_INTERNAL, MlchatError
 from mlchat.runtime import Runtime
+from mlchat.ui import errors as ui_errors
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
 
@@ -66,11 +67,7 @@ def _settle_stdout(rt: Runtime) -> None:
 
 
 def report(rt: Runtime, error: MlchatError) -> None:
-    err = rt.err
-    err.write(rt.scrub(f"mlchat: error: {error.message}\n"))
-    if error.hint:
-        err.write(rt.scrub(f"hint: {error.hint}\n"))
-    err.flush()
+    ui_errors.report(rt.err, rt.scrub, error)
 
 
 @contextmanager

@@ -52,11 +52,16 @@ def runtime(ctx: typer.Context) -> Runtime:
     return root.obj
 
 
-def load_config(rt: Runtime, *, writing: bool = False) -> tuple[Path, dict[str, Any]]:
+def load_config(
+    rt: Runtime, *, writing: bool = False, using: bool = False
+) -> tuple[Path, dict[str, Any]]:
     """The config file's path and contents. Every key mlchat can see is registered as a secret
     first, so no later message can show it; a key file that others can read gets the one warning
     (unless the command is about to rewrite it, which repairs the mode: see `wrote`); an unknown
-    key gets a warning (a typo would otherwise be ignored in silence)."""
+    key gets a warning (a typo would otherwise be ignored in silence).
+
+    A file that another user can write, holding a key or a base URL, is refused (ConfigError)
+    when `using` its settings for a request, and warned about when only showing them."""
     from mlchat import config
 
     env_key = rt.env.get(config.KEY_ENV, "").strip()
@@ -67,6 +72,13 @@ def load_config(rt: Runtime, *, writing: bool = False) -> tuple[Path, dict[str, 
     file_key = file.get("api_key")
     if isinstance(file_key, str) and file_key.strip():
         rt.secrets.add(file_key.strip())
+    if using:
+        config.refuse_untrusted(path, file)
+    elif not writing:
+        try:
+            config.refuse_untrusted(path, file)
+        except ConfigError as exc:
+            rt.warn(f"{exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
     if not writing:
         warn_readable(rt, path, file)
     for name in config.unknown_keys(file):
@@ -99,7 +111,7 @@ def wrote(rt: Runtime, path: Path, old_mode: int | None) -> None:
 def settings(rt: Runtime, flags: config.Flags) -> config.Settings:
     from mlchat import config
 
-    path, file = load_config(rt)
+    path, file = load_config(rt, using=True)
     resolved = config.resolve(flags, rt.env, file, path=path)
     if resolved.api_key:
         rt.secrets.add(resolved.api_key)

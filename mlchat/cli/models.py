@@ -138,7 +138,7 @@ def _table(
     aliases: dict[str, list[str]],
     caption: str,
 ) -> None:
-    from mlchat.render_table import Column, print_table
+    from mlchat.ui.table import Column, print_table
 
     named = any(m.display_name and m.display_name != m.id for m in chosen)
     columns = [

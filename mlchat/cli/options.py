@@ -17,7 +17,7 @@ from mlchat.errors import UsageError
 
 if TYPE_CHECKING:
     from mlchat.config import Flags
-    from mlchat.render import ReasoningMode
+    from mlchat.ui.render import ReasoningMode
 
 MODEL = "Model and prompt"
 SAMPLING = "Sampling"

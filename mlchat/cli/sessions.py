@@ -132,14 +132,21 @@ def _list(rt: Runtime, limit: int, *, as_json: bool) -> None:
             rt.note("no saved conversations yet")
         return
     if rt.stdout_tty:
-        from mlchat import render_sessions
+        from mlchat.ui.table import Column, print_table
 
         rows = [
             [s.id, s.name or "", _local(s.updated), s.model, str(s.messages), s.title]
             for s in items
         ]
-        headers = ["ID", "NAME", "UPDATED", "MODEL", "MSGS", "FIRST WORDS"]
-        render_sessions.table(rt.out, rt.env, headers, rows, numeric=(4,), wide=5)
+        columns = [
+            Column("ID", style="cyan"),
+            Column("NAME"),
+            Column("UPDATED"),
+            Column("MODEL"),
+            Column("MSGS", right=True),
+            Column("FIRST WORDS", fill=True),
+        ]
+        print_table(rt.out, rt.env, columns, rows, rule=False)
         return
     for s in items:
         fields = [s.id, s.name or "-", _utc(s.updated), s.model, str(s.messages), s.title]
@@ -172,16 +179,16 @@ def show(ctx: typer.Context, ref: OptionalRefArg = None) -> None:
         summary, records = store.record(cid)
         pieces = _show(summary, records)
         if rt.stdout_tty:
-            from mlchat import render_sessions
+            from mlchat.ui.console import print_styled
 
-            render_sessions.styled(rt.out, rt.env, pieces)
+            print_styled(rt.out, rt.env, pieces)
         else:
             rt.out.write("".join(text for text, _ in pieces))
             rt.out.flush()
 
 
 def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None]]:
-    from mlchat.store import printable
+    from mlchat.text import escape_controls as printable
 
     out: list[tuple[str, str | None]] = [(summary.id, "bold cyan")]
     if summary.name:
@@ -230,7 +237,7 @@ def _attachments(r: Record) -> list[tuple[str, str | None]]:
     """A message with attachments as `show` prints it: the text the user typed, and one line
     naming each file or image instead of its contents."""
     from mlchat.prompt_input import human_size
-    from mlchat.store import printable
+    from mlchat.text import escape_controls as printable
     from mlchat.types import ImagePart
 
     out: list[tuple[str, str | None]] = []
@@ -475,7 +482,7 @@ def rm(
 
 
 def _confirm(rt: Runtime, store: Store, ids: list[str]) -> bool:
-    from mlchat.store import printable
+    from mlchat.text import escape_controls as printable
 
     for cid in ids:
         summary, _ = store.record(cid)
@@ -570,7 +577,7 @@ def _search_tty(rt: Runtime, hits: list[Hit]) -> None:
     if not hits:
         rt.note("no matches")
         return
-    from mlchat import render_sessions
+    from mlchat.ui.console import print_styled
 
     pieces: list[tuple[str, str | None]] = []
     for h in hits:
@@ -581,7 +588,7 @@ def _search_tty(rt: Runtime, hits: list[Hit]) -> None:
         pieces.append(("  ", None))
         pieces += [(text, "bold yellow" if hit else None) for text, hit in h.parts()]
         pieces.append(("\n", None))
-    render_sessions.styled(rt.out, rt.env, pieces)
+    print_styled(rt.out, rt.env, pieces)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -617,7 +624,7 @@ def _json_out(rt: Runtime, doc: Any) -> None:
 
 
 def _one_line(text: str) -> str:
-    from mlchat.store import printable
+    from mlchat.text import escape_controls as printable
 
     return " ".join(printable(text).split())
 

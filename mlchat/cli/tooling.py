@@ -1,5 +1,6 @@
 """Tool calling on the command line, shared by `ask` and `chat`: the options, loading the tools
-file, asking the user to approve each call, and showing calls and results on stderr."""
+file and asking the user to approve each call (calls and results are shown by
+mlchat/ui/toolcalls.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
     from mlchat.toolloop import Approval, ToolSession
-    from mlchat.tools import ToolResult
     from mlchat.types import ToolCall
 
 PANEL = "Structured output and tools"
@@ -60,7 +60,9 @@ def session(
             "--tools needs --yes when not on a terminal (nobody can approve the calls)",
             hint="review the tools file, then add --yes",
         )
-    return ToolSession(tools_mod.load(path), approver(rt, yes), max_rounds, dict(rt.env))
+    return ToolSession(
+        tools_mod.load(path), approver(rt, yes), max_rounds, dict(rt.env), rt.secrets
+    )
 
 
 def approver(rt: Runtime, yes: bool) -> Callable[[ToolCall], Approval]:
@@ -80,21 +82,3 @@ def approver(rt: Runtime, yes: bool) -> Callable[[ToolCall], Approval]:
             rt.note("mlchat: answer y, n or a")
 
     return ask_user
-
-
-def show_call(rt: Runtime, call: ToolCall) -> None:
-    rt.note(rt.scrub(f"mlchat: tool call: {call.name} {clip(call.arguments, 300)}"))
-
-
-def show_result(rt: Runtime, result: ToolResult) -> None:
-    head = result.content.strip().splitlines()[0] if result.content.strip() else "(no output)"
-    if result.is_error:
-        rt.note(rt.scrub(f"mlchat: tool {result.call.name} failed: {clip(head, 200)}"))
-    else:
-        size = len(result.content)
-        rt.note(f"mlchat: tool {result.call.name} returned {size} character{'s' * (size != 1)}")
-
-
-def clip(text: str, limit: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -23,6 +23,7 @@ from mlchat.errors import (
     RequestRejected,
     ServerError,
 )
+from mlchat.text import clip
 from mlchat.types import ModelInfo
 
 KEY_HINT = "set MODELSLAB_API_KEY or run `mlchat key set`"
@@ -73,11 +74,6 @@ def _text(value: Any) -> str | None:
     return None
 
 
-def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def is_html(body: bytes, content_type: str) -> bool:
     """An HTML page (a proxy's, a captive portal's, a web site's) rather than an API answer."""
     if "html" in content_type.lower():
@@ -98,8 +94,8 @@ def summarize_body(body: bytes, content_type: str) -> str:
             found = re.sub(r"<[^>]+>", " ", re.sub(r"(?is)<(script|style).*?</\1>", " ", text))
         import html  # only for error pages: keeps ~2 ms off every start
 
-        return one_line(html.unescape(re.sub(r"<[^>]+>", " ", found)), 120) or "an HTML page"
-    return one_line(text, 200)
+        return clip(html.unescape(re.sub(r"<[^>]+>", " ", found)), 120) or "an HTML page"
+    return clip(text, 200)
 
 
 def retry_after(
@@ -186,7 +182,7 @@ def classify(
     wait: float | None = None,
 ) -> ApiError:
     """Map a status and message to the error class that carries the right exit code."""
-    message = one_line(message)
+    message = clip(message, MAX_MESSAGE)
     lowered = message.lower()
     if status in (401, 403) or (
         status < 400 and (kind in _AUTH_KINDS or any(w in lowered for w in _AUTH_WORDS))
@@ -229,7 +225,7 @@ def http_error(
     if found is not None:
         message, kind = found
     elif payload is not None:
-        message, kind = one_line(text), None
+        message, kind = clip(text, MAX_MESSAGE), None
     elif text:
         message, kind = summarize_body(body, ctype), None
     else:

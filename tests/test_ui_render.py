@@ -19,17 +19,12 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.markdown import Markdown
 
-from mlchat.mdblocks import Blocks
-from mlchat.render import (
-    MarkdownRenderer,
-    NullRenderer,
-    PlainRenderer,
-    make_console,
-    make_renderer,
-    thought_for,
-    wants_plain,
-)
 from mlchat.types import Finished, ReasoningDelta, StreamEvent, TextDelta, Usage
+from mlchat.ui.blocks import Blocks
+from mlchat.ui.console import make_console, wants_plain
+from mlchat.ui.markdown import MarkdownRenderer
+from mlchat.ui.render import NullRenderer, PlainRenderer, make_renderer
+from mlchat.ui.thoughts import thought_for
 from tests.conftest import invoke
 from tests.emulator import Emulator, Reply
 

@@ -1,5 +1,5 @@
 """Cutting a growing Markdown reply into finished pieces, for the streaming renderer. Pure: the
-standard library and mlchat.sanitize only (no rich).
+standard library and mlchat.text only (no rich).
 
 A block ends at a blank line outside a code fence, or where the next item of a tight top-level
 list starts; inside a fence, each finished line is a piece of its own, so code streams line by
@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from mlchat.sanitize import escape_controls
+from mlchat.text import escape_controls
 
 _FENCE = re.compile(r"^([ \t]*)(`{3,}|~{3,})(.*)$")
 _LIST_ITEM = re.compile(r"^[ \t]*(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)")

@@ -1,0 +1,85 @@
+"""The rules for showing untrusted text: the one sanitiser and the one clipper. Pure: imports the
+standard library only, so every layer can use it (the store names a conversation in an error
+message, a provider cuts an error body to one line, the UI draws replies).
+
+Sanitising (`escape_controls`, and `StreamEscaper` for text that arrives in chunks): a model or
+a stored conversation can hold ESC sequences (colours, cursor moves, OSC 8 links, window titles,
+even OSC 52 clipboard writes); written raw to a terminal they would be executed. Every control
+character becomes visible text instead, in one form everywhere: C0 controls and DEL in caret
+notation (ESC -> `^[`, BEL -> `^G`, DEL -> `^?`, as `cat -v` shows them); C1 controls (which
+some terminals obey as 8-bit CSI/OSC), the bidirectional overrides and isolates (which reorder
+what is shown, "Trojan Source"), and lone surrogates (which no terminal encoding can carry) as
+`<U+009B>`. Newlines and tabs are kept; a carriage return is kept only as part of CRLF, which
+becomes a plain newline (a lone CR would let text overwrite the line it is on).
+
+Used only for terminals and messages: piped output stays exactly the model's text.
+
+Clipping (`clip`, `first_line`): text shown in one line of a status message is cut to a number
+of characters, whitespace runs made one space, and an ellipsis marks the cut.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+
+_TABLE: dict[int, str] = {code: "^" + chr(code + 64) for code in range(0x20)}
+_TABLE[0x7F] = "^?"
+_TABLE.update({code: f"<U+{code:04X}>" for code in range(0x80, 0xA0)})
+_TABLE.update({ord(ch): f"<U+{ord(ch):04X}>" for ch in _BIDI})
+_TABLE.update({code: f"<U+{code:04X}>" for code in range(0xD800, 0xE000)})
+
+ELLIPSIS = "…"
+
+
+@cache
+def _rule(keep: str) -> tuple[re.Pattern[str], dict[int, str]]:
+    table = {code: shown for code, shown in _TABLE.items() if chr(code) not in keep}
+    chars = "".join(re.escape(chr(code)) for code in sorted(table) if code < 0xD800)
+    return re.compile(f"[{chars}\ud800-\udfff]"), table
+
+
+def escape_controls(text: str, keep: str = "\n\t") -> str:
+    """`text` with every control character not in `keep` made visible (see the module)."""
+    pattern, table = _rule(keep)
+    if pattern.search(text) is None:  # the common case: one C-level scan, no copy
+        return text
+    return text.replace("\r\n", "\n").translate(table)
+
+
+class StreamEscaper:
+    """`escape_controls` across chunk boundaries: a CR at the end of a chunk waits for the next
+    one, in case it is the first half of a CRLF. Inactive, it passes text through untouched."""
+
+    def __init__(self, active: bool = True) -> None:
+        self._active = active
+        self._cr = False
+
+    def __call__(self, text: str) -> str:
+        if not self._active:
+            return text
+        if self._cr:
+            text = "\r" + text
+        self._cr = text.endswith("\r")
+        return escape_controls(text[:-1] if self._cr else text)
+
+    def flush(self) -> str:
+        was, self._cr = self._cr, False
+        return escape_controls("\r") if was else ""
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` on one line (whitespace runs become one space), at most `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + ELLIPSIS
+
+
+def first_line(text: str, limit: int) -> str:
+    """The first line of `text`, clipped; an ellipsis also says that more lines follow."""
+    lines = text.strip().splitlines() or [""]
+    first = clip(lines[0], limit)
+    if len(lines) > 1 and not first.endswith(ELLIPSIS):
+        first = first[: limit - 1].rstrip() + ELLIPSIS
+    return first

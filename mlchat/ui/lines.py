@@ -1,0 +1,61 @@
+"""Rendering to lines: what a rich renderable draws at the console's width, as lists of
+segments without the trailing blanks rich pads with; and one Markdown block rendered so. The
+streaming renderer commits and live-draws these lines. Imports rich lazily.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+    from rich.segment import Segment
+
+Line = list["Segment"]
+
+CODE_THEME = "monokai"
+"""rich Markdown's own code theme, so streamed code looks exactly like a one-shot render."""
+
+
+def render_lines(console: Console, renderable: RenderableType) -> list[Line]:
+    """`renderable` as the console would print it, cut into lines (without newlines), less the
+    invisible spaces rich pads lines with: copied from the terminal, lines have no trailing
+    blanks, and a narrower terminal re-wraps fewer of them."""
+    from rich.segment import Segment
+
+    return [
+        trim(line)
+        for line in Segment.split_and_crop_lines(
+            console.render(renderable, console.options),
+            console.width,
+            pad=False,
+            include_new_lines=False,
+        )
+    ]
+
+
+_SHOWS_BLANKS = ("bgcolor", "underline", "underline2", "reverse", "strike", "overline")
+
+
+def trim(line: Line) -> Line:
+    while line:
+        text, style, control = line[-1]
+        if control or (style is not None and any(getattr(style, a) for a in _SHOWS_BLANKS)):
+            break
+        kept = text.rstrip(" ")
+        if kept:
+            line[-1] = line[-1]._replace(text=kept)
+            break
+        line.pop()
+    return line
+
+
+def markdown_lines(console: Console, text: str) -> tuple[list[Line], bool]:
+    """A block rendered as rich Markdown, and whether a blank line must separate it from the next
+    one (rich puts none after a horizontal rule)."""
+    from rich.markdown import Markdown
+
+    md = Markdown(text, code_theme=CODE_THEME)
+    if not md.parsed:
+        return [], False
+    return render_lines(console, md), md.parsed[-1].type != "hr"
