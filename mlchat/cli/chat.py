@@ -1,4 +1,4 @@
-"""`mlchat chat`: the interactive REPL. This module only wires; the loop lives in mlchat/repl.py,
+"""`mlchat chat`: the interactive REPL. This module only wires; the loop lives in mlchat/repl/,
 imported inside the command body so that `--help` and completion never load prompt_toolkit."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def chat(
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the chat
         tool_session = tooling.session(rt, tools_file, yes, max_rounds)
-        from mlchat import repl
+        from mlchat.repl.loop import run as run_repl
 
         resume = continue_ or session is not None
         with (
@@ -99,7 +99,7 @@ def chat(
             convo = common.starting_conversation(
                 rt, s, flags, store, continue_latest=continue_, ref=session
             )
-            code = repl.run(
+            code = run_repl(
                 rt,
                 client,
                 convo,
