@@ -136,6 +136,9 @@ class Conversation:
     tools: tuple[ToolSpec, ...] = ()
     id: str | None = None
     name: str | None = None
+    # The profile ("default": the top level) and the role it was started with; None when unknown.
+    profile: str | None = None
+    role: str | None = None
 
     def request(
         self,

@@ -113,10 +113,18 @@ def _migration_1(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
-# Append migration 2 here (a function taking the connection, run inside the upgrade transaction).
+def _migration_2(db: sqlite3.Connection) -> None:
+    """The profile (the service) and the role a conversation was held with: resuming uses them."""
+    db.execute("ALTER TABLE conversations ADD COLUMN profile TEXT")
+    db.execute("ALTER TABLE conversations ADD COLUMN role TEXT")
+
+
+# Append the next migration here (a function taking the connection, run inside the upgrade
+# transaction).
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _migration_1,
-    storeparts.migration_2,  # attachments: blobs and message_parts
+    _migration_2,
+    storeparts.migration_3,  # attachments: blobs and message_parts
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -167,6 +175,8 @@ class Summary:
     params: Params
     messages: int
     title: str
+    profile: str | None = None  # None: recorded before profiles existed
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,6 +649,8 @@ class Store:
             messages=[r.message() for r in records if r.included],
             id=summary.id,
             name=summary.name,
+            profile=summary.profile,
+            role=summary.role,
         )
 
     # -- reading -------------------------------------------------------------------------------
@@ -666,6 +678,8 @@ class Store:
             params=params_from_json(row["params"]),
             messages=int(row["message_count"]),
             title=escape_controls(words[:80]),
+            profile=row["profile"],
+            role=row["role"],
         )
 
     def conversations(self, limit: int | None = None) -> list[Summary]:
@@ -822,7 +836,7 @@ class Tx:
             try:
                 self.db.execute(
                     "INSERT INTO conversations (id, name, created, updated, model, dialect, "
-                    "system, params) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)",
+                    "system, params, profile, role) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         cid,
                         self._stamp,
@@ -831,6 +845,8 @@ class Tx:
                         convo.dialect,
                         convo.system,
                         params_json(convo.params),
+                        convo.profile,
+                        convo.role,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -843,14 +859,16 @@ class Tx:
     def touch(self, convo: Conversation) -> None:
         """Record the conversation's current model, dialect, system prompt and parameters."""
         self.db.execute(
-            "UPDATE conversations SET updated = ?, model = ?, dialect = ?, system = ?, params = ? "
-            "WHERE id = ?",
+            "UPDATE conversations SET updated = ?, model = ?, dialect = ?, system = ?, params = ?, "
+            "profile = ?, role = ? WHERE id = ?",
             (
                 self._stamp,
                 convo.model,
                 convo.dialect,
                 convo.system,
                 params_json(convo.params),
+                convo.profile,
+                convo.role,
                 convo.id,
             ),
         )

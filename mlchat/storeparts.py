@@ -2,7 +2,7 @@
 Part of the conversation store (mlchat.store is its only caller; the SQL of both lives in these
 two modules and nowhere else). Imports: the standard library and mlchat.types.
 
-Two tables (migration 2):
+Two tables (migration 3):
 
     blobs          hash (SHA-256 of the bytes) -> bytes: a file or image sent twice is stored once
     message_parts  (message_id, position) -> kind, source, lang, media_type, url, and either the
@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from mlchat.types import ImagePart, Message, Part, TextPart, user_message
 
 
-def migration_2(db: sqlite3.Connection) -> None:
+def migration_3(db: sqlite3.Connection) -> None:
     """Attachments: content-addressed blobs and the ordered parts of a message."""
     for sql in (
         """CREATE TABLE blobs (

@@ -118,9 +118,11 @@ def ask(
     show_reasoning: o.ShowReasoningOpt = False,
     hide_reasoning: o.HideReasoningOpt = False,
     base_url: o.BaseUrlOpt = None,
+    profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
     continue_: common.ContinueOpt = False,
+    session: common.SessionOpt = None,
     no_log: common.NoLogOpt = False,
     tools_file: tooling.ToolsOpt = None,
     yes: tooling.YesOpt = False,
@@ -154,6 +156,9 @@ def ask(
     with boundary(rt), signals.interrupts():
         flags = o.flags(ctx.params)
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
+        if continue_ and session is not None:
+            raise UsageError("give either -c/--continue or --session, not both")
+        flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
         limit = attaching.limits(s, max_files, max_bytes)
         text = read_prompt(rt, s, prompt, files, limit, allow_binary=allow_binary)
@@ -167,8 +172,11 @@ def ask(
             tools=tooling.session(rt, tools_file, yes, max_rounds),
             reasoning=reasoning,
         )
-        with common.conversation_log(rt, s, no_log=no_log, need_store=continue_) as (store, log):
-            convo = common.starting_conversation(rt, s, flags, store, continue_latest=continue_)
+        resume = continue_ or session is not None
+        with common.conversation_log(rt, s, no_log=no_log, need_store=resume) as (store, log):
+            convo = common.starting_conversation(
+                rt, s, flags, store, continue_latest=continue_, ref=session
+            )
             run(rt, s, convo, text, log, opts, table)
 
 

@@ -201,6 +201,13 @@ def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None
             "dim",
         )
     )
+    held = [
+        f"{k} {printable(v)}"
+        for k, v in (("profile", summary.profile), ("role", summary.role))
+        if v
+    ]
+    if held:
+        out.append((" · ".join(held) + "\n", "dim"))
     if summary.system:
         out += [("system: ", "bold"), (printable(summary.system) + "\n", None)]
     for r in records:
@@ -604,6 +611,8 @@ def _summary_json(s: Summary) -> dict[str, Any]:
         "dialect": s.dialect,
         "messages": s.messages,
         "title": s.title,
+        "profile": s.profile,
+        "role": s.role,
     }
 
 

@@ -81,6 +81,7 @@ def tokens(
         ),
     ] = False,
     base_url: o.BaseUrlOpt = None,
+    profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
     max_files: attaching.MaxFilesOpt = None,
@@ -93,7 +94,12 @@ def tokens(
     rt = common.runtime(ctx)
     with boundary(rt):
         flags = Flags(
-            model=model, system=system, base_url=base_url, timeout=timeout, retries=retries
+            model=model,
+            system=system,
+            base_url=base_url,
+            timeout=timeout,
+            retries=retries,
+            profile=profile,
         )
         s = common.resolve_model(rt, common.settings(rt, flags))
         limit = attaching.limits(s, max_files, max_bytes)
