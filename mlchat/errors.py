@@ -1,6 +1,7 @@
 """The error tree and the exit codes. Imports: the standard library only.
 
     MlchatError (1, internal)
+    ├── OutputError (1)           stdout refused the reply (disk full, I/O error)
     ├── UsageError (2)            bad flags, empty prompt, a value out of range
     ├── ConfigError (3)           no key, unreadable or invalid config file
     │   └── AuthError (3)         401 / 403
@@ -38,6 +39,10 @@ class MlchatError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+class OutputError(MlchatError):
+    """stdout refused the reply (disk full, I/O error): exit 1 with one line, not a traceback."""
 
 
 class UsageError(MlchatError):

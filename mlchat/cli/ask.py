@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,9 +13,9 @@ import typer
 from mlchat import signals
 from mlchat.cli import attaching, common, tooling
 from mlchat.cli import options as o
-from mlchat.cli.boundary import OutputError, boundary, stdout_writes
+from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
-from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
+from mlchat.errors import Interrupted, MlchatError, OutputError, RequestRejected, UsageError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -29,8 +28,8 @@ if TYPE_CHECKING:
         ToolSession,
     )
     from mlchat.tools import ToolResult
-    from mlchat.types import Message, StreamEvent
-    from mlchat.ui.render import ReasoningMode, Renderer
+    from mlchat.types import Message
+    from mlchat.ui.render import ReasoningMode
 
 STRUCTURED = "Structured output and tools"
 
@@ -218,67 +217,32 @@ def run(
 ) -> None:
     from mlchat import prices
     from mlchat.providers import get_provider
-    from mlchat.toolloop import run_rounds, total_usage
-    from mlchat.ui.render import NullRenderer
-    from mlchat.ui.toolcalls import show_call, show_result
+    from mlchat.toolloop import total_usage
+    from mlchat.turn import Turn, stdout_writes
 
     provider = get_provider(convo.dialect)
     for name in provider.unsupported_params(convo.params):
         rt.warn(f"{name} is not part of the {convo.dialect} dialect and is not sent")
     fmt = opts.output
-    request_options: dict[str, object] = {}
-    if fmt is not None:
-        request_options = fmt.request_options(convo.dialect)
-    convo.tools = (opts.tools.specs() if opts.tools else ()) + (
-        fmt.extra_tools(convo.dialect) if fmt is not None else ()
-    )
-    # With --json or a structured format, stdout gets one document at the end.
-    quiet = opts.as_json or fmt is not None
-    renderer: list[Renderer] = []
-    replies: list[Reply] = []
-    results: list[ToolResult] = []
-
-    def on_result(result: ToolResult) -> None:
-        results.append(result)
-        show_result(rt, result)
-
-    def sink(reply: Reply) -> Callable[[StreamEvent], None]:
-        replies.append(reply)  # every round's reply, kept even when a later round fails
-        current = NullRenderer() if quiet else _renderer(rt, opts.plain, opts.reasoning)
-        renderer[:] = [current]
-
-        def feed(ev: StreamEvent) -> None:
-            with stdout_writes():
-                current.feed(ev)
-            log.progress(convo, reply)  # a throttled checkpoint: kill -9 loses at most a second
-
-        return feed
-
-    def finish() -> None:
-        with stdout_writes():
-            for r in renderer:
-                r.finish()
-        renderer.clear()
-
+    request_options = fmt.request_options(convo.dialect) if fmt is not None else {}
     # The client first: without a key nothing is sent, so nothing is saved.
     with common.client(rt, s) as client:
-        convo.add_user(text)
-        # Saved before it is sent: a request that never returns still leaves the question.
-        log.user(convo, convo.messages[-1])
+        turn = Turn(
+            rt,
+            client,
+            convo,
+            log,
+            stream=opts.stream,
+            tools=opts.tools,
+            plain=opts.plain,
+            reasoning=opts.reasoning,
+            # With --json or a structured format, stdout gets one document at the end.
+            quiet=opts.as_json or fmt is not None,
+            request_options=request_options,
+            extra_tools=fmt.extra_tools(convo.dialect) if fmt is not None else (),
+        )
         try:
-            run_rounds(
-                lambda req: client.chat(provider, req),
-                convo,
-                stream=opts.stream,
-                sink=sink,
-                finish=finish,
-                tools=opts.tools,
-                on_call=lambda call: show_call(rt, call),
-                on_result=on_result,
-                log=log,
-                request_options=request_options,
-                scrub=rt.scrub,
-            )
+            turn.run(text)
         except OutputError:
             raise  # stdout is gone: nothing more can be shown there
         except (KeyboardInterrupt, MlchatError) as exc:
@@ -300,15 +264,15 @@ def run(
             # the message still matter more than the final newline.
             with suppress(OSError):
                 if opts.as_json:
-                    _print_json(rt, replies, results, convo.model, table, error)
-                elif replies and replies[-1].text and fmt is None:
+                    _print_json(rt, turn.replies, turn.results, convo.model, table, error)
+                elif turn.last is not None and turn.last.text and fmt is None:
                     rt.warn("the reply above is incomplete")
             raise
-    final = replies[-1]
-    document = fmt.document(final, convo.dialect) if fmt is not None else None
+    replies = turn.replies
+    document = fmt.document(replies[-1], convo.dialect) if fmt is not None else None
     with stdout_writes():
         if opts.as_json:
-            _print_json(rt, replies, results, convo.model, table, data=document)
+            _print_json(rt, replies, turn.results, convo.model, table, data=document)
         elif fmt is not None:
             pretty = bool(rt.stdout_tty)
             indent = 2 if pretty else None
@@ -316,21 +280,6 @@ def run(
             rt.out.flush()
     if opts.usage:
         rt.note(prices.usage_line(convo.model, total_usage(replies), table))
-
-
-def _renderer(rt: Runtime, plain: bool, reasoning: ReasoningMode) -> Renderer:
-    from mlchat.ui.render import make_renderer
-
-    return make_renderer(
-        out=rt.out,
-        err=rt.err,
-        env=rt.env,
-        stdout_tty=bool(rt.stdout_tty),
-        stderr_tty=bool(rt.stderr_tty),
-        plain=plain,
-        reasoning=reasoning,
-        clock=rt.clock,
-    )
 
 
 def _print_json(
