@@ -174,6 +174,10 @@ OPTIONS: dict[str, Option] = {
         env="MLCHAT_IDLE_TIMEOUT",
     ),
     "log": Option("bool", "save conversations (true or false)", True),
+    "attach_max_files": Option("count", "most files one message may attach (-f, @)", 1000),
+    "attach_max_bytes": Option(
+        "count", "most bytes of attached text per message, and per image", 20_000_000
+    ),
     "aliases": Option("table", 'short name = "model id", accepted by -m'),
     "prices": Option("table", "per model id: input and output, USD per 1M tokens (>= 0)"),
     "api_key_env": Option("source", "read the key from this environment variable instead"),
