@@ -23,9 +23,9 @@ __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
         'chat') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config -h --help' ;;
-        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --json-mode --schema --allow-binary -h --help' ;;
+        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --json-mode --schema --allow-binary -f --file --max-files --max-bytes -h --help' ;;
         'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
-        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries -h --help' ;;
+        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
         'profiles') REPLY='--json -h --help' ;;
         'key') REPLY='-h --help' ;;
         'key set') REPLY='--keyring --profile -h --help' ;;
@@ -95,6 +95,9 @@ __mlchat_value() {
         'ask --mcp') REPLY='text' ;;
         'ask --mcp-config') REPLY='file' ;;
         'ask --schema') REPLY='file' ;;
+        'ask -f'|'ask --file') REPLY='file' ;;
+        'ask --max-files') REPLY='text' ;;
+        'ask --max-bytes') REPLY='text' ;;
         'models --base-url') REPLY='text' ;;
         'models --profile') REPLY='text' ;;
         'models --timeout') REPLY='text' ;;
@@ -105,6 +108,8 @@ __mlchat_value() {
         'tokens --profile') REPLY='text' ;;
         'tokens --timeout') REPLY='text' ;;
         'tokens --retries') REPLY='text' ;;
+        'tokens --max-files') REPLY='text' ;;
+        'tokens --max-bytes') REPLY='text' ;;
         'key set --profile') REPLY='text' ;;
         'key status --profile') REPLY='text' ;;
         'sessions list -n'|'sessions list --limit') REPLY='text' ;;
