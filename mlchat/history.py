@@ -3,7 +3,7 @@
 The file keeps prompt_toolkit's FileHistory format, so an existing history stays readable. Each
 entry is written with one O_APPEND write under an exclusive lock, readers take a shared lock, and
 each prompt re-reads only what other REPLs appended since. Imports the standard library only; the
-prompt_toolkit adapter lives in mlchat/repl.py.
+prompt_toolkit adapter lives in mlchat/repl/prompt.py.
 """
 
 from __future__ import annotations

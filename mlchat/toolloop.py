@@ -104,7 +104,14 @@ def load_schema(value: str, read: Callable[[str], str]) -> dict[str, Any]:
         raise UsageError("--schema must be a JSON object")
     # An OpenAI-style wrapper {"name":..., "schema": {...}} is accepted too.
     inner = loaded.get("schema")
-    return inner if isinstance(inner, dict) and "type" not in loaded else loaded
+    found = inner if isinstance(inner, dict) and "type" not in loaded else loaded
+    from mlchat import schema
+
+    try:  # before any request: a mistake in the schema costs nothing
+        schema.check_schema(found)
+    except schema.SchemaError as exc:
+        raise UsageError(f"--schema is not a usable JSON Schema: {exc}") from None
+    return found
 
 
 @dataclass

@@ -28,12 +28,10 @@ from mlchat.client import Client, RetryPolicy
 from mlchat.clipboard import code_blocks
 from mlchat.errors import UsageError
 from mlchat.history import HistoryFile
-from mlchat.repl import (
-    COMMANDS,
-    PlainReader,
-    PromptReader,
-    Repl,
-)
+from mlchat.repl.commands import COMMANDS
+from mlchat.repl.loop import Repl
+from mlchat.repl.prompt import PromptReader
+from mlchat.repl.reader import PlainReader
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, Reply
 from mlchat.types import Message, Usage

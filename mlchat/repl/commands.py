@@ -1,0 +1,260 @@
+"""The slash commands: one function per command, and `COMMANDS`, the one table of name ->
+(function, arguments, one-line help) that drives dispatch (loop.py), /help and completion
+(complete.py). A command works on the `Repl` it is given; a mistake is a UsageError, which the
+loop prints and the chat goes on. Imports params, models, clipboard, text, errors; no
+prompt_toolkit, no rich.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from mlchat import params as P
+from mlchat.clipboard import code_blocks, copy_to_clipboard
+from mlchat.errors import UsageError
+from mlchat.providers import get_provider
+from mlchat.text import first_line
+
+if TYPE_CHECKING:
+    from mlchat.repl.loop import Repl
+
+
+class Leave(Exception):
+    """/exit and /quit."""
+
+
+def cmd_help(repl: Repl, arg: str) -> None:
+    if arg:
+        cmd = COMMANDS.get(arg.lstrip("/").lower())
+        if cmd is None:
+            raise UsageError(f"no command /{arg.lstrip('/')}", hint="/help lists them")
+        repl.show(f"/{arg.lstrip('/').lower()} {cmd.args}".rstrip() + f"  {cmd.help}")
+        return
+    width = max(len(f"/{n} {c.args}".rstrip()) for n, c in COMMANDS.items())
+    lines = [f"{f'/{n} {c.args}'.rstrip():<{width}}  {c.help}" for n, c in COMMANDS.items()]
+    lines.append("")
+    lines.append(KEYS_HELP)
+    repl.show("\n".join(lines))
+
+
+def cmd_model(repl: Repl, arg: str) -> None:
+    if not arg:
+        repl.show(repl.convo.model)
+        return
+    from mlchat.models import resolve_model
+
+    known = repl.models()
+    # The same rules as -m: exact id, alias, case, then a unique fragment (else an error
+    # listing the candidates).
+    model = resolve_model(arg, repl.aliases, known)
+    if known and model not in known:
+        repl.rt.warn(f"'{arg}' is not in the model list; using it as given")
+    repl.convo.model = model
+    repl.rt.note(f"model: {model}")
+
+
+def cmd_system(repl: Repl, arg: str) -> None:
+    if not arg:
+        repl.show(repl.convo.system if repl.convo.system else "(no system prompt)")
+        return
+    if arg == "--clear":
+        repl.convo.system = None
+        repl.rt.note("system prompt removed")
+        return
+    repl.convo.system = arg
+    repl.rt.note("system prompt set")
+
+
+def cmd_set(repl: Repl, arg: str) -> None:
+    name, _, raw = arg.partition(" ")
+    name = name.replace("-", "_").lower()
+    raw = raw.strip()
+    if not name or not raw:
+        raise UsageError("usage: /set PARAM VALUE", hint="parameters: " + ", ".join(P.SPECS))
+    value: Any
+    if raw.lower() in ("none", "off", "unset"):
+        if name not in P.SPECS:
+            P.coerce(name, None)  # the one message for an unknown name
+        value = () if name == "stop" else None
+    elif name == "stop":
+        try:
+            value = P.coerce(name, shlex.split(raw))
+        except ValueError:
+            raise UsageError("stop: unbalanced quotes") from None
+    else:
+        value = P.coerce(name, raw)
+    params = P.validate(replace(repl.convo.params, **{name: value}), repl.convo.dialect)
+    repl.convo.params = params
+    shown = "(not sent)" if value is None or value == () else format_param(value)
+    repl.rt.note(f"{name} = {shown}")
+    provider = get_provider(repl.convo.dialect)
+    if name in provider.unsupported_params(params):
+        repl.rt.warn(f"{name} is not part of the {repl.convo.dialect} dialect and is not sent")
+
+
+def cmd_params(repl: Repl, arg: str) -> None:
+    width = max(len(n) for n in P.SPECS)
+    lines = []
+    for name in P.SPECS:
+        value = getattr(repl.convo.params, name)
+        shown = "(not sent)" if value is None or value == () else format_param(value)
+        lines.append(f"{name:<{width}}  {shown}")
+    repl.show("\n".join(lines))
+
+
+def cmd_clear(repl: Repl, arg: str) -> None:
+    repl.convo.clear()
+    repl.log.truncate(repl.convo)
+    repl.rt.note("new conversation (model, system prompt and parameters kept)")
+
+
+def cmd_retry(repl: Repl, arg: str) -> None:
+    before = len(repl.convo.messages)
+    if repl.convo.rewind_to_last_user() is None:
+        raise UsageError("nothing to retry: no message has been sent")
+    if len(repl.convo.messages) != before:
+        repl.log.truncate(repl.convo)
+    repl.send(None)
+
+
+def cmd_undo(repl: Repl, arg: str) -> None:
+    dropped = repl.convo.undo()
+    if not dropped:
+        raise UsageError("nothing to undo")
+    repl.log.truncate(repl.convo)
+    repl.rt.note(f"removed: {first_line(dropped[0].content, 60)}")
+
+
+def cmd_edit(repl: Repl, arg: str) -> None:
+    index = repl.convo.last_user_index()
+    if index is None:
+        raise UsageError("nothing to edit: no message has been sent")
+    repl.edit_from = index
+    repl.prefill = repl.convo.messages[index].content
+    if not repl.interactive:
+        repl.rt.note("the next line replaces the last message and its reply")
+
+
+def cmd_copy(repl: Repl, arg: str) -> None:
+    last = next(
+        (m for m in reversed(repl.convo.messages) if m.role == "assistant" and m.content),
+        None,
+    )
+    if last is None:
+        raise UsageError("nothing to copy: no reply yet")
+    text, what = last.content, "the last reply"
+    if arg:
+        blocks = code_blocks(last.content)
+        if not arg.isdigit() or not 1 <= int(arg) <= len(blocks):
+            count = f"{len(blocks)} code block" + ("" if len(blocks) == 1 else "s")
+            raise UsageError(f"/copy N: N must be 1 to {len(blocks)} (the reply has {count})")
+        text, what = blocks[int(arg) - 1], f"code block {arg}"
+    used = copy_to_clipboard(repl.rt, text)
+    if not used:
+        raise UsageError(
+            "no way to reach the clipboard",
+            hint="install wl-copy, xclip or xsel, or use a terminal that supports OSC 52",
+        )
+    repl.rt.note(f"copied {what} ({len(text):,} characters) via {' and '.join(used)}")
+
+
+def cmd_tokens(repl: Repl, arg: str) -> None:
+    c = repl.convo
+    used = f"{repl.tokens:,} tokens used this session"
+    if not c.messages:
+        repl.show(f"the conversation is empty; {used}")
+        return
+    count = repl.client.count_tokens(c.model, tuple(c.messages), c.system)
+    repl.show(f"{count:,} tokens in the conversation ({c.model}); {used}")
+
+
+def cmd_save(repl: Repl, arg: str) -> None:
+    if repl.store is None:
+        raise UsageError("saving is unavailable: no conversation store in this session")
+    if not arg:
+        raise UsageError("usage: /save NAME")
+    repl.store.save_as(repl.convo, arg)
+    repl.rt.note(f"saved as {arg}")
+
+
+def cmd_load(repl: Repl, arg: str) -> None:
+    if repl.store is None:
+        raise UsageError("loading is unavailable: no conversation store in this session")
+    if not arg:
+        raise UsageError("usage: /load NAME")
+    repl.convo = repl.store.find(arg)
+    n = len(repl.convo.messages)
+    repl.rt.note(f"loaded {arg}: {n} message{'s' if n != 1 else ''}, {repl.convo.model}")
+    repl.warn_unsupported()
+
+
+def cmd_history(repl: Repl, arg: str) -> None:
+    c = repl.convo
+    lines = []
+    if c.system:
+        lines.append(f"system  {first_line(c.system, 70)}")
+    names = {"user": "you", "assistant": "model", "tool": "tool", "system": "system"}
+    for index, m in enumerate(c.messages, 1):
+        text = m.content or ", ".join(f"{t.name}()" for t in m.tool_calls)
+        mark = " (interrupted)" if m.interrupted else ""
+        lines.append(f"{index:>3} {names[m.role]:<5} {first_line(text, 64)}{mark}")
+    repl.show("\n".join(lines) if lines else "(the conversation is empty)")
+
+
+def cmd_tools(repl: Repl, arg: str) -> None:
+    if repl.tools is None or not repl.tools.tools:
+        repl.show("no tools: start the chat with --tools FILE")
+        return
+    lines = []
+    for name, tool in repl.tools.tools.items():
+        always = " (approved for this session)" if name in repl.tools.always else ""
+        lines.append(f"{name}{always}: {first_line(tool.spec.description or '-', 60)}")
+        lines.append(f"    runs: {first_line(' '.join(tool.argv), 66)}")
+    repl.show("\n".join(lines))
+
+
+def cmd_exit(repl: Repl, arg: str) -> None:
+    raise Leave
+
+
+def format_param(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ", ".join(repr(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    run: Callable[[Repl, str], None]
+    args: str
+    help: str
+
+
+# The one table of slash commands: it drives dispatch, /help and completion.
+COMMANDS: dict[str, Command] = {
+    "help": Command(cmd_help, "[COMMAND]", "list the commands and keys"),
+    "model": Command(cmd_model, "[ID]", "show the model, or switch to ID (Tab completes)"),
+    "system": Command(cmd_system, "[TEXT|--clear]", "show, set or remove the system prompt"),
+    "set": Command(cmd_set, "PARAM VALUE", "set a sampling parameter (VALUE none: not sent)"),
+    "params": Command(cmd_params, "", "show the sampling parameters"),
+    "clear": Command(cmd_clear, "", "start a new conversation (settings stay)"),
+    "retry": Command(cmd_retry, "", "regenerate the last reply"),
+    "undo": Command(cmd_undo, "", "drop the last exchange"),
+    "edit": Command(cmd_edit, "", "edit the last message; sending it replaces the exchange"),
+    "copy": Command(cmd_copy, "[N]", "copy the last reply, or its Nth code block"),
+    "tokens": Command(cmd_tokens, "", "count the conversation's tokens exactly"),
+    "save": Command(cmd_save, "NAME", "save the conversation as NAME"),
+    "load": Command(cmd_load, "NAME", "load the conversation saved as NAME"),
+    "history": Command(cmd_history, "", "show the conversation so far, briefly"),
+    "tools": Command(cmd_tools, "", "list the tools the model may call (--tools FILE)"),
+    "exit": Command(cmd_exit, "", "leave the chat (Ctrl-D does too)"),
+    "quit": Command(cmd_exit, "", "leave the chat"),
+}
+
+KEYS_HELP = """\
+Keys: Enter sends · Alt-Enter or Ctrl-J: new line · Ctrl-X Ctrl-E: edit in $EDITOR
+      Tab: complete · Ctrl-R: search the history · Right: accept the suggestion
+      Ctrl-C: stop the reply, or clear the line · Ctrl-D: leave"""

@@ -1,0 +1,37 @@
+"""Tab completion in the REPL: command names (from the one `COMMANDS` table), model ids after
+/model, parameter names after /set, command names after /help. Pure: no prompt_toolkit (the
+prompt reader turns candidates into its Completions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from mlchat import params as P
+from mlchat.repl.commands import COMMANDS
+
+Candidate = tuple[str, int, str]
+"""(text to insert, start position relative to the cursor, one-line description)."""
+
+
+def completions(text: str, models: Callable[[], list[str]]) -> list[Candidate]:
+    """Completions for the input before the cursor: command names, then model ids after
+    /model, parameter names after /set, command names after /help."""
+    if not text.startswith("/") or "\n" in text:
+        return []
+    name, space, arg = text[1:].partition(" ")
+    if not space:
+        return [
+            ("/" + n, -len(text), c.help) for n, c in COMMANDS.items() if n.startswith(name.lower())
+        ]
+    word = arg.lstrip()
+    if " " in word:
+        return []
+    if name == "model":
+        fragment = word.lower()
+        return [(m, -len(word), "") for m in models() if fragment in m.lower()]
+    if name == "set":
+        return [(p, -len(word), s.help) for p, s in P.SPECS.items() if p.startswith(word)]
+    if name == "help":
+        return [(n, -len(word), c.help) for n, c in COMMANDS.items() if n.startswith(word)]
+    return []

@@ -1,0 +1,295 @@
+"""The chat loop (`Repl`): one conversation, its settings and what it has cost so far; reading
+input, dispatching slash commands (commands.py), sending each message and drawing the reply.
+
+Input arrives through the `LineReader` seam (reader.py). Turns are recorded through a `TurnLog`;
+`/save` and `/load` go through a `SessionStore`; model ids for completion and prices for the
+toolbar are injected callables, so the conversation store and the model cache plug in without
+this module knowing them. Imports session, ui, params, providers, types and errors; never typer,
+httpx, rich or prompt_toolkit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from mlchat.errors import EXIT_INTERRUPTED, EXIT_OK, MlchatError, OutputError, UsageError
+from mlchat.prices import usd
+from mlchat.providers import get_provider
+from mlchat.repl.commands import COMMANDS, Leave
+from mlchat.repl.complete import Candidate, completions
+from mlchat.repl.reader import LineReader, default_reader
+from mlchat.runtime import Runtime
+from mlchat.session import Conversation, NullLog, TurnLog
+from mlchat.toolloop import ToolSession
+from mlchat.turn import Turn
+from mlchat.types import Usage
+from mlchat.ui.errors import report
+from mlchat.ui.render import ReasoningMode
+
+if TYPE_CHECKING:
+    from mlchat.client import Client
+
+
+class SessionStore(Protocol):
+    """Named conversations for /save and /load (the conversation store implements it)."""
+
+    def save_as(self, convo: Conversation, name: str) -> None: ...
+
+    def find(self, ref: str) -> Conversation: ...
+
+
+def _no_models() -> list[str]:
+    return []
+
+
+def _no_cost(model: str, usage: Usage) -> float | None:
+    return None
+
+
+class Repl:
+    """The chat: one conversation, its settings, and what it has cost so far."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        client: Client,
+        convo: Conversation,
+        *,
+        plain: bool = False,
+        reasoning: ReasoningMode = "auto",
+        stream: bool = True,
+        log: TurnLog | None = None,
+        store: SessionStore | None = None,
+        model_ids: Callable[[], list[str]] = _no_models,
+        cost: Callable[[str, Usage], float | None] = _no_cost,
+        tools: ToolSession | None = None,
+        aliases: Mapping[str, str] | None = None,
+    ) -> None:
+        self.rt = rt
+        self.tools = tools
+        self.aliases: Mapping[str, str] = aliases or {}
+        self.client = client
+        self.convo = convo
+        self.plain = plain
+        self.reasoning: ReasoningMode = reasoning
+        self.stream = stream
+        self.log: TurnLog = log if log is not None else NullLog()
+        self.store = store
+        self.model_ids = model_ids
+        self.cost = cost
+        self.tokens = 0
+        self.spent: float | None = None
+        self.exit_code = EXIT_OK
+        self.interactive = True
+        self._reader: LineReader | None = None
+        self.prefill = ""
+        self.edit_from: int | None = None
+        self._stop = False  # Ctrl-C stopped a reply read from a pipe: end the session
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def run(self, reader: LineReader) -> int:
+        """Read and answer until the input ends or /exit. Returns the exit code: 0, or for a
+        chat read from a pipe, the code of the last failure (so scripts can tell)."""
+        self.interactive = reader.interactive
+        self._reader = reader
+        self.warn_unsupported()
+        if reader.interactive:
+            self.rt.note(
+                f"mlchat · {self.convo.model} · /help lists commands · Ctrl-D or /exit leaves"
+            )
+        while True:
+            prefill, self.prefill = self.prefill, ""
+            editing, self.edit_from = self.edit_from, None
+            try:
+                text = reader.read(prefill)
+            except KeyboardInterrupt:
+                if not reader.interactive:
+                    return self._interrupted()
+                continue  # the line is abandoned (and a pending /edit with it)
+            if text is None:
+                return self.exit_code
+            try:
+                self.handle(text, editing)
+            except Leave:
+                return self.exit_code
+            except KeyboardInterrupt:
+                # Ctrl-C outside a reply (e.g. during /tokens): back to the prompt.
+                if not reader.interactive:
+                    return self._interrupted()
+            if self._stop:
+                return self._interrupted()
+
+    def _interrupted(self) -> int:
+        self.rt.note("mlchat: interrupted")
+        return EXIT_INTERRUPTED
+
+    def handle(self, text: str, editing: int | None = None) -> None:
+        """One input: a slash command, or a message to send (replacing the exchange from
+        `editing` on, after /edit)."""
+        if not text.strip():
+            return
+        if text.startswith("/") and not text.startswith("//"):
+            self.command(text)
+            return
+        if text.startswith("//"):
+            text = text[1:]  # `//etc/hosts is...` sends a message that starts with a slash
+        if editing is not None and editing <= len(self.convo.messages):
+            self.convo.truncate(editing)
+            self.log.truncate(self.convo)
+        self.send(text)
+
+    def command(self, text: str) -> None:
+        name, _, arg = text[1:].partition(" ")
+        if "\n" in name:  # `/system` followed by Alt-Enter: the text starts on the next line
+            name, _, rest = name.partition("\n")
+            arg = rest + (" " + arg if arg else "")
+        arg = arg.strip()
+        cmd = COMMANDS.get(name.lower())
+        try:
+            if cmd is None:
+                close = difflib.get_close_matches(name.lower(), COMMANDS, n=1)
+                guess = f"did you mean /{close[0]}? " if close else ""
+                raise UsageError(
+                    f"unknown command /{name}",
+                    hint=f"{guess}/help lists the commands; start a message with // to send "
+                    "a leading slash",
+                )
+            cmd.run(self, arg)
+        except MlchatError as error:
+            self._fail(error)
+
+    # -- one turn ---------------------------------------------------------------------------
+
+    def send(self, text: str | None) -> None:
+        """Send `text` as the next user message, or with None resend the last one (/retry).
+        With tools, rounds of tool calls run until the model answers (toolloop)."""
+        # Only while a reply streams: typed-ahead keys are kept, and tool approvals (between
+        # rounds) read from a normal terminal.
+        reader = self._reader
+        turn = Turn(
+            self.rt,
+            self.client,
+            self.convo,
+            self.log,
+            stream=self.stream,
+            tools=self.tools,
+            plain=self.plain,
+            reasoning=self.reasoning,
+            replying=reader.replying if reader is not None else contextlib.nullcontext,
+        )
+        interrupted = False
+        error: MlchatError | None = None
+        try:
+            turn.run(text)
+        except OutputError:
+            raise  # stdout is gone: the chat cannot go on
+        except KeyboardInterrupt:
+            interrupted = True
+        except MlchatError as exc:
+            error = exc
+        for reply in turn.replies:
+            self._count(reply.usage)
+        last = turn.last
+        if interrupted:
+            if last is not None and last.has_content:
+                self.rt.note("(interrupted: the partial reply stays in the conversation)")
+            else:
+                self.rt.note("(interrupted before any reply: /retry sends your message again)")
+            if not self.interactive:
+                self._stop = True
+        elif error is not None:
+            kept = "your message is kept: /retry sends it again"
+            hint = f"{error.hint}; {kept}" if error.hint else kept
+            self._fail(error, hint=hint)
+        if self.rt.stdout_tty:
+            self.rt.out.write("\n")  # a blank line between the reply and the next prompt
+            self.rt.out.flush()
+
+    def _count(self, usage: Usage | None) -> None:
+        if usage is None:
+            return
+        self.tokens += usage.total_tokens or 0
+        try:
+            price = self.cost(self.convo.model, usage)
+        except Exception:  # a broken price table must not end the chat
+            price = None
+        if price is not None:
+            self.spent = (self.spent or 0.0) + price
+
+    def _fail(self, error: MlchatError, hint: str | None = None) -> None:
+        report(self.rt.err, self.rt.scrub, error, hint)
+        self.exit_code = error.exit_code if not self.interactive else EXIT_OK
+
+    def warn_unsupported(self) -> None:
+        provider = get_provider(self.convo.dialect)
+        for name in provider.unsupported_params(self.convo.params):
+            self.rt.warn(f"{name} is not part of the {self.convo.dialect} dialect and is not sent")
+
+    def show(self, text: str) -> None:
+        """What the user asked to see (/params, /history...) goes to stdout, like a reply."""
+        self.rt.out.write(text if text.endswith("\n") else text + "\n")
+        self.rt.out.flush()
+
+    # -- the toolbar and completion ---------------------------------------------------------
+
+    def toolbar(self) -> str:
+        c = self.convo
+        parts = [c.model, c.dialect]
+        if c.params.temperature is not None:
+            parts.append(f"temperature {c.params.temperature:g}")
+        parts.append(f"{self.tokens:,} tokens")
+        if self.spent is not None:
+            parts.append(usd(self.spent))
+        return " · ".join(parts) + "  │  /help"
+
+    def completions(self, text: str) -> list[Candidate]:
+        """Completions for the input before the cursor (see complete.py)."""
+        return completions(text, self.models)
+
+    def models(self) -> list[str]:
+        try:
+            return list(self.model_ids())
+        except Exception:  # a broken model cache must not end the chat
+            return []
+
+
+def run(
+    rt: Runtime,
+    client: Client,
+    convo: Conversation,
+    *,
+    reader: LineReader | None = None,
+    plain: bool = False,
+    reasoning: ReasoningMode = "auto",
+    stream: bool = True,
+    log: TurnLog | None = None,
+    store: SessionStore | None = None,
+    model_ids: Callable[[], list[str]] = _no_models,
+    cost: Callable[[str, Usage], float | None] = _no_cost,
+    history: Path | None = None,
+    tools: ToolSession | None = None,
+    aliases: Mapping[str, str] | None = None,
+) -> int:
+    """Hold a chat until the input ends; returns the exit code."""
+    repl = Repl(
+        rt,
+        client,
+        convo,
+        plain=plain,
+        reasoning=reasoning,
+        stream=stream,
+        log=log,
+        store=store,
+        model_ids=model_ids,
+        cost=cost,
+        tools=tools,
+        aliases=aliases,
+    )
+    if reader is None:
+        reader = default_reader(rt, history, repl.toolbar, repl.completions)
+    return repl.run(reader)
