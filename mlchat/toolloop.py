@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_ROUNDS = 8
 STRUCTURED_TOOL = "respond"
+OBJECT = {"type": "object"}  # what a source's arguments must be before anyone is asked
 
 Approval = Literal["yes", "no", "always"]
 
@@ -162,9 +163,17 @@ class ToolSession:
     def execute(self, call: ToolCall) -> toolmod.ToolResult:
         from mlchat import tools as toolmod  # subprocess and shlex: only when tools are in play
 
+        tool = self.tools.get(call.name)
         source = None
-        if call.name not in self.tools:
+        if tool is None:
             source = next((src for src in self.sources if src.owns(call.name)), None)
+        if source is None and (
+            tool is None or toolmod.parse_arguments(call.arguments, tool.spec.parameters)[1]
+        ):
+            # Nothing will run: the model gets the reason, and nobody is asked about it.
+            return toolmod.run(tool, call, self.env, self.secrets)
+        if source is not None and toolmod.parse_arguments(call.arguments, OBJECT)[1]:
+            return source.run(call)  # arguments that are not an object: refused there, unasked
         if call.name not in self.always and not (source and source.trusted(call.name)):
             answer = self.approve(call)
             if answer == "no":
@@ -173,7 +182,7 @@ class ToolSession:
                 self.always.add(call.name)
         if source is not None:
             return source.run(call)
-        return toolmod.run(self.tools.get(call.name), call, self.env, self.secrets)
+        return toolmod.run(tool, call, self.env, self.secrets)
 
 
 def run_rounds(
