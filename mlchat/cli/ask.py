@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,6 @@ def ask(
     ] = None,
     allow_binary: o.AllowBinaryOpt = False,
 ) -> None:
-    from mlchat import prices
 
     rt = common.runtime(ctx)
     # SIGTERM and SIGHUP take Ctrl-C's path: the partial reply is kept, the exit code says which.
@@ -147,7 +147,7 @@ def ask(
         text = read_prompt(rt, prompt, allow_binary=allow_binary)
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
+        table = s.prices
         opts = Options(
             stream=not no_stream,
             as_json=as_json,
@@ -199,7 +199,7 @@ def run(
     text: str,
     log: TurnLog,
     opts: Options,
-    table: dict[str, prices.Price],
+    table: Mapping[str, prices.Price],
 ) -> None:
     from mlchat import prices
     from mlchat.providers import get_provider
@@ -273,7 +273,7 @@ def _print_json(
     replies: list[Reply],
     results: list[ToolResult],
     model: str,
-    table: dict[str, prices.Price],
+    table: Mapping[str, prices.Price],
     error: MlchatError | None = None,
     data: Any = None,
 ) -> None:

@@ -107,7 +107,7 @@ def tokens(
             profile=profile,
         )
         s = common.resolve_model(rt, common.settings(rt, flags))
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
+        table = s.prices
         with common.client(rt, s) as client:
             count = client.count_tokens(s.model, (Message("user", prompt),), s.system)
         price = prices.price(s.model, table)
