@@ -22,9 +22,9 @@ __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
         'chat') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds -h --help' ;;
-        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -h --help' ;;
+        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -f --file --max-files --max-bytes -h --help' ;;
         'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
-        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries -h --help' ;;
+        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
         'profiles') REPLY='--json -h --help' ;;
         'key') REPLY='-h --help' ;;
         'key set') REPLY='--keyring --profile -h --help' ;;
@@ -86,6 +86,9 @@ __mlchat_value() {
         'ask --tools') REPLY='file' ;;
         'ask --max-rounds') REPLY='text' ;;
         'ask --schema') REPLY='file' ;;
+        'ask -f'|'ask --file') REPLY='file' ;;
+        'ask --max-files') REPLY='text' ;;
+        'ask --max-bytes') REPLY='text' ;;
         'models --base-url') REPLY='text' ;;
         'models --profile') REPLY='text' ;;
         'models --timeout') REPLY='text' ;;
@@ -96,6 +99,8 @@ __mlchat_value() {
         'tokens --profile') REPLY='text' ;;
         'tokens --timeout') REPLY='text' ;;
         'tokens --retries') REPLY='text' ;;
+        'tokens --max-files') REPLY='text' ;;
+        'tokens --max-bytes') REPLY='text' ;;
         'key set --profile') REPLY='text' ;;
         'key status --profile') REPLY='text' ;;
         'sessions list -n'|'sessions list --limit') REPLY='text' ;;

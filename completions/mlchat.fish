@@ -28,11 +28,11 @@ function __mlchat_takes_value
         case 'chat'
             contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds
         case 'ask'
-            contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --schema
+            contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --schema -f --file --max-files --max-bytes
         case 'models'
             contains -- $argv[2] --base-url --profile --timeout
         case 'tokens'
-            contains -- $argv[2] -f --file -m --model -s --system --base-url --profile --timeout --retries
+            contains -- $argv[2] -f --file -m --model -s --system --base-url --profile --timeout --retries --max-files --max-bytes
         case 'key set'
             contains -- $argv[2] --profile
         case 'key status'
@@ -166,6 +166,9 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l max-rounds -d 'Most rounds of tool 
 complete -c mlchat -n "__mlchat_at 'ask'" -l json-mode -d 'Ask for a JSON object (response_format json_object); print it validated.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l schema -d 'JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn\'t.' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
+complete -c mlchat -n "__mlchat_at 'ask'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
+complete -c mlchat -n "__mlchat_at 'ask'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat models
@@ -177,7 +180,7 @@ complete -c mlchat -n "__mlchat_at 'models'" -l timeout -d 'Longest silence acce
 complete -c mlchat -n "__mlchat_at 'models'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat tokens
-complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Count this file too (repeatable; - is stdin).' -r -F
+complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
 complete -c mlchat -n "__mlchat_at 'tokens'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt.' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
@@ -186,6 +189,8 @@ complete -c mlchat -n "__mlchat_at 'tokens'" -l base-url -d 'API base URL [defau
 complete -c mlchat -n "__mlchat_at 'tokens'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat profiles

@@ -12,7 +12,8 @@
     │   ├── ServerError (6)       5xx and 529
     │   ├── StreamTimeout (6)     silence longer than the read timeout
     │   ├── ProtocolError (6)     a reply we cannot read (malformed event, oversized event)
-    │   └── IncompleteReply (6)   the stream ended without its end marker
+    │   ├── IncompleteReply (6)   the stream ended without its end marker
+    │   └── FetchFailed (6)       a URL given as an attachment could not be fetched
     └── Interrupted (130)         Ctrl-C (130), SIGHUP (129), SIGTERM (143)
 
 Every error renders as one line (`mlchat: error: ...`) plus an optional hint; the exit code lives
@@ -104,6 +105,10 @@ class ProtocolError(NetworkError):
 
 
 class IncompleteReply(NetworkError):
+    pass
+
+
+class FetchFailed(NetworkError):
     pass
 
 

@@ -32,7 +32,7 @@ from mlchat.providers import get_provider
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, Reply, TurnLog
 from mlchat.toolloop import ToolSession, run_rounds
-from mlchat.types import ChatRequest, StreamEvent, ToolSpec
+from mlchat.types import ChatRequest, Message, StreamEvent, ToolSpec
 from mlchat.ui.render import NullRenderer, ReasoningMode, Renderer, make_renderer
 from mlchat.ui.toolcalls import show_call, show_result
 
@@ -54,8 +54,9 @@ def stdout_writes() -> Iterator[None]:
 
 
 class Turn:
-    """One exchange in `convo`: `run(text)` sends `text` (or, with None, the conversation as it
-    stands: /retry) and returns when the model has answered without calling a tool.
+    """One exchange in `convo`: `run(text)` sends `text` (a user message with attachments, or
+    plain text; with None, the conversation as it stands: /retry) and returns when the model
+    has answered without calling a tool.
 
     `quiet` draws nothing (`--json`, structured output: the caller prints one document at the
     end); `replying` is held while each reply streams (the REPL keeps typed-ahead keys then, and
@@ -93,7 +94,7 @@ class Turn:
         self.results: list[ToolResult] = []
         self._renderers: list[Renderer] = []
 
-    def run(self, text: str | None) -> None:
+    def run(self, text: str | Message | None) -> None:
         convo = self.convo
         if text is not None:
             convo.add_user(text)

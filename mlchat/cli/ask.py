@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlchat import signals
-from mlchat.cli import common, tooling
+from mlchat.cli import attaching, common, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
@@ -21,6 +21,7 @@ from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
     from mlchat import prices
+    from mlchat.attach import Limits
     from mlchat.config import Settings
     from mlchat.session import Conversation, Reply, TurnLog
     from mlchat.toolloop import (
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         ToolSession,
     )
     from mlchat.tools import ToolResult
+    from mlchat.types import Message
     from mlchat.ui.render import ReasoningMode
 
 STRUCTURED = "Structured output and tools"
@@ -35,9 +37,10 @@ STRUCTURED = "Structured output and tools"
 HELP = doc(
     """Ask one question and stream the answer.
 
-    The prompt is the argument, piped stdin, or both (stdin first, a blank line, then the
-    argument). On a terminal the answer is rendered as Markdown; piped, stdout gets exactly the
-    answer text, and --json gives one JSON object for scripts.
+    The prompt is assembled in one order: piped stdin, then each --file in the order given
+    (files, folders, globs, images, URLs), then the argument, separated by blank lines. On a
+    terminal the answer is rendered as Markdown; piped, stdout gets exactly the answer text,
+    and --json gives one JSON object for scripts.
 
     Every exchange is saved (see `mlchat sessions`) unless --no-log or `log = false` in the
     config file.
@@ -46,24 +49,31 @@ HELP = doc(
 
       mlchat ask "What is a monad, in one paragraph?"
       git diff | mlchat ask "write a commit message"
-      mlchat ask --json -m minimax-minimax-m1 "name three primes" | jq -r .text
+      mlchat ask -f src/ -f error.png "why does this fail?"
       mlchat ask -c "and in one sentence?"    # continue the latest conversation
     """
 )
 
 
-def read_prompt(rt: Runtime, argument: str | None, *, allow_binary: bool = False) -> str:
-    from mlchat.prompt_input import assemble
-
-    prompt = assemble(
-        rt.stdin, argument, piped=not rt.stdin_tty, allow_binary=allow_binary, warn=rt.warn
-    )
-    if not prompt:
+def read_prompt(
+    rt: Runtime,
+    s: Settings,
+    argument: str | None,
+    files: list[str] | None,
+    limit: Limits,
+    *,
+    allow_binary: bool = False,
+) -> Message:
+    """The user message from every source, in the documented order (piped stdin, each --file,
+    the argument); every bad source is a usage error (or, for a URL, exit 6) before any request."""
+    got = attaching.collect(rt, argument, files, limit, allow_binary=allow_binary)
+    message = attaching.message(rt, s, got, limit)
+    if not message.content.strip() and not message.parts:
         raise UsageError(
-            "no prompt: give one as an argument or pipe it on stdin",
+            "no prompt: give one as an argument, with --file, or pipe it on stdin",
             hint='mlchat ask "your question"   or   echo "your question" | mlchat ask',
         )
-    return prompt
+    return message
 
 
 def ask(
@@ -135,6 +145,9 @@ def ask(
         ),
     ] = None,
     allow_binary: o.AllowBinaryOpt = False,
+    files: attaching.FileOpt = None,
+    max_files: attaching.MaxFilesOpt = None,
+    max_bytes: attaching.MaxBytesOpt = None,
 ) -> None:
 
     rt = common.runtime(ctx)
@@ -144,9 +157,10 @@ def ask(
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         if continue_ and session is not None:
             raise UsageError("give either -c/--continue or --session, not both")
-        text = read_prompt(rt, prompt, allow_binary=allow_binary)
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
+        limit = attaching.limits(s, max_files, max_bytes)
+        text = read_prompt(rt, s, prompt, files, limit, allow_binary=allow_binary)
         table = s.prices
         opts = Options(
             stream=not no_stream,
@@ -196,7 +210,7 @@ def run(
     rt: Runtime,
     s: Settings,
     convo: Conversation,
-    text: str,
+    text: str | Message,
     log: TurnLog,
     opts: Options,
     table: Mapping[str, prices.Price],
