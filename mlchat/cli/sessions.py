@@ -196,8 +196,8 @@ def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None
     out.append(("\n", None))
     out.append(
         (
-            f"{summary.model} ({summary.dialect}) · {summary.messages} messages · created "
-            f"{_local(summary.created)} · updated {_local(summary.updated)}\n",
+            f"{printable(summary.model)} ({summary.dialect}) · {summary.messages} messages · "
+            f"created {_local(summary.created)} · updated {_local(summary.updated)}\n",
             "dim",
         )
     )
@@ -213,13 +213,13 @@ def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None
     for r in records:
         head = [r.role, _local(r.created)]
         if r.role == "assistant" and r.model:
-            head.insert(1, r.model)
+            head.insert(1, printable(r.model))
         if r.usage is not None:
             head.append(f"{_n(r.usage.input_tokens)} in, {_n(r.usage.output_tokens)} out")
         if r.cost is not None:
             head.append(f"${r.cost:.6f}".rstrip("0").rstrip("."))
         if r.tool_call_id:
-            head.append(f"result of {r.tool_call_id}")
+            head.append(f"result of {printable(r.tool_call_id)}")
         out.append(("\n── " + " · ".join(head) + "\n", "bold"))
         if r.reasoning:
             out.append((printable(r.reasoning).rstrip("\n") + "\n", "dim italic"))
@@ -494,9 +494,10 @@ def _confirm(rt: Runtime, store: Store, ids: list[str]) -> bool:
     for cid in ids:
         summary, _ = store.record(cid)
         label = f" {printable(summary.name)!r}" if summary.name else ""
-        words = f": {summary.title[:50]}" if summary.title else ""
+        words = f": {printable(summary.title[:50])}" if summary.title else ""
         rt.err.write(f"  {cid}{label} ({summary.messages} messages){words}\n")
     what = "this conversation" if len(ids) == 1 else f"these {len(ids)} conversations"
+    rt.discard_typeahead()  # a "y" typed before the question was shown must not delete
     rt.err.write(f"Delete {what}? [y/N] ")
     rt.err.flush()
     assert rt.stdin is not None
