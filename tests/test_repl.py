@@ -323,7 +323,8 @@ def test_network_failure_is_one_line(emulator: Emulator) -> None:
     repl = Repl(rt, client, Conversation(model=MODEL))
     code = repl.run(PlainReader(io.BytesIO(b"hi\n"), interactive=True))
     assert code == 0  # at a terminal, failures never end the chat
-    banner, *err = rt.err.getvalue().splitlines()  # type: ignore[union-attr]
+    assert isinstance(rt.stderr, io.StringIO)
+    banner, *err = rt.stderr.getvalue().splitlines()
     assert "/help lists commands" in banner
     assert err[0].startswith("mlchat: error: cannot connect to 127.0.0.1:9")
     assert len(err) == 2  # the error and its hint
@@ -667,6 +668,27 @@ def test_history_shows_the_conversation_briefly(emulator: Emulator) -> None:
         f"  4 model echo: {long.strip()[:57]}…",
     ]
     assert all(len(line) <= 80 for line in lines[-5:])
+
+
+def test_history_shows_escape_sequences_escaped(emulator: Emulator) -> None:
+    evil = "\x1b]0;pwned\x07\x1b[2J\u009b6n"
+    emulator.script(
+        R.chat(
+            "",
+            tool_calls=[{"id": "c1", "name": "nm" + evil, "arguments": "{}"}],
+            finish_reason="tool_calls",
+        ),
+        R.chat("said " + evil),
+    )
+    c = chat(emulator, "hi", "again", "/history")
+    shown = "^[]0;pwned^G^[[2J<U+009B>6n"
+    assert c.out.splitlines()[-3:] == [
+        f"  2 model nm{shown}()",
+        "  3 you   again",
+        f"  4 model said {shown}",
+    ]
+    history = c.out[c.out.index("  1 you") :]
+    assert "\x1b" not in history and "\x07" not in history and "\u009b" not in history
 
 
 @pytest.mark.parametrize("command", ["/exit", "/quit", "/QUIT"])
