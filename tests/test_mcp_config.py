@@ -113,7 +113,10 @@ def test_select_rules(tmp_path: Path) -> None:
     path.write_text(json.dumps({"mcpServers": {"j": {"command": "j"}}}))
     servers = mc.load({"mcp": {"a": {"command": "a"}, "off": {"command": "o", "enabled": False}}})
     servers.update(mc.from_json(path))
-    names = lambda chosen: [s.name for s in chosen]  # noqa: E731
+
+    def names(chosen: list[mc.ServerConfig]) -> list[str]:
+        return [s.name for s in chosen]
+
     assert names(mc.select(servers, [])) == []  # none by default
     assert names(mc.select(servers, ["all"])) == ["a", "j"]  # enabled ones
     assert names(mc.select(servers, ["off", "a", "off"])) == ["off", "a"]  # named: used
