@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlchat import signals
-from mlchat.cli import common, tooling
+from mlchat.cli import common, role_use, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import OutputError, boundary, stdout_writes
 from mlchat.cli.helptext import doc
@@ -53,13 +53,15 @@ HELP = doc(
 )
 
 
-def read_prompt(rt: Runtime, argument: str | None, *, allow_binary: bool = False) -> str:
+def read_prompt(
+    rt: Runtime, argument: str | None, *, allow_binary: bool = False, required: bool = True
+) -> str:
     from mlchat.prompt_input import assemble
 
     prompt = assemble(
         rt.stdin, argument, piped=not rt.stdin_tty, allow_binary=allow_binary, warn=rt.warn
     )
-    if not prompt:
+    if not prompt and required:
         raise UsageError(
             "no prompt: give one as an argument or pipe it on stdin",
             hint='mlchat ask "your question"   or   echo "your question" | mlchat ask',
@@ -75,6 +77,8 @@ def ask(
             help="The question (appended after piped stdin).", metavar="PROMPT", show_default=False
         ),
     ] = None,
+    role: role_use.RoleOpt = None,
+    param: role_use.ParamOpt = None,
     model: o.ModelOpt = None,
     system: o.SystemOpt = None,
     temperature: o.TemperatureOpt = None,
@@ -136,6 +140,7 @@ def ask(
         ),
     ] = None,
     allow_binary: o.AllowBinaryOpt = False,
+    save_role: role_use.SaveRoleOpt = None,
 ) -> None:
     from mlchat import prices
 
@@ -146,7 +151,16 @@ def ask(
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         if continue_ and session is not None:
             raise UsageError("give either -c/--continue or --session, not both")
-        text = read_prompt(rt, prompt, allow_binary=allow_binary)
+        if save_role is not None:
+            role_use.save(rt, save_role, ctx.params, prompt)
+            return
+        active = role_use.use(rt, role, param)
+        flags = role_use.flags_with(active, flags)
+        if active.role is not None:  # the role's tools and output format, unless flags say
+            tools_file = tools_file or active.role.tools_path()
+            if schema is None and not json_mode:
+                schema, json_mode = active.role.schema, active.role.json_mode
+        text = read_prompt(rt, prompt, allow_binary=allow_binary, required=active.needs_input)
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
@@ -164,7 +178,10 @@ def ask(
             convo = common.starting_conversation(
                 rt, s, flags, store, continue_latest=continue_, ref=session
             )
-            run(rt, s, convo, text, log, opts, table)
+            if active.role is None and convo.role:  # resumed: the role's template goes on
+                active = role_use.resumed(rt, convo.role)
+            convo.role = active.name
+            run(rt, s, convo, active.prompt(text), log, opts, table)
 
 
 def _output_format(json_mode: bool, schema: str | None) -> OutputFormat | None:

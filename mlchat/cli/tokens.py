@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlchat.cli import common
+from mlchat.cli import common, role_use
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
@@ -36,7 +36,12 @@ HELP = doc(
 
 
 def read_sources(
-    rt: Runtime, argument: str | None, files: list[str], *, allow_binary: bool = False
+    rt: Runtime,
+    argument: str | None,
+    files: list[str],
+    *,
+    allow_binary: bool = False,
+    required: bool = True,
 ) -> str:
     """The prompt exactly as `ask` assembles it (one reader for both: mlchat/prompt_input.py).
     Unreadable, binary or oversized sources and empty input are usage errors, raised before any
@@ -51,7 +56,7 @@ def read_sources(
         allow_binary=allow_binary,
         warn=rt.warn,
     )
-    if not text:
+    if not text and required:
         raise UsageError(
             "nothing to count: give text as an argument, with --file, or on stdin",
             hint='mlchat tokens "some text"   or   mlchat tokens -f notes.md',
@@ -75,6 +80,8 @@ def tokens(
             rich_help_panel=o.MODEL,
         ),
     ] = None,
+    role: role_use.RoleOpt = None,
+    param: role_use.ParamOpt = None,
     model: o.ModelOpt = None,
     system: o.SystemOpt = None,
     allow_binary: o.AllowBinaryOpt = False,
@@ -97,7 +104,12 @@ def tokens(
 
     rt = common.runtime(ctx)
     with boundary(rt):
-        prompt = read_sources(rt, text, files or [], allow_binary=allow_binary)
+        active = role_use.use(rt, role, param)
+        prompt = active.prompt(
+            read_sources(
+                rt, text, files or [], allow_binary=allow_binary, required=active.needs_input
+            )
+        )
         flags = Flags(
             model=model,
             system=system,
@@ -106,6 +118,7 @@ def tokens(
             retries=retries,
             profile=profile,
         )
+        flags = role_use.flags_with(active, flags)
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
         with common.client(rt, s) as client:
