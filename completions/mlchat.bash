@@ -23,9 +23,9 @@ __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
         'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --save-role -h --help' ;;
-        'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary --save-role -h --help' ;;
+        'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
         'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
-        'tokens') REPLY='-f --file -r --role -p --param -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries -h --help' ;;
+        'tokens') REPLY='-f --file -r --role -p --param -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
         'profiles') REPLY='--json -h --help' ;;
         'roles') REPLY='-h --help' ;;
         'roles list') REPLY='--json -h --help' ;;
@@ -97,6 +97,9 @@ __mlchat_value() {
         'ask --tools') REPLY='file' ;;
         'ask --max-rounds') REPLY='text' ;;
         'ask --schema') REPLY='file' ;;
+        'ask -f'|'ask --file') REPLY='file' ;;
+        'ask --max-files') REPLY='text' ;;
+        'ask --max-bytes') REPLY='text' ;;
         'ask --save-role') REPLY='text' ;;
         'models --base-url') REPLY='text' ;;
         'models --profile') REPLY='text' ;;
@@ -110,6 +113,8 @@ __mlchat_value() {
         'tokens --profile') REPLY='text' ;;
         'tokens --timeout') REPLY='text' ;;
         'tokens --retries') REPLY='text' ;;
+        'tokens --max-files') REPLY='text' ;;
+        'tokens --max-bytes') REPLY='text' ;;
         'key set --profile') REPLY='text' ;;
         'key status --profile') REPLY='text' ;;
         'sessions list -n'|'sessions list --limit') REPLY='text' ;;

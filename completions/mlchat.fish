@@ -30,11 +30,11 @@ function __mlchat_takes_value
         case 'chat'
             contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --save-role
         case 'ask'
-            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --schema --save-role
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --schema -f --file --max-files --max-bytes --save-role
         case 'models'
             contains -- $argv[2] --base-url --profile --timeout
         case 'tokens'
-            contains -- $argv[2] -f --file -r --role -p --param -m --model -s --system --base-url --profile --timeout --retries
+            contains -- $argv[2] -f --file -r --role -p --param -m --model -s --system --base-url --profile --timeout --retries --max-files --max-bytes
         case 'key set'
             contains -- $argv[2] --profile
         case 'key status'
@@ -174,6 +174,9 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l max-rounds -d 'Most rounds of tool 
 complete -c mlchat -n "__mlchat_at 'ask'" -l json-mode -d 'Ask for a JSON object (response_format json_object); print it validated.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l schema -d 'JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn\'t.' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
+complete -c mlchat -n "__mlchat_at 'ask'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
+complete -c mlchat -n "__mlchat_at 'ask'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s h -l help -d 'Show this message and exit.'
 
@@ -186,7 +189,7 @@ complete -c mlchat -n "__mlchat_at 'models'" -l timeout -d 'Longest silence acce
 complete -c mlchat -n "__mlchat_at 'models'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat tokens
-complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Count this file too (repeatable; - is stdin).' -r -F
+complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
 complete -c mlchat -n "__mlchat_at 'tokens'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
@@ -197,6 +200,8 @@ complete -c mlchat -n "__mlchat_at 'tokens'" -l base-url -d 'API base URL [defau
 complete -c mlchat -n "__mlchat_at 'tokens'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat profiles

@@ -269,7 +269,7 @@ _mlchat_profiles() {
 
 _mlchat_tokens() {
     _arguments -s -S \
-        '*'{-f+,--file=}'[Count this file too (repeatable; - is stdin).]:file:_files' \
+        '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
         '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:text: ' \
         '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
@@ -280,6 +280,8 @@ _mlchat_tokens() {
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
+        '(--max-files)--max-files=[Most files one message may attach (default: 1000, or attach_max_files).]:text: ' \
+        '(--max-bytes)--max-bytes=[Most bytes of text per message, and per image (default: 20000000, or attach_max_bytes).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::text: '
 }
@@ -328,6 +330,9 @@ _mlchat_ask() {
         '(--json-mode)--json-mode[Ask for a JSON object (response_format json_object); print it validated.]' \
         '(--schema)--schema=[JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn'\''t.]:file:_files' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
+        '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
+        '(--max-files)--max-files=[Most files one message may attach (default: 1000, or attach_max_files).]:text: ' \
+        '(--max-bytes)--max-bytes=[Most bytes of text per message, and per image (default: 20000000, or attach_max_bytes).]:text: ' \
         '(--save-role)--save-role=[Save the options given (the prompt becomes the template) as role NAME; send nothing.]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::prompt: '

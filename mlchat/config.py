@@ -174,6 +174,10 @@ OPTIONS: dict[str, Option] = {
         env="MLCHAT_IDLE_TIMEOUT",
     ),
     "log": Option("bool", "save conversations (true or false)", True),
+    "attach_max_files": Option("count", "most files one message may attach (-f, @)", 1000),
+    "attach_max_bytes": Option(
+        "count", "most bytes of attached text per message, and per image", 20_000_000
+    ),
     "aliases": Option("table", 'short name = "model id", accepted by -m'),
     "prices": Option("table", "per model id: input and output, USD per 1M tokens (>= 0)"),
     "api_key_env": Option("source", "read the key from this environment variable instead"),
@@ -571,11 +575,11 @@ def refuse_untrusted(path: Path, file: Mapping[str, Any]) -> None:
     refused = " or ".join(held)
     raise ConfigError(
         f"bad owner or permissions on {path}: {problem}; refusing to use its {refused}",
-        hint=_fix(path, problem),
+        hint=_fix(problem),
     )
 
 
-def _fix(path: Path, problem: str) -> str:
+def _fix(problem: str) -> str:
     target = problem.split(" is ", 1)[0].removeprefix("directory ")
     if "owned by another user" in problem:
         return f"make it yours or move it away: chown $USER {target}"
@@ -603,7 +607,7 @@ def write_atomic(path: Path, text: str) -> None:
         if linked:
             problem = _untrusted_entry(directory)
             if problem is not None:
-                raise ConfigError(f"will not write {path}: {problem}", hint=_fix(path, problem))
+                raise ConfigError(f"will not write {path}: {problem}", hint=_fix(problem))
         else:
             _private_dir(directory)
         atomic.write_atomic(path, text)
@@ -620,7 +624,7 @@ def _private_dir(directory: Path) -> None:
     st = directory.stat()
     if st.st_uid not in (os.getuid(), 0):
         problem = f"directory {directory} is owned by another user (uid {st.st_uid})"
-        raise ConfigError(f"will not write into it: {problem}", hint=_fix(directory, problem))
+        raise ConfigError(f"will not write into it: {problem}", hint=_fix(problem))
     if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
         directory.chmod(DIR_MODE)
 

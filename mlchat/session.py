@@ -158,8 +158,9 @@ class Conversation:
             response_format=response_format,
         )
 
-    def add_user(self, text: str) -> None:
-        self.messages.append(Message("user", text))
+    def add_user(self, text: str | Message) -> None:
+        """Append a user message: text, or a message built with attachments (`user_message`)."""
+        self.messages.append(text if isinstance(text, Message) else Message("user", text))
 
     def add_reply(self, reply: Reply, *, interrupted: bool = False) -> None:
         """Keep a reply, even a partial one, so the model sees what it said."""

@@ -135,13 +135,17 @@ class ToolSession:
     def execute(self, call: ToolCall) -> toolmod.ToolResult:
         from mlchat import tools as toolmod  # subprocess and shlex: only when tools are in play
 
+        tool = self.tools.get(call.name)
+        if tool is None or toolmod.parse_arguments(call.arguments, tool.spec.parameters)[1]:
+            # Nothing will run: the model gets the reason, and nobody is asked about it.
+            return toolmod.run(tool, call, self.env, self.secrets)
         if call.name not in self.always:
             answer = self.approve(call)
             if answer == "no":
                 return toolmod.refused(call)
             if answer == "always":
                 self.always.add(call.name)
-        return toolmod.run(self.tools.get(call.name), call, self.env, self.secrets)
+        return toolmod.run(tool, call, self.env, self.secrets)
 
 
 def run_rounds(

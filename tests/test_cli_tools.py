@@ -345,7 +345,7 @@ def test_approval_refused_is_reported_to_the_model(
     r, asked = tty_invoke(["ask", "--tools", str(toolfile), "weather?"], tool_env, ["n"])
     assert r.code == 0, r.err
     assert tool_runs(tool_env) == []
-    assert asked == ["Run get_weather? [y]es / [n]o / [a]lways: "]
+    assert asked == ["Run get_weather? [y]es / [n]o / [a]lways / [v]iew all: "]
     tool_message = emulator.requests[1].json["messages"][-1]
     assert tool_message["role"] == "tool"
     assert "declined" in tool_message["content"]
@@ -363,7 +363,7 @@ def test_always_approves_the_tool_for_the_session(
     assert r.code == 0, r.err
     assert tool_runs(tool_env) == [{"city": "A"}, {"city": "B"}]
     assert len(asked) == 2  # the unclear answer was asked again; "a" covered the second call
-    assert "answer y, n or a" in r.err
+    assert "answer y, n, a or v" in r.err
 
 
 @pytest.mark.parametrize(

@@ -240,9 +240,10 @@ def test_api_key_cmd_is_not_run_for_help_completion_or_models_from_cache(
     write_config(f"base_url = {toml_str(emulator.base_url)}\napi_key_cmd = {toml_str(cmd)}\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELSLAB_", "MLCHAT_"))}
     from mlchat import models
+    from mlchat.types import ModelInfo
 
     models.save(
-        [models.ModelInfo(id="cached-model-1")], emulator.base_url
+        [ModelInfo(id="cached-model-1")], emulator.base_url
     )  # a fresh cache: `models` needs no request
     for args in (["--help"], ["ask", "--help"], ["models"], ["profiles"], ["key", "status"]):
         done = run_mlchat(args, env)

@@ -373,3 +373,15 @@ def test_fill_is_one_pass_and_leaves_other_braces() -> None:
     assert roles.fill('{"a": {x}} {y}', {"x": "{y}", "y": "Y"}) == '{"a": {y}} Y'
     with pytest.raises(UsageError):
         roles.check_name("a/b")
+
+
+def test_a_template_wraps_attachments(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path
+) -> None:
+    write_role("translate", TRANSLATE)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("bonjour\n")
+    r = invoke(["ask", "-r", "translate", "-f", str(notes), "and this"], env=env)
+    assert r.code == 0, r.err
+    text = json.dumps(body(emulator)["messages"][-1])
+    assert text.index("Translate this:") < text.index("bonjour") < text.index("and this")

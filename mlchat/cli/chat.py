@@ -3,7 +3,7 @@ imported inside the command body so that `--help` and completion never load prom
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -12,9 +12,6 @@ from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
-
-if TYPE_CHECKING:
-    pass
 
 HELP = doc(
     """Chat interactively: a REPL that keeps the conversation and saves every turn.

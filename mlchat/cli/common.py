@@ -183,6 +183,7 @@ def read_key(rt: Runtime, empty: MlchatError) -> str:
     """A key typed at the hidden prompt; `empty` is raised when none is given (Enter, Ctrl-D)."""
     from mlchat import config
 
+    rt.discard_typeahead()  # only what is typed (or pasted) at the prompt is the key
     try:
         raw = rt.read_secret("API key (input hidden): ")
     except EOFError:

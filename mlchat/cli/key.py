@@ -7,7 +7,7 @@ runtime and cli.common/boundary.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -16,9 +16,6 @@ from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import MlchatError, UsageError
 from mlchat.runtime import Runtime
-
-if TYPE_CHECKING:
-    pass
 
 MAX_PIPED = 64 * 1024
 

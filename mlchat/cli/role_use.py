@@ -19,6 +19,7 @@ from mlchat.runtime import Runtime
 if TYPE_CHECKING:
     from mlchat.config import Flags
     from mlchat.roles import Role
+    from mlchat.types import Message
 
 ROLE = "Model and prompt"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -77,6 +78,24 @@ class Active:
 
     def prompt(self, text: str) -> str:
         return self.role.prompt(text, self.values) if self.role else text
+
+    def message(self, message: Message) -> Message:
+        """The user's message in the role's template. With attachments, the template's text
+        before `{input}` comes first and the text after it last, around the message's parts."""
+        role = self.role
+        if role is None or role.template is None:
+            return message
+        if not message.parts:
+            return replace(message, content=self.prompt(message.content))
+        from mlchat.roles import fill
+        from mlchat.types import TextPart, user_message
+
+        before, has_input, after = role.template.partition("{input}")
+        if not has_input:
+            before, after = role.template, ""
+        head = TextPart(fill(before, self.values))
+        tail = TextPart(fill(after, self.values))
+        return user_message([head, *message.parts, tail])
 
     @property
     def needs_input(self) -> bool:

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat.cli import common, role_use
+from mlchat.cli import attaching, common, role_use
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
+
+if TYPE_CHECKING:
+    from mlchat.attach import Limits
+    from mlchat.config import Settings
+    from mlchat.types import Message
 
 HELP = doc(
     """Count a prompt's input tokens exactly, and what sending it would cost.
@@ -37,31 +42,25 @@ HELP = doc(
 
 def read_sources(
     rt: Runtime,
+    s: Settings,
     argument: str | None,
-    files: list[str],
+    files: list[str] | None,
+    limit: Limits,
     *,
     allow_binary: bool = False,
     required: bool = True,
-) -> str:
-    """The prompt exactly as `ask` assembles it (one reader for both: mlchat/prompt_input.py).
-    Unreadable, binary or oversized sources and empty input are usage errors, raised before any
-    request."""
-    from mlchat.prompt_input import assemble
-
-    text = assemble(
-        rt.stdin,
-        argument,
-        piped=not rt.stdin_tty,
-        files=files,
-        allow_binary=allow_binary,
-        warn=rt.warn,
-    )
-    if not text and required:
+) -> Message:
+    """The user message exactly as `ask` assembles it (mlchat/attach.py reads every source for
+    both). Unreadable, binary or oversized sources and empty input are usage errors, raised
+    before any request; a URL that cannot be fetched is exit 6."""
+    got = attaching.collect(rt, argument, files, limit, allow_binary=allow_binary)
+    message = attaching.message(rt, s, got, limit)
+    if not message.content.strip() and not message.parts and required:
         raise UsageError(
             "nothing to count: give text as an argument, with --file, or on stdin",
             hint='mlchat tokens "some text"   or   mlchat tokens -f notes.md',
         )
-    return text
+    return message
 
 
 def tokens(
@@ -70,16 +69,7 @@ def tokens(
         str | None,
         typer.Argument(help="Text to count (after piped stdin and --file).", metavar="TEXT"),
     ] = None,
-    files: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--file",
-            "-f",
-            help="Count this file too (repeatable; - is stdin).",
-            metavar="FILE",
-            rich_help_panel=o.MODEL,
-        ),
-    ] = None,
+    files: attaching.FileOpt = None,
     role: role_use.RoleOpt = None,
     param: role_use.ParamOpt = None,
     model: o.ModelOpt = None,
@@ -97,19 +87,16 @@ def tokens(
     profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
+    max_files: attaching.MaxFilesOpt = None,
+    max_bytes: attaching.MaxBytesOpt = None,
 ) -> None:
     from mlchat import prices
     from mlchat.config import Flags
-    from mlchat.types import Message, Usage
+    from mlchat.types import Usage
 
     rt = common.runtime(ctx)
     with boundary(rt):
         active = role_use.use(rt, role, param)
-        prompt = active.prompt(
-            read_sources(
-                rt, text, files or [], allow_binary=allow_binary, required=active.needs_input
-            )
-        )
         flags = Flags(
             model=model,
             system=system,
@@ -120,9 +107,15 @@ def tokens(
         )
         flags = role_use.flags_with(active, flags)
         s = common.resolve_model(rt, common.settings(rt, flags))
+        limit = attaching.limits(s, max_files, max_bytes)
+        prompt = active.message(
+            read_sources(
+                rt, s, text, files, limit, allow_binary=allow_binary, required=active.needs_input
+            )
+        )
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
         with common.client(rt, s) as client:
-            count = client.count_tokens(s.model, (Message("user", prompt),), s.system)
+            count = client.count_tokens(s.model, (prompt,), s.system)
         price = prices.price(s.model, table)
         cost = prices.cost(s.model, Usage(input_tokens=count), table)
         if as_json:

@@ -9,6 +9,7 @@ arrives as `reasoning_content` or `reasoning`; usage may come in a final chunk w
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 from typing import Any
@@ -26,6 +27,7 @@ from mlchat.types import (
     Dialect,
     Finished,
     HttpRequest,
+    ImagePart,
     Message,
     Params,
     ReasoningDelta,
@@ -33,6 +35,7 @@ from mlchat.types import (
     TextDelta,
     ToolCallDelta,
     Usage,
+    wire_chunks,
 )
 
 PATH = "/chat/completions"
@@ -127,6 +130,8 @@ def _message(m: Message) -> dict[str, Any]:
     if m.role == "tool":
         return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content}
     out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.images:
+        out["content"] = [_part(chunk) for chunk in wire_chunks(m)]
     if m.tool_calls:
         out["content"] = m.content or None
         out["tool_calls"] = [
@@ -134,6 +139,14 @@ def _message(m: Message) -> dict[str, Any]:
             for c in m.tool_calls
         ]
     return out
+
+
+def _part(chunk: str | ImagePart) -> dict[str, Any]:
+    """A content part: text, or an image as its URL (fetched from the web) or a data: URL."""
+    if isinstance(chunk, str):
+        return {"type": "text", "text": chunk}
+    url = chunk.url or f"data:{chunk.media_type};base64,{base64.b64encode(chunk.data).decode()}"
+    return {"type": "image_url", "image_url": {"url": url}}
 
 
 def _usage(value: Any) -> Usage | None:
