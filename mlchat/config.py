@@ -513,8 +513,9 @@ def insecure_mode(path: Path) -> int | None:
 # ---------------------------------------------------------------------------------------------
 # Who else can write the file (ssh's rule)
 
-# What is never read from a file another user can write (a planted api_key_cmd would run).
-TRUSTED_KEYS = ("api_key", "base_url", "api_key_cmd")
+# What is never read from a file another user can write (a planted api_key_cmd would run; a
+# planted api_key_env would send another variable's secret as the key).
+TRUSTED_KEYS = ("api_key", "base_url", "api_key_cmd", "api_key_env")
 
 
 def untrusted(path: Path) -> str | None:

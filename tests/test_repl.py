@@ -670,6 +670,27 @@ def test_history_shows_the_conversation_briefly(emulator: Emulator) -> None:
     assert all(len(line) <= 80 for line in lines[-5:])
 
 
+def test_history_shows_escape_sequences_escaped(emulator: Emulator) -> None:
+    evil = "\x1b]0;pwned\x07\x1b[2J\u009b6n"
+    emulator.script(
+        R.chat(
+            "",
+            tool_calls=[{"id": "c1", "name": "nm" + evil, "arguments": "{}"}],
+            finish_reason="tool_calls",
+        ),
+        R.chat("said " + evil),
+    )
+    c = chat(emulator, "hi", "again", "/history")
+    shown = "^[]0;pwned^G^[[2J<U+009B>6n"
+    assert c.out.splitlines()[-3:] == [
+        f"  2 model nm{shown}()",
+        "  3 you   again",
+        f"  4 model said {shown}",
+    ]
+    history = c.out[c.out.index("  1 you") :]
+    assert "\x1b" not in history and "\x07" not in history and "\u009b" not in history
+
+
 @pytest.mark.parametrize("command", ["/exit", "/quit", "/QUIT"])
 def test_exit_and_quit_stop_reading(emulator: Emulator, command: str) -> None:
     c = chat(emulator, "one", command, "never sent")

@@ -24,6 +24,7 @@ from mlchat.repl.complete import Candidate, completions
 from mlchat.repl.reader import LineReader, default_reader
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, NullLog, TurnLog
+from mlchat.text import escape_controls
 from mlchat.toolloop import ToolSession
 from mlchat.turn import Turn
 from mlchat.types import Usage
@@ -239,7 +240,9 @@ class Repl:
             self.rt.warn(f"{name} is not part of the {self.convo.dialect} dialect and is not sent")
 
     def show(self, text: str) -> None:
-        """What the user asked to see (/params, /history...) goes to stdout, like a reply."""
+        """What the user asked to see (/params, /history...) goes to stdout, like a reply,
+        sanitised: it quotes the conversation (the model's words, tool names, a loaded file)."""
+        text = escape_controls(text)
         self.rt.out.write(text if text.endswith("\n") else text + "\n")
         self.rt.out.flush()
 
