@@ -130,3 +130,18 @@ def test_the_real_entry_point_takes_a_bare_question(emulator: Emulator, tmp_path
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "echo: from a pipe\n"
+
+
+def test_an_empty_pipe_with_no_arguments_gets_help_not_a_question(emulator: Emulator) -> None:
+    r = invoke([], stdin=b"")
+    assert "Usage" in r.out + r.err and "no prompt" not in r.err
+    done = subprocess.run(
+        [sys.executable, "-m", "mlchat"],
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Usage: mlchat" in done.stdout + done.stderr and "error" not in done.stderr
+    assert emulator.requests == []

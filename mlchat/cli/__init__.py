@@ -24,19 +24,11 @@ class Group(typer.core.TyperGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
         if not ctx.resilient_parsing:  # shell completion sees the words as typed
-            rt = ctx.obj if isinstance(ctx.obj, Runtime) else None
-            piped = not rt.stdin_tty if rt is not None and rt.stdin_tty is not None else _piped()
+            piped = not args and argv.has_piped_input(
+                ctx.obj if isinstance(ctx.obj, Runtime) else None
+            )
             args = argv.rewrite(args, set(self.commands), stdin_piped=piped)
         return super().parse_args(ctx, args)
-
-
-def _piped() -> bool:
-    import sys
-
-    try:
-        return not sys.stdin.isatty()
-    except (AttributeError, ValueError, OSError):
-        return False
 
 
 app = typer.Typer(

@@ -7,12 +7,18 @@
 - `-p NAME VALUE` (llm's two-value option, which Typer cannot declare) becomes one value,
   NAME and VALUE joined by `PARAM_SEP`, split again by cli/role_use.py.
 
-Nothing after a `--` is touched: it is the prompt. Pure: the standard library only.
+Nothing after a `--` is touched: it is the prompt. `mlchat` with an empty pipe (`</dev/null`, a
+script's closed stdin) still shows the help: `has_piped_input` waits for the first byte or the
+end of the pipe and looks without reading anything. The standard library only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlchat.runtime import Runtime
 
 PARAM_SEP = "\x1f"  # the ASCII unit separator: never in a name typed on a command line
 PARAM_FLAGS = ("-p", "--param")
@@ -68,3 +74,51 @@ def rewrite(args: list[str], commands: Collection[str], *, stdin_piped: bool) ->
     if moved and "--debug" not in head:
         head = ["--debug", *head]
     return head + out
+
+
+def has_piped_input(rt: Runtime | None) -> bool:
+    """Whether stdin is not a terminal and has something to read (without consuming it)."""
+    import sys
+
+    if rt is not None and rt.stdin_tty:
+        return False
+    stream: Any = rt.stdin if rt is not None and rt.stdin is not None else sys.stdin
+    if hasattr(stream, "getbuffer"):  # an in-memory stream (tests)
+        return bool(len(stream.getbuffer()) > stream.tell())
+    try:
+        fd = stream.fileno()
+        if rt is None and os_isatty(fd):
+            return False
+        return _fd_has_data(fd)
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def os_isatty(fd: int) -> bool:
+    import os
+
+    return os.isatty(fd)
+
+
+def _fd_has_data(fd: int) -> bool:
+    import os
+    import stat
+
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode):
+        return os.fstat(fd).st_size > os.lseek(fd, 0, os.SEEK_CUR)
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+        return False  # /dev/null and other devices: nothing to ask about
+    import select
+
+    select.select([fd], [], [])  # the first byte, or the end of the pipe
+    try:
+        import array
+        import fcntl
+        import termios
+
+        count = array.array("i", [0])
+        fcntl.ioctl(fd, termios.FIONREAD, count)
+        return count[0] > 0
+    except (ImportError, OSError):
+        return True  # cannot tell: let `ask` read it (an empty pipe is then "no prompt")
