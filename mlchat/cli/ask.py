@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,7 +153,6 @@ def ask(
     max_bytes: attaching.MaxBytesOpt = None,
     save_role: role_use.SaveRoleOpt = None,
 ) -> None:
-    from mlchat import prices
 
     rt = common.runtime(ctx)
     # SIGTERM and SIGHUP take Ctrl-C's path: the partial reply is kept, the exit code says which.
@@ -176,7 +176,7 @@ def ask(
         text = read_prompt(
             rt, s, prompt, files, limit, allow_binary=allow_binary, required=active.needs_input
         )
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
+        table = s.prices
         opts = Options(
             stream=not no_stream,
             as_json=as_json,
@@ -231,7 +231,7 @@ def run(
     text: str | Message,
     log: TurnLog,
     opts: Options,
-    table: dict[str, prices.Price],
+    table: Mapping[str, prices.Price],
 ) -> None:
     from mlchat import prices
     from mlchat.providers import get_provider
@@ -305,7 +305,7 @@ def _print_json(
     replies: list[Reply],
     results: list[ToolResult],
     model: str,
-    table: dict[str, prices.Price],
+    table: Mapping[str, prices.Price],
     error: MlchatError | None = None,
     data: Any = None,
 ) -> None:

@@ -84,7 +84,7 @@ def chat(
             tools_file = tools_file or active.role.tools_path()
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the chat
+        table = s.prices
         tool_session = tooling.session(rt, tools_file, yes, max_rounds)
         from mlchat.repl.loop import run as run_repl
 

@@ -113,7 +113,7 @@ def tokens(
                 rt, s, text, files, limit, allow_binary=allow_binary, required=active.needs_input
             )
         )
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
+        table = s.prices
         with common.client(rt, s) as client:
             count = client.count_tokens(s.model, (prompt,), s.system)
         price = prices.price(s.model, table)
