@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from mlchat import params as P
 from mlchat.repl.commands import COMMANDS
+from mlchat.text import escape_controls
 
 Candidate = tuple[str, int, str]
 """(text to insert, start position relative to the cursor, one-line description)."""
@@ -29,7 +30,13 @@ def completions(text: str, models: Callable[[], list[str]]) -> list[Candidate]:
         return []
     if name == "model":
         fragment = word.lower()
-        return [(m, -len(word), "") for m in models() if fragment in m.lower()]
+        # Ids from the network: one with a control character or a bidirectional override is
+        # not offered (it would draw in the menu, and is no usable model id anyway).
+        return [
+            (m, -len(word), "")
+            for m in models()
+            if fragment in m.lower() and escape_controls(m, keep="") == m
+        ]
     if name == "set":
         return [(p, -len(word), s.help) for p, s in P.SPECS.items() if p.startswith(word)]
     if name == "help":
