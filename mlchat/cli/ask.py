@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,6 @@ def ask(
     max_files: attaching.MaxFilesOpt = None,
     max_bytes: attaching.MaxBytesOpt = None,
 ) -> None:
-    from mlchat import prices
 
     rt = common.runtime(ctx)
     # SIGTERM and SIGHUP take Ctrl-C's path: the partial reply is kept, the exit code says which.
@@ -161,7 +161,7 @@ def ask(
         s = common.resolve_model(rt, common.settings(rt, flags))
         limit = attaching.limits(s, max_files, max_bytes)
         text = read_prompt(rt, s, prompt, files, limit, allow_binary=allow_binary)
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
+        table = s.prices
         opts = Options(
             stream=not no_stream,
             as_json=as_json,
@@ -213,7 +213,7 @@ def run(
     text: str | Message,
     log: TurnLog,
     opts: Options,
-    table: dict[str, prices.Price],
+    table: Mapping[str, prices.Price],
 ) -> None:
     from mlchat import prices
     from mlchat.providers import get_provider
@@ -287,7 +287,7 @@ def _print_json(
     replies: list[Reply],
     results: list[ToolResult],
     model: str,
-    table: dict[str, prices.Price],
+    table: Mapping[str, prices.Price],
     error: MlchatError | None = None,
     data: Any = None,
 ) -> None:

@@ -74,7 +74,7 @@ def chat(
             raise UsageError("give either -c/--continue or --session, not both")
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the chat
+        table = s.prices
         tool_session = tooling.session(rt, tools_file, yes, max_rounds)
         from mlchat.repl.loop import run as run_repl
 

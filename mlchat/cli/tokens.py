@@ -104,7 +104,7 @@ def tokens(
         s = common.resolve_model(rt, common.settings(rt, flags))
         limit = attaching.limits(s, max_files, max_bytes)
         prompt = read_sources(rt, s, text, files, limit, allow_binary=allow_binary)
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
+        table = s.prices
         with common.client(rt, s) as client:
             count = client.count_tokens(s.model, (prompt,), s.system)
         price = prices.price(s.model, table)
