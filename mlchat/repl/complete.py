@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from mlchat import params as P
 from mlchat.repl.commands import COMMANDS
+from mlchat.text import escape_controls
 
 Candidate = tuple[str, int, str]
 """(text to insert, start position relative to the cursor, one-line description)."""
@@ -35,7 +36,13 @@ def completions(
         return []
     if name == "model":
         fragment = word.lower()
-        return [(m, -len(word), "") for m in models() if fragment in m.lower()]
+        # Ids from the network: one with a control character or a bidirectional override is
+        # not offered (it would draw in the menu, and is no usable model id anyway).
+        return [
+            (m, -len(word), "")
+            for m in models()
+            if fragment in m.lower() and escape_controls(m, keep="") == m
+        ]
     if name == "role":
         return [(r, -len(word), "") for r in roles() if r.startswith(word)]
     if name == "set":
