@@ -9,7 +9,8 @@
 # Subcommands of a command path ('' is mlchat itself).
 __mlchat_subcommands() {
     case $1 in
-        '') REPLY='chat ask models tokens profiles key config sessions' ;;
+        '') REPLY='chat ask models tokens profiles roles key config sessions' ;;
+        'roles') REPLY='list show edit rm' ;;
         'key') REPLY='set status remove' ;;
         'config') REPLY='path show get set unset' ;;
         'sessions') REPLY='list show export rm rename search' ;;
@@ -21,11 +22,16 @@ __mlchat_subcommands() {
 __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
-        'chat') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds -h --help' ;;
-        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -f --file --max-files --max-bytes -h --help' ;;
+        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --save-role -h --help' ;;
+        'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
         'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
-        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
+        'tokens') REPLY='-f --file -r --role -p --param -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
         'profiles') REPLY='--json -h --help' ;;
+        'roles') REPLY='-h --help' ;;
+        'roles list') REPLY='--json -h --help' ;;
+        'roles show') REPLY='-h --help' ;;
+        'roles edit') REPLY='-h --help' ;;
+        'roles rm') REPLY='-h --help' ;;
         'key') REPLY='-h --help' ;;
         'key set') REPLY='--keyring --profile -h --help' ;;
         'key status') REPLY='--check --profile -h --help' ;;
@@ -51,6 +57,8 @@ __mlchat_options() {
 # choice:VALUES.
 __mlchat_value() {
     case "$1 $2" in
+        'chat -r'|'chat --role') REPLY='text' ;;
+        'chat -p'|'chat --param') REPLY='text' ;;
         'chat -m'|'chat --model') REPLY='model' ;;
         'chat -s'|'chat --system') REPLY='text' ;;
         'chat -t'|'chat --temperature') REPLY='text' ;;
@@ -68,6 +76,9 @@ __mlchat_value() {
         'chat --session') REPLY='text' ;;
         'chat --tools') REPLY='file' ;;
         'chat --max-rounds') REPLY='text' ;;
+        'chat --save-role') REPLY='text' ;;
+        'ask -r'|'ask --role') REPLY='text' ;;
+        'ask -p'|'ask --param') REPLY='text' ;;
         'ask -m'|'ask --model') REPLY='model' ;;
         'ask -s'|'ask --system') REPLY='text' ;;
         'ask -t'|'ask --temperature') REPLY='text' ;;
@@ -89,10 +100,13 @@ __mlchat_value() {
         'ask -f'|'ask --file') REPLY='file' ;;
         'ask --max-files') REPLY='text' ;;
         'ask --max-bytes') REPLY='text' ;;
+        'ask --save-role') REPLY='text' ;;
         'models --base-url') REPLY='text' ;;
         'models --profile') REPLY='text' ;;
         'models --timeout') REPLY='text' ;;
         'tokens -f'|'tokens --file') REPLY='file' ;;
+        'tokens -r'|'tokens --role') REPLY='text' ;;
+        'tokens -p'|'tokens --param') REPLY='text' ;;
         'tokens -m'|'tokens --model') REPLY='model' ;;
         'tokens -s'|'tokens --system') REPLY='text' ;;
         'tokens --base-url') REPLY='text' ;;

@@ -12,7 +12,9 @@ complete -c mlchat -f
 function __mlchat_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' chat ask models tokens profiles key config sessions
+            printf '%s\n' chat ask models tokens profiles roles key config sessions
+        case 'roles'
+            printf '%s\n' list show edit rm
         case 'key'
             printf '%s\n' set status remove
         case 'config'
@@ -26,13 +28,13 @@ end
 function __mlchat_takes_value
     switch $argv[1]
         case 'chat'
-            contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --save-role
         case 'ask'
-            contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --schema -f --file --max-files --max-bytes
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --schema -f --file --max-files --max-bytes --save-role
         case 'models'
             contains -- $argv[2] --base-url --profile --timeout
         case 'tokens'
-            contains -- $argv[2] -f --file -m --model -s --system --base-url --profile --timeout --retries --max-files --max-bytes
+            contains -- $argv[2] -f --file -r --role -p --param -m --model -s --system --base-url --profile --timeout --retries --max-files --max-bytes
         case 'key set'
             contains -- $argv[2] --profile
         case 'key status'
@@ -100,6 +102,7 @@ complete -c mlchat -n "__mlchat_at ''" -f -a ask -d 'Ask one question and stream
 complete -c mlchat -n "__mlchat_at ''" -f -a models -d 'List the models the service offers (cached for a day).'
 complete -c mlchat -n "__mlchat_at ''" -f -a tokens -d 'Count a prompt\'s input tokens exactly, and what sending it would cost.'
 complete -c mlchat -n "__mlchat_at ''" -f -a profiles -d 'List the profiles of the config file and mark the active one.'
+complete -c mlchat -n "__mlchat_at ''" -f -a roles -d 'List, show, edit or remove roles.'
 complete -c mlchat -n "__mlchat_at ''" -f -a key -d 'Store, inspect or remove the ModelsLab API key.'
 complete -c mlchat -n "__mlchat_at ''" -f -a config -d 'Read and edit the config file.'
 complete -c mlchat -n "__mlchat_at ''" -f -a sessions -d 'List, show, search, export and delete saved conversations.'
@@ -110,6 +113,8 @@ complete -c mlchat -n "__mlchat_at ''" -l show-completion -d 'Show completion fo
 complete -c mlchat -n "__mlchat_at ''" -s h -l help -d 'Show this message and exit.'
 
 # mlchat chat
+complete -c mlchat -n "__mlchat_at 'chat'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'chat'" -s s -l system -d 'System prompt.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
@@ -134,9 +139,12 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l no-log -d 'Do not save this conver
 complete -c mlchat -n "__mlchat_at 'chat'" -l tools -d 'TOML or JSON file of tools the model may call (each runs a local command).' -r -F
 complete -c mlchat -n "__mlchat_at 'chat'" -s y -l yes -d 'Run tool calls without asking.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l max-rounds -d 'Most rounds of tool calls before giving up [default: 8].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat ask
+complete -c mlchat -n "__mlchat_at 'ask'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'ask'" -s s -l system -d 'System prompt.' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
@@ -169,6 +177,7 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l allow-binary -d 'Send piped stdin e
 complete -c mlchat -n "__mlchat_at 'ask'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat models
@@ -181,6 +190,8 @@ complete -c mlchat -n "__mlchat_at 'models'" -s h -l help -d 'Show this message 
 
 # mlchat tokens
 complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
+complete -c mlchat -n "__mlchat_at 'tokens'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt.' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
@@ -196,6 +207,26 @@ complete -c mlchat -n "__mlchat_at 'tokens'" -s h -l help -d 'Show this message 
 # mlchat profiles
 complete -c mlchat -n "__mlchat_at 'profiles'" -l json -d 'Print one JSON array.'
 complete -c mlchat -n "__mlchat_at 'profiles'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat roles
+complete -c mlchat -n "__mlchat_at 'roles'" -f -a list -d 'List the roles: built-in ones, files, and files that replace a built-in.'
+complete -c mlchat -n "__mlchat_at 'roles'" -f -a show -d 'Print a role\'s file (or the built-in role\'s text).'
+complete -c mlchat -n "__mlchat_at 'roles'" -f -a edit -d 'Edit a role in $VISUAL or $EDITOR; it is kept only if it is valid.'
+complete -c mlchat -n "__mlchat_at 'roles'" -f -a rm -d 'Remove a role\'s file.'
+complete -c mlchat -n "__mlchat_at 'roles'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat roles list
+complete -c mlchat -n "__mlchat_at 'roles list'" -l json -d 'Print one JSON array.'
+complete -c mlchat -n "__mlchat_at 'roles list'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat roles show
+complete -c mlchat -n "__mlchat_at 'roles show'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat roles edit
+complete -c mlchat -n "__mlchat_at 'roles edit'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat roles rm
+complete -c mlchat -n "__mlchat_at 'roles rm'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat key
 complete -c mlchat -n "__mlchat_at 'key'" -f -a set -d 'Save the API key in the config file.'

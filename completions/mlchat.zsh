@@ -207,6 +207,60 @@ _mlchat_key() {
     return ret
 }
 
+_mlchat_roles_rm() {
+    _arguments -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':role: '
+}
+
+_mlchat_roles_edit() {
+    _arguments -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':role: '
+}
+
+_mlchat_roles_show() {
+    _arguments -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':role: '
+}
+
+_mlchat_roles_list() {
+    _arguments -s -S \
+        '(--json)--json[Print one JSON array.]' \
+        '(- *)'{-h,--help}'[Show this message and exit.]'
+}
+
+_mlchat_roles() {
+    local curcontext=$curcontext state state_descr line ret=1
+    typeset -A opt_args
+    _arguments -C -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        '1: :->command' \
+        '*:: :->argument' && ret=0
+    case $state in
+        command)
+            local -a commands=(
+                'list:List the roles: built-in ones, files, and files that replace a built-in.'
+                'show:Print a role'\''s file (or the built-in role'\''s text).'
+                'edit:Edit a role in $VISUAL or $EDITOR; it is kept only if it is valid.'
+                'rm:Remove a role'\''s file.'
+            )
+            _describe -t commands 'mlchat roles command' commands && ret=0
+            ;;
+        argument)
+            curcontext=${curcontext%:*:*}:mlchat-roles-$words[1]:
+            case $words[1] in
+                list) _mlchat_roles_list && ret=0 ;;
+                show) _mlchat_roles_show && ret=0 ;;
+                edit) _mlchat_roles_edit && ret=0 ;;
+                rm) _mlchat_roles_rm && ret=0 ;;
+            esac
+            ;;
+    esac
+    return ret
+}
+
 _mlchat_profiles() {
     _arguments -s -S \
         '(--json)--json[Print one JSON array.]' \
@@ -216,6 +270,8 @@ _mlchat_profiles() {
 _mlchat_tokens() {
     _arguments -s -S \
         '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
+        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:text: ' \
+        '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
@@ -243,6 +299,8 @@ _mlchat_models() {
 
 _mlchat_ask() {
     _arguments -s -S \
+        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:text: ' \
+        '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
         '(-t --temperature)'{-t+,--temperature=}'[0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
@@ -275,12 +333,15 @@ _mlchat_ask() {
         '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
         '(--max-files)--max-files=[Most files one message may attach (default: 1000, or attach_max_files).]:text: ' \
         '(--max-bytes)--max-bytes=[Most bytes of text per message, and per image (default: 20000000, or attach_max_bytes).]:text: ' \
+        '(--save-role)--save-role=[Save the options given (the prompt becomes the template) as role NAME; send nothing.]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::prompt: '
 }
 
 _mlchat_chat() {
     _arguments -s -S \
+        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:text: ' \
+        '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
         '(-t --temperature)'{-t+,--temperature=}'[0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
@@ -305,6 +366,7 @@ _mlchat_chat() {
         '(--tools)--tools=[TOML or JSON file of tools the model may call (each runs a local command).]:file:_files' \
         '(-y --yes)'{-y,--yes}'[Run tool calls without asking.]' \
         '(--max-rounds)--max-rounds=[Most rounds of tool calls before giving up (default: 8).]:text: ' \
+        '(--save-role)--save-role=[Save the options given (the prompt becomes the template) as role NAME; send nothing.]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
@@ -327,6 +389,7 @@ _mlchat() {
                 'models:List the models the service offers (cached for a day).'
                 'tokens:Count a prompt'\''s input tokens exactly, and what sending it would cost.'
                 'profiles:List the profiles of the config file and mark the active one.'
+                'roles:List, show, edit or remove roles.'
                 'key:Store, inspect or remove the ModelsLab API key.'
                 'config:Read and edit the config file.'
                 'sessions:List, show, search, export and delete saved conversations.'
@@ -341,6 +404,7 @@ _mlchat() {
                 models) _mlchat_models && ret=0 ;;
                 tokens) _mlchat_tokens && ret=0 ;;
                 profiles) _mlchat_profiles && ret=0 ;;
+                roles) _mlchat_roles && ret=0 ;;
                 key) _mlchat_key && ret=0 ;;
                 config) _mlchat_config && ret=0 ;;
                 sessions) _mlchat_sessions && ret=0 ;;
