@@ -18,8 +18,47 @@ __mlchat_models() {
     else
         dir=${XDG_CACHE_HOME:-$HOME/.cache}/mlchat
     fi
+    local p=$MLCHAT_PROFILE
+    if [[ -n $p && $p != default && $p != *[^A-Za-z0-9_.-]* ]]; then
+        dir=$dir/profiles/$p
+    fi
     [[ -r $dir/models.txt ]] && ids=(${(f)"$(<$dir/models.txt)"})
     _wanted models expl 'model id' compadd -M 'm:{a-zA-Z}={A-Za-z}' -a ids
+}
+
+__mlchat_config_dir() {
+    if [[ $OSTYPE == darwin* ]]; then
+        REPLY="$HOME/Library/Application Support/mlchat"
+    else
+        REPLY=${XDG_CONFIG_HOME:-$HOME/.config}/mlchat
+    fi
+}
+
+# Role names: the built-in ones and the files in roles/ (names only, never read).
+__mlchat_roles() {
+    local REPLY file
+    local -a names expl
+    names=(code explain shell)
+    __mlchat_config_dir
+    for file in "$REPLY"/roles/*.toml(N); do
+        file=${file:t:r}
+        [[ $file == *[^A-Za-z0-9_.-]* ]] || names+=($file)
+    done
+    _wanted roles expl 'role' compadd -a names
+}
+
+# Profile names: default and each [profiles.NAME] header of config.toml, read as lines.
+__mlchat_profiles() {
+    local REPLY line
+    local -a names expl
+    names=(default)
+    __mlchat_config_dir
+    if [[ -r $REPLY/config.toml ]]; then
+        for line in ${(f)"$(<$REPLY/config.toml)"}; do
+            [[ $line =~ '^\[profiles\.([A-Za-z0-9_-]+)\][[:space:]]*$' ]] && names+=($match[1])
+        done
+    fi
+    _wanted profiles expl 'profile' compadd -a names
 }
 
 _mlchat_sessions_search() {
@@ -168,14 +207,14 @@ _mlchat_key_remove() {
 _mlchat_key_status() {
     _arguments -s -S \
         '(--check)--check[Also read a key that comes from a command or the keyring.]' \
-        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:text: ' \
+        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:profile:__mlchat_profiles' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
 _mlchat_key_set() {
     _arguments -s -S \
         '(--keyring)--keyring[Store it in the system keyring instead of the file (needs the keyring package), and set api_key_keyring = true.]' \
-        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:text: ' \
+        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:profile:__mlchat_profiles' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
@@ -270,14 +309,14 @@ _mlchat_profiles() {
 _mlchat_tokens() {
     _arguments -s -S \
         '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
-        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:text: ' \
+        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
         '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
         '(--json)--json[Print one JSON object: model, input_tokens, cost_usd, usd_per_million.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
-        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(--max-files)--max-files=[Most files one message may attach (default: 1000, or attach_max_files).]:text: ' \
@@ -291,7 +330,7 @@ _mlchat_models() {
         '(--refresh)--refresh[Fetch the list again even if the cache is fresh.]' \
         '(--json)--json[Print a JSON array: id, owned_by, created, display_name, aliases, default.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
-        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '*:terms: '
@@ -299,7 +338,7 @@ _mlchat_models() {
 
 _mlchat_ask() {
     _arguments -s -S \
-        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:text: ' \
+        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
         '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
@@ -318,7 +357,7 @@ _mlchat_ask() {
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
         '(--hide-reasoning)--hide-reasoning[Never show the model'\''s reasoning.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
-        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
@@ -340,7 +379,7 @@ _mlchat_ask() {
 
 _mlchat_chat() {
     _arguments -s -S \
-        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:text: ' \
+        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
         '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
@@ -357,7 +396,7 @@ _mlchat_chat() {
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
         '(--hide-reasoning)--hide-reasoning[Never show the model'\''s reasoning.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
-        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
