@@ -747,6 +747,12 @@ def test_completion(emulator: Emulator) -> None:
     assert repl.completions("hello /mo") == []
 
 
+def test_model_ids_with_control_characters_are_not_offered(emulator: Emulator) -> None:
+    ids = ["good-model", "bad\x1b]0;t\x07model", "rtl\u202eledom", "c1\u009bmodel"]
+    repl = Chat(emulator, model_ids=lambda: ids).repl
+    assert [t for t, _, _ in repl.completions("/model ")] == ["good-model"]
+
+
 def test_broken_model_list_does_not_break_completion(emulator: Emulator) -> None:
     def broken() -> list[str]:
         raise OSError("cache unreadable")
