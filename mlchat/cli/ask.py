@@ -16,7 +16,7 @@ from mlchat.cli import common, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import OutputError, boundary, stdout_writes
 from mlchat.cli.helptext import doc
-from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
+from mlchat.errors import Interrupted, MlchatError, Refused, RequestRejected, UsageError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ def run(
     from mlchat.providers import get_provider
     from mlchat.toolloop import run_rounds, total_usage
     from mlchat.ui.render import NullRenderer
-    from mlchat.ui.toolcalls import show_call, show_result
+    from mlchat.ui.toolcalls import show_call, show_result, show_server_tool
 
     provider = get_provider(convo.dialect)
     for name in provider.unsupported_params(convo.params):
@@ -238,6 +238,10 @@ def run(
             for r in renderer:
                 r.finish()
         renderer.clear()
+        # After the reply's drawing, so a live display is never cut into.
+        if replies and not opts.as_json:
+            for tool in replies[-1].server_tools:
+                show_server_tool(rt, tool)
 
     # The client first: without a key nothing is sent, so nothing is saved.
     with common.client(rt, s) as client:
@@ -284,10 +288,18 @@ def run(
                     rt.warn("the reply above is incomplete")
             raise
     final = replies[-1]
-    document = fmt.document(final, convo.dialect) if fmt is not None else None
+    refused = final.refused
+    # A refusal is not the document asked for: it is shown as it is, with its own exit status.
+    document = fmt.document(final, convo.dialect) if fmt is not None and not refused else None
     with stdout_writes():
         if opts.as_json:
             _print_json(rt, replies, results, convo.model, table, data=document)
+        elif fmt is not None and refused:
+            from mlchat.text import escape_controls
+
+            shown = escape_controls(final.text) if rt.stdout_tty else final.text
+            rt.out.write(shown + "\n")
+            rt.out.flush()
         elif fmt is not None:
             pretty = bool(rt.stdout_tty)
             indent = 2 if pretty else None
@@ -295,6 +307,8 @@ def run(
             rt.out.flush()
     if opts.usage:
         rt.note(prices.usage_line(convo.model, total_usage(replies), table))
+    if refused:
+        raise Refused("the model refused to answer", hint=None)
 
 
 def _renderer(rt: Runtime, plain: bool, reasoning: ReasoningMode) -> Renderer:
@@ -322,18 +336,14 @@ def _print_json(
     data: Any = None,
 ) -> None:
     from mlchat import prices
-    from mlchat.session import Reply
+    from mlchat.session import Reply, usage_json
     from mlchat.toolloop import total_usage
 
     final = replies[-1] if replies else Reply()
     doc = final.to_json(model)
     usage = total_usage(replies)
     if usage is not None:
-        doc["usage"] = {
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "total_tokens": usage.total_tokens,
-        }
+        doc["usage"] = usage_json(usage)
     if results:
         by_id = {r.call.id: r for r in results}
         calls = [c for r in replies for c in r.to_json(model)["tool_calls"]]
