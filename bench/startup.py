@@ -1,5 +1,8 @@
 """Start-up: `mlchat --version`, `mlchat --help` and a subcommand's `--help`, each against
-`python -c pass` run by the same interpreter in the same run.
+`python -c pass` run by the same interpreter in the same run. Then what profiles, roles and key
+sources cost a command that resolves every setting but sends nothing (`mlchat models`, answered
+from a fresh cache): without a config file, and with one holding profiles and an `api_key_cmd`
+that would leave a file behind if it ran (the row fails if it did).
 
 Wall time from spawning the process to reaping it, output on a pipe (help is rendered as for
 `mlchat --help | less`: no colour). Medians over interleaved runs.
@@ -100,7 +103,79 @@ def measure(quick: bool) -> list[c.Row]:
             note="for reference: the libraries under any Typer app's rich --help",
         )
     )
-    return rows
+    return rows + unused_features(repeats)
+
+
+# A config file that uses every start-up-relevant feature: profiles, a key command, roles.
+CONFIGURED = """\
+base_url = "{url}"
+api_key_cmd = ["touch {marker}; echo ml-bench-key-000000000000"]
+
+[profiles.local]
+base_url = "http://127.0.0.1:9/v1"
+api_key = "none-needed"
+[profiles.proxy]
+base_url = "http://127.0.0.1:9/litellm"
+api_key_env = "LITELLM_KEY"
+[profiles.warm]
+temperature = 1.1
+"""
+ROLE = 'system = "You review code."\ntemplate = "Review this:\\n{input}"\n'
+URL = "http://127.0.0.1:9/api/v7/llm"  # never contacted: the model list is cached
+
+
+def _sandbox_files(sb: c.Sandbox, configured: bool) -> Path:
+    import json
+    import time
+
+    xdg = sb.path / "xdg"
+    cache = xdg / "xdg_cache_home" / "mlchat"
+    cache.mkdir(parents=True, exist_ok=True)
+    doc = {"version": 1, "base_url": URL, "fetched_at": time.time(), "models": [{"id": "m-1"}]}
+    (cache / "models.json").write_text(json.dumps(doc))
+    marker = sb.path / "api_key_cmd-ran"
+    if configured:
+        conf = xdg / "xdg_config_home" / "mlchat"
+        (conf / "roles").mkdir(parents=True, exist_ok=True)
+        (conf / "config.toml").write_text(CONFIGURED.format(url=URL, marker=marker))
+        for name in ("review", "translate", "commit"):
+            (conf / "roles" / f"{name}.toml").write_text(ROLE)
+    return marker
+
+
+def unused_features(repeats: int) -> list[c.Row]:
+    with c.Sandbox() as plain, c.Sandbox() as full:
+        _sandbox_files(plain, configured=False)
+        marker = _sandbox_files(full, configured=True)
+        plain_env = plain.env(MODELSLAB_BASE_URL=URL)
+        full_env = full.env()
+        cases = {
+            "models, no config": lambda: c.run(plain.mlchat("models"), plain_env).check(),
+            "models, configured": lambda: c.run(full.mlchat("models"), full_env).check(),
+        }
+        c.progress(f"start-up with profiles and a key command: {len(cases)} x {repeats} runs")
+        runs = c.interleaved(cases, repeats)
+        for args in (["--help"], ["ask", "--help"], ["profiles"]):
+            c.run(full.mlchat(*args), full_env)
+        ran = marker.exists()
+    ms = {name: 1000 * c.median([r.wall for r in rs]) for name, rs in runs.items()}
+    base, full_ms = ms["models, no config"], ms["models, configured"]
+    return [
+        c.Row(
+            "start-up: models (cached), with profiles",
+            full_ms,
+            "ms",
+            base,
+            "models (cached), no config",
+            "<= 1.1x, api_key_cmd not run",
+            full_ms <= 1.1 * base and not ran,
+            note=(
+                "api_key_cmd RAN (it must not for models from cache, --help, profiles)"
+                if ran
+                else "api_key_cmd not run by models, --help, ask --help, profiles"
+            ),
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@
 # Subcommands of a command path ('' is mlchat itself).
 __mlchat_subcommands() {
     case $1 in
-        '') REPLY='chat ask models tokens key config sessions' ;;
+        '') REPLY='chat ask models tokens profiles key config sessions' ;;
         'key') REPLY='set status remove' ;;
         'config') REPLY='path show get set unset' ;;
         'sessions') REPLY='list show export rm rename search' ;;
@@ -21,13 +21,14 @@ __mlchat_subcommands() {
 __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
-        'chat') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds -h --help' ;;
-        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --timeout --retries -c --continue --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -h --help' ;;
-        'models') REPLY='--refresh --json --base-url --timeout -h --help' ;;
-        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --timeout --retries -h --help' ;;
+        'chat') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds -h --help' ;;
+        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -f --file --max-files --max-bytes -h --help' ;;
+        'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
+        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
+        'profiles') REPLY='--json -h --help' ;;
         'key') REPLY='-h --help' ;;
-        'key set') REPLY='-h --help' ;;
-        'key status') REPLY='-h --help' ;;
+        'key set') REPLY='--keyring --profile -h --help' ;;
+        'key status') REPLY='--check --profile -h --help' ;;
         'key remove') REPLY='-h --help' ;;
         'config') REPLY='-h --help' ;;
         'config path') REPLY='-h --help' ;;
@@ -61,6 +62,7 @@ __mlchat_value() {
         'chat --seed') REPLY='text' ;;
         'chat --api') REPLY='choice:openai anthropic' ;;
         'chat --base-url') REPLY='text' ;;
+        'chat --profile') REPLY='text' ;;
         'chat --timeout') REPLY='text' ;;
         'chat --retries') REPLY='text' ;;
         'chat --session') REPLY='text' ;;
@@ -77,19 +79,30 @@ __mlchat_value() {
         'ask --seed') REPLY='text' ;;
         'ask --api') REPLY='choice:openai anthropic' ;;
         'ask --base-url') REPLY='text' ;;
+        'ask --profile') REPLY='text' ;;
         'ask --timeout') REPLY='text' ;;
         'ask --retries') REPLY='text' ;;
+        'ask --session') REPLY='text' ;;
         'ask --tools') REPLY='file' ;;
         'ask --max-rounds') REPLY='text' ;;
         'ask --schema') REPLY='file' ;;
+        'ask -f'|'ask --file') REPLY='file' ;;
+        'ask --max-files') REPLY='text' ;;
+        'ask --max-bytes') REPLY='text' ;;
         'models --base-url') REPLY='text' ;;
+        'models --profile') REPLY='text' ;;
         'models --timeout') REPLY='text' ;;
         'tokens -f'|'tokens --file') REPLY='file' ;;
         'tokens -m'|'tokens --model') REPLY='model' ;;
         'tokens -s'|'tokens --system') REPLY='text' ;;
         'tokens --base-url') REPLY='text' ;;
+        'tokens --profile') REPLY='text' ;;
         'tokens --timeout') REPLY='text' ;;
         'tokens --retries') REPLY='text' ;;
+        'tokens --max-files') REPLY='text' ;;
+        'tokens --max-bytes') REPLY='text' ;;
+        'key set --profile') REPLY='text' ;;
+        'key status --profile') REPLY='text' ;;
         'sessions list -n'|'sessions list --limit') REPLY='text' ;;
         'sessions export -f'|'sessions export --format') REPLY='choice:md json' ;;
         'sessions export -o'|'sessions export --output') REPLY='file' ;;

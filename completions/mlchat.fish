@@ -12,7 +12,7 @@ complete -c mlchat -f
 function __mlchat_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' chat ask models tokens key config sessions
+            printf '%s\n' chat ask models tokens profiles key config sessions
         case 'key'
             printf '%s\n' set status remove
         case 'config'
@@ -26,13 +26,17 @@ end
 function __mlchat_takes_value
     switch $argv[1]
         case 'chat'
-            contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --timeout --retries --session --tools --max-rounds
+            contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds
         case 'ask'
-            contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --timeout --retries --tools --max-rounds --schema
+            contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --schema -f --file --max-files --max-bytes
         case 'models'
-            contains -- $argv[2] --base-url --timeout
+            contains -- $argv[2] --base-url --profile --timeout
         case 'tokens'
-            contains -- $argv[2] -f --file -m --model -s --system --base-url --timeout --retries
+            contains -- $argv[2] -f --file -m --model -s --system --base-url --profile --timeout --retries --max-files --max-bytes
+        case 'key set'
+            contains -- $argv[2] --profile
+        case 'key status'
+            contains -- $argv[2] --profile
         case 'sessions list'
             contains -- $argv[2] -n --limit
         case 'sessions export'
@@ -95,6 +99,7 @@ complete -c mlchat -n "__mlchat_at ''" -f -a chat -d 'Chat interactively: a REPL
 complete -c mlchat -n "__mlchat_at ''" -f -a ask -d 'Ask one question and stream the answer.'
 complete -c mlchat -n "__mlchat_at ''" -f -a models -d 'List the models the service offers (cached for a day).'
 complete -c mlchat -n "__mlchat_at ''" -f -a tokens -d 'Count a prompt\'s input tokens exactly, and what sending it would cost.'
+complete -c mlchat -n "__mlchat_at ''" -f -a profiles -d 'List the profiles of the config file and mark the active one.'
 complete -c mlchat -n "__mlchat_at ''" -f -a key -d 'Store, inspect or remove the ModelsLab API key.'
 complete -c mlchat -n "__mlchat_at ''" -f -a config -d 'Read and edit the config file.'
 complete -c mlchat -n "__mlchat_at ''" -f -a sessions -d 'List, show, search, export and delete saved conversations.'
@@ -120,6 +125,7 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l plain -d 'Raw text instead of rend
 complete -c mlchat -n "__mlchat_at 'chat'" -l show-reasoning -d 'Keep the model\'s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).'
 complete -c mlchat -n "__mlchat_at 'chat'" -l hide-reasoning -d 'Never show the model\'s reasoning.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s c -l continue -d 'Continue the most recently updated saved conversation.'
@@ -148,9 +154,11 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l usage -d 'After the reply, print th
 complete -c mlchat -n "__mlchat_at 'ask'" -l show-reasoning -d 'Keep the model\'s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l hide-reasoning -d 'Never show the model\'s reasoning.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s c -l continue -d 'Continue the most recently updated saved conversation.'
+complete -c mlchat -n "__mlchat_at 'ask'" -l session -d 'Resume the saved conversation with this id, id prefix or name.' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l no-log -d 'Do not save this conversation (config: log = false).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l tools -d 'TOML or JSON file of tools the model may call (each runs a local command).' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -s y -l yes -d 'Run tool calls without asking.'
@@ -158,25 +166,36 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l max-rounds -d 'Most rounds of tool 
 complete -c mlchat -n "__mlchat_at 'ask'" -l json-mode -d 'Ask for a JSON object (response_format json_object); print it validated.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l schema -d 'JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn\'t.' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
+complete -c mlchat -n "__mlchat_at 'ask'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
+complete -c mlchat -n "__mlchat_at 'ask'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat models
 complete -c mlchat -n "__mlchat_at 'models'" -l refresh -d 'Fetch the list again even if the cache is fresh.'
 complete -c mlchat -n "__mlchat_at 'models'" -l json -d 'Print a JSON array: id, owned_by, created, display_name, aliases, default.'
 complete -c mlchat -n "__mlchat_at 'models'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
+complete -c mlchat -n "__mlchat_at 'models'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat tokens
-complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Count this file too (repeatable; - is stdin).' -r -F
+complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
 complete -c mlchat -n "__mlchat_at 'tokens'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt.' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l json -d 'Print one JSON object: model, input_tokens, cost_usd, usd_per_million.'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat profiles
+complete -c mlchat -n "__mlchat_at 'profiles'" -l json -d 'Print one JSON array.'
+complete -c mlchat -n "__mlchat_at 'profiles'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat key
 complete -c mlchat -n "__mlchat_at 'key'" -f -a set -d 'Save the API key in the config file.'
@@ -185,9 +204,13 @@ complete -c mlchat -n "__mlchat_at 'key'" -f -a remove -d 'Remove the API key fr
 complete -c mlchat -n "__mlchat_at 'key'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat key set
+complete -c mlchat -n "__mlchat_at 'key set'" -l keyring -d 'Store it in the system keyring instead of the file (needs the keyring package), and set api_key_keyring = true.'
+complete -c mlchat -n "__mlchat_at 'key set'" -l profile -d 'The key of this [profiles.NAME] table [default: the top level of the file].' -x
 complete -c mlchat -n "__mlchat_at 'key set'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat key status
+complete -c mlchat -n "__mlchat_at 'key status'" -l check -d 'Also read a key that comes from a command or the keyring.'
+complete -c mlchat -n "__mlchat_at 'key status'" -l profile -d 'The key of this [profiles.NAME] table [default: the top level of the file].' -x
 complete -c mlchat -n "__mlchat_at 'key status'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat key remove

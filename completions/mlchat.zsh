@@ -167,11 +167,15 @@ _mlchat_key_remove() {
 
 _mlchat_key_status() {
     _arguments -s -S \
+        '(--check)--check[Also read a key that comes from a command or the keyring.]' \
+        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
 _mlchat_key_set() {
     _arguments -s -S \
+        '(--keyring)--keyring[Store it in the system keyring instead of the file (needs the keyring package), and set api_key_keyring = true.]' \
+        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
@@ -203,16 +207,25 @@ _mlchat_key() {
     return ret
 }
 
+_mlchat_profiles() {
+    _arguments -s -S \
+        '(--json)--json[Print one JSON array.]' \
+        '(- *)'{-h,--help}'[Show this message and exit.]'
+}
+
 _mlchat_tokens() {
     _arguments -s -S \
-        '*'{-f+,--file=}'[Count this file too (repeatable; - is stdin).]:file:_files' \
+        '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
         '(--json)--json[Print one JSON object: model, input_tokens, cost_usd, usd_per_million.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
+        '(--max-files)--max-files=[Most files one message may attach (default: 1000, or attach_max_files).]:text: ' \
+        '(--max-bytes)--max-bytes=[Most bytes of text per message, and per image (default: 20000000, or attach_max_bytes).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::text: '
 }
@@ -222,6 +235,7 @@ _mlchat_models() {
         '(--refresh)--refresh[Fetch the list again even if the cache is fresh.]' \
         '(--json)--json[Print a JSON array: id, owned_by, created, display_name, aliases, default.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '*:terms: '
@@ -246,9 +260,11 @@ _mlchat_ask() {
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
         '(--hide-reasoning)--hide-reasoning[Never show the model'\''s reasoning.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
+        '(--session)--session=[Resume the saved conversation with this id, id prefix or name.]:text: ' \
         '(--no-log)--no-log[Do not save this conversation (config: log = false).]' \
         '(--tools)--tools=[TOML or JSON file of tools the model may call (each runs a local command).]:file:_files' \
         '(-y --yes)'{-y,--yes}'[Run tool calls without asking.]' \
@@ -256,6 +272,9 @@ _mlchat_ask() {
         '(--json-mode)--json-mode[Ask for a JSON object (response_format json_object); print it validated.]' \
         '(--schema)--schema=[JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn'\''t.]:file:_files' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
+        '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
+        '(--max-files)--max-files=[Most files one message may attach (default: 1000, or attach_max_files).]:text: ' \
+        '(--max-bytes)--max-bytes=[Most bytes of text per message, and per image (default: 20000000, or attach_max_bytes).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::prompt: '
 }
@@ -277,6 +296,7 @@ _mlchat_chat() {
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
         '(--hide-reasoning)--hide-reasoning[Never show the model'\''s reasoning.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
@@ -306,6 +326,7 @@ _mlchat() {
                 'ask:Ask one question and stream the answer.'
                 'models:List the models the service offers (cached for a day).'
                 'tokens:Count a prompt'\''s input tokens exactly, and what sending it would cost.'
+                'profiles:List the profiles of the config file and mark the active one.'
                 'key:Store, inspect or remove the ModelsLab API key.'
                 'config:Read and edit the config file.'
                 'sessions:List, show, search, export and delete saved conversations.'
@@ -319,6 +340,7 @@ _mlchat() {
                 ask) _mlchat_ask && ret=0 ;;
                 models) _mlchat_models && ret=0 ;;
                 tokens) _mlchat_tokens && ret=0 ;;
+                profiles) _mlchat_profiles && ret=0 ;;
                 key) _mlchat_key && ret=0 ;;
                 config) _mlchat_config && ret=0 ;;
                 sessions) _mlchat_sessions && ret=0 ;;

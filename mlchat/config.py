@@ -28,6 +28,8 @@ from typing import Any, Literal
 from mlchat import params as P
 from mlchat import tomledit
 from mlchat.errors import ConfigError, UsageError
+from mlchat.keysource import KeyRef
+from mlchat.keysource import KeySource as KeySource  # re-exported
 from mlchat.runtime import mask as mask  # re-exported: the commands call config.mask
 from mlchat.types import DIALECTS, Dialect, Params
 
@@ -45,7 +47,6 @@ RETRIES_ENV = "MLCHAT_RETRIES"
 DASHBOARD_URL = "https://modelslab.com/dashboard/api-keys"
 DIR_MODE = 0o700
 
-KeySource = Literal["flag", "env", "file"]
 KeyPath = tuple[str, ...]
 
 
@@ -126,7 +127,18 @@ def find_key(
 @dataclass(frozen=True, slots=True)
 class Option:
     kind: Literal[
-        "key", "url", "model", "choice", "text", "param", "seconds", "count", "bool", "table"
+        "key",
+        "url",
+        "model",
+        "choice",
+        "text",
+        "param",
+        "seconds",
+        "count",
+        "bool",
+        "table",
+        "source",
+        "profile",
     ]
     help: str
     default: Any = None
@@ -162,8 +174,17 @@ OPTIONS: dict[str, Option] = {
         env="MLCHAT_IDLE_TIMEOUT",
     ),
     "log": Option("bool", "save conversations (true or false)", True),
+    "attach_max_files": Option("count", "most files one message may attach (-f, @)", 1000),
+    "attach_max_bytes": Option(
+        "count", "most bytes of attached text per message, and per image", 20_000_000
+    ),
     "aliases": Option("table", 'short name = "model id", accepted by -m'),
     "prices": Option("table", "per model id: input and output, USD per 1M tokens (>= 0)"),
+    "api_key_env": Option("source", "read the key from this environment variable instead"),
+    "api_key_cmd": Option("source", "run this command; its first line of output is the key"),
+    "api_key_keyring": Option("bool", "true: the key is in the system keyring (key set --keyring)"),
+    "profile": Option("profile", "the profile used when none is given", env="MLCHAT_PROFILE"),
+    "profiles": Option("table", "[profiles.NAME] tables: base_url, api, model, key source, ..."),
 }
 PRICE_FIELDS = ("input", "output")
 
@@ -188,6 +209,10 @@ def check_option(path: KeyPath, value: Any) -> Any:
         return _check_aliases(path, value)
     if name == "prices":
         return _check_prices(path, value)
+    if name == "profiles":
+        from mlchat import profiles
+
+        return profiles.check_profiles(path, value)
     if len(path) > 1 or name not in OPTIONS:
         raise UsageError(f"unknown key '{_dotted(path)}'")
     opt = OPTIONS[name]
@@ -205,6 +230,14 @@ def check_option(path: KeyPath, value: Any) -> Any:
         if not isinstance(value, bool):
             raise UsageError(f"{name} must be true or false")
         return value
+    if opt.kind == "source":
+        from mlchat import keysource
+
+        return keysource.check_field(name, value)
+    if opt.kind == "profile":
+        from mlchat import profiles
+
+        return profiles.check_name(value, name)
     if not isinstance(value, str):
         raise UsageError(f"{name} must be a string")
     if opt.kind == "key":
@@ -326,6 +359,9 @@ def parse_key(text: str) -> KeyPath:
         return ("prices", _unquote(rest))
     if head == "aliases":
         return ("aliases", _unquote(rest))
+    if head == "profiles":
+        name, _, key = rest.partition(".")
+        return ("profiles", _unquote(name), *((key,) if key else ()))
     if head in OPTIONS:
         raise UsageError(f"{head} is not a table; set it with `mlchat config set {head} VALUE`")
     return tuple(_unquote(p) for p in text.split("."))
@@ -355,6 +391,14 @@ def parse_value(path: KeyPath, texts: list[str]) -> Any:
             "set the key with `mlchat key set`: it reads the key hidden, so it stays out of your "
             "shell history and process list"
         )
+    if name == "profiles" and len(path) == 3 and path[2] in OPTIONS:
+        from mlchat import profiles
+
+        try:
+            inner = parse_value(path[2:], texts)
+        except UsageError as exc:
+            raise UsageError(f"profiles.{path[1]}: {exc.message}", hint=exc.hint) from None
+        return profiles.check_profiles(path, inner)
     opt = OPTIONS[name]
     if opt.kind == "table" and len(path) == 1:
         example = "aliases.NAME MODEL" if name == "aliases" else "prices.MODEL.input 0.4"
@@ -381,7 +425,7 @@ def parse_value(path: KeyPath, texts: list[str]) -> Any:
             hint="""quote a value that has spaces: mlchat config set system "You are terse\"""",
         )
     text = texts[0]
-    if opt.kind == "bool":
+    if opt.kind == "bool" or name == "api_key_keyring":
         word = text.strip().lower()
         if word not in TRUE + FALSE:
             raise UsageError(f"{name} must be true or false, got '{text}'")
@@ -447,6 +491,9 @@ def validate_file(file: Mapping[str, Any], where: str = "the config file") -> di
                 f"{where}: {exc.message}",
                 hint=f"fix it with `mlchat config set {name} ...` or `mlchat config unset {name}`",
             ) from None
+    from mlchat import keysource
+
+    keysource.check_one(checked, where)
     return checked
 
 
@@ -466,7 +513,8 @@ def insecure_mode(path: Path) -> int | None:
 # ---------------------------------------------------------------------------------------------
 # Who else can write the file (ssh's rule)
 
-TRUSTED_KEYS = ("api_key", "base_url")  # what is never read from a file another user can write
+# What is never read from a file another user can write (a planted api_key_cmd would run).
+TRUSTED_KEYS = ("api_key", "base_url", "api_key_cmd")
 
 
 def untrusted(path: Path) -> str | None:
@@ -515,6 +563,10 @@ def refuse_untrusted(path: Path, file: Mapping[str, Any]) -> None:
     holds a key or a base URL: a planted base_url would receive the key, a planted key would
     send the conversations to someone else's account."""
     held = [name for name in TRUSTED_KEYS if file.get(name)]
+    tables = file.get("profiles")
+    for name, table in tables.items() if isinstance(tables, dict) else ():
+        if isinstance(table, dict):
+            held += [f"profiles.{name}.{key}" for key in TRUSTED_KEYS if table.get(key)]
     if not held:
         return
     problem = untrusted(path)
@@ -523,11 +575,11 @@ def refuse_untrusted(path: Path, file: Mapping[str, Any]) -> None:
     refused = " or ".join(held)
     raise ConfigError(
         f"bad owner or permissions on {path}: {problem}; refusing to use its {refused}",
-        hint=_fix(path, problem),
+        hint=_fix(problem),
     )
 
 
-def _fix(path: Path, problem: str) -> str:
+def _fix(problem: str) -> str:
     target = problem.split(" is ", 1)[0].removeprefix("directory ")
     if "owned by another user" in problem:
         return f"make it yours or move it away: chown $USER {target}"
@@ -555,7 +607,7 @@ def write_atomic(path: Path, text: str) -> None:
         if linked:
             problem = _untrusted_entry(directory)
             if problem is not None:
-                raise ConfigError(f"will not write {path}: {problem}", hint=_fix(path, problem))
+                raise ConfigError(f"will not write {path}: {problem}", hint=_fix(problem))
         else:
             _private_dir(directory)
         atomic.write_atomic(path, text)
@@ -572,7 +624,7 @@ def _private_dir(directory: Path) -> None:
     st = directory.stat()
     if st.st_uid not in (os.getuid(), 0):
         problem = f"directory {directory} is owned by another user (uid {st.st_uid})"
-        raise ConfigError(f"will not write into it: {problem}", hint=_fix(directory, problem))
+        raise ConfigError(f"will not write into it: {problem}", hint=_fix(problem))
     if stat.S_IMODE(st.st_mode) & 0o077 and st.st_uid == os.getuid():
         directory.chmod(DIR_MODE)
 
@@ -627,6 +679,7 @@ class Flags:
     timeout: float | None = None
     retries: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    profile: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -646,6 +699,11 @@ class Settings:
     log: bool = True
     # model id -> {"input": USD per 1M tokens, "output": ...}; either may be missing.
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # The active [profiles.NAME] (None: the top level), and a key read only when it is needed
+    # (a command or the keyring: see keysource), with a description of where the key comes from.
+    profile: str | None = None
+    key_ref: KeyRef | None = None
+    key_label: str = ""
 
 
 def resolve(
@@ -653,10 +711,25 @@ def resolve(
 ) -> Settings:
     """Every setting from flag > environment > file > default, validated. A bad value in the
     file is a ConfigError naming the file; a bad flag or variable is a UsageError naming it."""
-    checked = validate_file(file, str(path) if path else "the config file")
-    key, source = find_key(flags.api_key, env, checked)
+    from mlchat import keysource, profiles
+
+    where = str(path) if path else "the config file"
+    validate_file(file, where)  # the whole file first: a mistake in any profile is reported
+    profile = profiles.choose(flags.profile, env, file)
+    if profile is not None:
+        file = profiles.overlay(file, profile)
+    checked = validate_file(file, where)
+    found = keysource.find(
+        flags.api_key,
+        env,
+        checked,
+        env_first=profile is None or not profile.has_key,
+        account=profile.name if profile else keysource.DEFAULT_ACCOUNT,
+        where=f"profiles.{profile.name}" if profile and profile.has_key else "the config file",
+    )
+    key, source = found.key, found.source
     if key is not None and source != "file":
-        check_key(key, KEY_ENV if source == "env" else "the API key")
+        check_key(key, {"env": KEY_ENV, "var": found.label}.get(source or "", "the API key"))
 
     env_url = _first_str(env.get(BASE_URL_ENV))
     if flags.base_url is not None:
@@ -701,6 +774,9 @@ def resolve(
         path=path,
         log=checked.get("log", True),
         prices=checked.get("prices", {}),
+        profile=profile.name if profile else None,
+        key_ref=found.ref,
+        key_label=found.label,
     )
 
 

@@ -1,6 +1,7 @@
 """The error tree and the exit codes. Imports: the standard library only.
 
     MlchatError (1, internal)
+    ├── OutputError (1)           stdout refused the reply (disk full, I/O error)
     ├── UsageError (2)            bad flags, empty prompt, a value out of range
     ├── ConfigError (3)           no key, unreadable or invalid config file
     │   └── AuthError (3)         401 / 403
@@ -11,7 +12,8 @@
     │   ├── ServerError (6)       5xx and 529
     │   ├── StreamTimeout (6)     silence longer than the read timeout
     │   ├── ProtocolError (6)     a reply we cannot read (malformed event, oversized event)
-    │   └── IncompleteReply (6)   the stream ended without its end marker
+    │   ├── IncompleteReply (6)   the stream ended without its end marker
+    │   └── FetchFailed (6)       a URL given as an attachment could not be fetched
     ├── Refused (7)               the model refused to answer (the refusal is the reply)
     └── Interrupted (130)         Ctrl-C (130), SIGHUP (129), SIGTERM (143)
 
@@ -39,6 +41,10 @@ class MlchatError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+
+
+class OutputError(MlchatError):
+    """stdout refused the reply (disk full, I/O error): exit 1 with one line, not a traceback."""
 
 
 class UsageError(MlchatError):
@@ -101,6 +107,10 @@ class ProtocolError(NetworkError):
 
 
 class IncompleteReply(NetworkError):
+    pass
+
+
+class FetchFailed(NetworkError):
     pass
 
 

@@ -31,7 +31,11 @@ MAX_CANDIDATES = 8  # ambiguous names list at most this many candidates
 _COMPLETABLE = re.compile(r"[A-Za-z0-9._/:@+-]+")
 
 
-def cache_path() -> Path:
+def cache_path(profile: str | None = None) -> Path:
+    """The cache of the top level's service, or of one profile's (`profiles/NAME/`): a LiteLLM
+    proxy's list must never resolve names for ModelsLab."""
+    if profile:
+        return config.cache_dir() / "profiles" / profile / CACHE_FILE
     return config.cache_dir() / CACHE_FILE
 
 

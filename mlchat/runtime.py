@@ -2,7 +2,8 @@
 
 The root callback builds one from the real process; tests pass their own through
 `CliRunner.invoke(app, args, obj=Runtime(...))`, with an `httpx.MockTransport` or nothing (the
-emulator). Imports the standard library only; httpx types appear only under TYPE_CHECKING.
+emulator). Imports the standard library and mlchat.text (pure); httpx types appear only under
+TYPE_CHECKING.
 """
 
 from __future__ import annotations
@@ -70,6 +71,30 @@ class _EncodedText(io.RawIOBase):
         return n
 
 
+def _page(text: str) -> None:
+    """Show `text` in the user's pager ($PAGER, else less) on the terminal (stderr: stdout may be
+    a pipe), or print it on stderr when there is none. The pager gets no API key in its
+    environment, and less runs in its secure mode (no shell escapes from model text)."""
+    import shlex
+    import shutil
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "MODELSLAB_API_KEY"}
+    env.setdefault("LESSSECURE", "1")
+    try:
+        argv = shlex.split(env.get("PAGER", "").strip() or "less")
+    except ValueError:
+        argv = ["less"]
+    if argv and shutil.which(argv[0]):
+        try:
+            subprocess.run(argv, input=text.encode(), stdout=sys.stderr, env=env, check=False)
+            return
+        except OSError:
+            pass
+    sys.stderr.write(text if text.endswith("\n") else text + "\n")
+    sys.stderr.flush()
+
+
 def _isatty(stream: Any) -> bool:
     try:
         return bool(stream.isatty())
@@ -93,6 +118,8 @@ class Runtime:
     # Reads a secret without echoing it; tests inject their own to drive the terminal path.
     read_secret: Callable[[str], str] = _getpass
     read_line: Callable[[str], str] = _ask_line
+    # Shows a long text in a pager (the whole of a tool call's arguments); tests inject their own.
+    page: Callable[[str], None] = _page
     # Values that must never reach any output (the API key); `scrub` masks them.
     secrets: set[str] = field(default_factory=set)
 
@@ -129,10 +156,40 @@ class Runtime:
                 text = text.replace(secret, mask(secret))
         return text
 
+    def discard_typeahead(self) -> int:
+        """Before a question (tool approval, delete confirmation): throw away what was typed
+        before it was shown, so that keys typed while a reply streamed cannot answer it. Returns
+        how many bytes were waiting (0 when stdin is not a terminal)."""
+        if not self.stdin_tty or self.stdin is None:
+            return 0
+        try:
+            import fcntl
+            import struct
+            import termios
+        except ImportError:  # Windows
+            return 0
+        try:
+            fd = self.stdin.fileno()
+            waiting = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+            termios.tcflush(fd, termios.TCIFLUSH)
+        except (AttributeError, ValueError, OSError, termios.error):
+            return 0  # not a real terminal (an injected stream in tests)
+        return int(waiting)
+
+    def ask(self, prompt: str) -> str:
+        """One answer typed after `prompt` was shown: type-ahead is discarded first. EOFError
+        at end of input."""
+        if self.discard_typeahead():
+            self.note("mlchat: (keys typed before this question were ignored)")
+        return self.read_line(prompt)
+
     def warn(self, text: str) -> None:
-        self.err.write(self.scrub(f"mlchat: warning: {text}\n"))
-        self.err.flush()
+        self.note(f"mlchat: warning: {text}")
 
     def note(self, text: str) -> None:
-        self.err.write(f"{text}\n")
+        """One message on stderr, sanitised (it may quote the network or the store: a server's
+        error, a model id, a file name) and scrubbed of secrets."""
+        from mlchat.text import escape_controls
+
+        self.err.write(self.scrub(escape_controls(f"{text}\n")))
         self.err.flush()

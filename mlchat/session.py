@@ -204,6 +204,9 @@ class Conversation:
     tools: tuple[ToolSpec, ...] = ()
     id: str | None = None
     name: str | None = None
+    # The profile ("default": the top level) and the role it was started with; None when unknown.
+    profile: str | None = None
+    role: str | None = None
 
     def request(
         self,
@@ -223,8 +226,9 @@ class Conversation:
             response_format=response_format,
         )
 
-    def add_user(self, text: str) -> None:
-        self.messages.append(Message("user", text))
+    def add_user(self, text: str | Message) -> None:
+        """Append a user message: text, or a message built with attachments (`user_message`)."""
+        self.messages.append(text if isinstance(text, Message) else Message("user", text))
 
     def add_reply(self, reply: Reply, *, interrupted: bool = False) -> None:
         """Keep a reply, even a partial one, so the model sees what it said."""

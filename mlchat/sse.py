@@ -30,11 +30,8 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    """Feed bytes as they arrive; get back the events they complete.
-
-    `is_comment_only` style keep-alives are counted in `comments` so a caller can tell a live but
-    silent stream from one that sends content.
-    """
+    """Feed bytes as they arrive; get back the events they complete. Comment lines (`:` keep-
+    alives) are dropped."""
 
     def __init__(self, max_event_bytes: int = MAX_EVENT_BYTES) -> None:
         self._buf = bytearray()
@@ -45,7 +42,6 @@ class SSEDecoder:
         self._pending_size = 0
         self._started = False
         self._max = max_event_bytes
-        self.comments = 0
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         buf = self._buf
@@ -89,17 +85,11 @@ class SSEDecoder:
         self._dispatch(events)
         return events
 
-    @property
-    def has_partial(self) -> bool:
-        """Bytes of an unfinished line or event are waiting."""
-        return bool(self._buf) or bool(self._data)
-
     def _line(self, raw: bytes, events: list[SSEEvent]) -> None:
         if not raw:
             self._dispatch(events)
             return
         if raw[0] == 0x3A:  # ':' comment
-            self.comments += 1
             return
         line = raw.decode("utf-8", errors="replace")
         name, sep, value = line.partition(":")

@@ -53,10 +53,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
+from mlchat import storeparts
 from mlchat.errors import ConfigError, UsageError
 from mlchat.session import Conversation, ReplyStatus
 from mlchat.text import escape_controls
-from mlchat.types import DIALECTS, Dialect, Message, Params, Role, ToolCall, Usage
+from mlchat.types import DIALECTS, Dialect, Message, Params, Part, Role, ToolCall, Usage
 
 DB_NAME = "mlchat.db"
 BUSY_TIMEOUT_MS = 5000
@@ -112,8 +113,19 @@ def _migration_1(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
-# Append migration 2 here (a function taking the connection, run inside the upgrade transaction).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_migration_1,)
+def _migration_2(db: sqlite3.Connection) -> None:
+    """The profile (the service) and the role a conversation was held with: resuming uses them."""
+    db.execute("ALTER TABLE conversations ADD COLUMN profile TEXT")
+    db.execute("ALTER TABLE conversations ADD COLUMN role TEXT")
+
+
+# Append the next migration here (a function taking the connection, run inside the upgrade
+# transaction).
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _migration_1,
+    _migration_2,
+    storeparts.migration_3,  # attachments: blobs and message_parts
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 _FTS_TABLE = (
@@ -163,6 +175,8 @@ class Summary:
     params: Params
     messages: int
     title: str
+    profile: str | None = None  # None: recorded before profiles existed
+    role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +196,9 @@ class Record:
     created: str
     status: ReplyStatus
     error: str | None
+    # The attachments of a user message (files, images, pages); `content` is then the whole
+    # text as it was sent, rebuilt from them.
+    parts: tuple[Part, ...] = ()
 
     @property
     def included(self) -> bool:
@@ -197,6 +214,7 @@ class Record:
             tool_call_id=self.tool_call_id,
             is_error=self.is_error,
             interrupted=self.status != "ok",
+            parts=self.parts,
         )
 
 
@@ -631,6 +649,8 @@ class Store:
             messages=[r.message() for r in records if r.included],
             id=summary.id,
             name=summary.name,
+            profile=summary.profile,
+            role=summary.role,
         )
 
     # -- reading -------------------------------------------------------------------------------
@@ -658,6 +678,8 @@ class Store:
             params=params_from_json(row["params"]),
             messages=int(row["message_count"]),
             title=escape_controls(words[:80]),
+            profile=row["profile"],
+            role=row["role"],
         )
 
     def conversations(self, limit: int | None = None) -> list[Summary]:
@@ -679,7 +701,8 @@ class Store:
             rows = db.execute(
                 "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (id,)
             ).fetchall()
-        return self._summary(row), [_record(r) for r in rows]
+            parts = storeparts.read(db, id)
+        return self._summary(row), [_record(r, parts.get(int(r["id"]), ())) for r in rows]
 
     def search(self, query: str, limit: int = 20) -> list[Hit]:
         """Messages matching every word of `query` (a trailing * matches a prefix), best first
@@ -779,6 +802,7 @@ class Store:
                 raise UsageError(f"no saved conversation with id '{escape_controls(id)}'")
             count = tx.db.execute("DELETE FROM messages WHERE conversation_id = ?", (id,)).rowcount
             tx.db.execute("DELETE FROM conversations WHERE id = ?", (id,))
+            storeparts.collect_garbage(tx.db)
         return int(count)
 
 
@@ -812,7 +836,7 @@ class Tx:
             try:
                 self.db.execute(
                     "INSERT INTO conversations (id, name, created, updated, model, dialect, "
-                    "system, params) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)",
+                    "system, params, profile, role) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         cid,
                         self._stamp,
@@ -821,6 +845,8 @@ class Tx:
                         convo.dialect,
                         convo.system,
                         params_json(convo.params),
+                        convo.profile,
+                        convo.role,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -833,14 +859,16 @@ class Tx:
     def touch(self, convo: Conversation) -> None:
         """Record the conversation's current model, dialect, system prompt and parameters."""
         self.db.execute(
-            "UPDATE conversations SET updated = ?, model = ?, dialect = ?, system = ?, params = ? "
-            "WHERE id = ?",
+            "UPDATE conversations SET updated = ?, model = ?, dialect = ?, system = ?, params = ?, "
+            "profile = ?, role = ? WHERE id = ?",
             (
                 self._stamp,
                 convo.model,
                 convo.dialect,
                 convo.system,
                 params_json(convo.params),
+                convo.profile,
+                convo.role,
                 convo.id,
             ),
         )
@@ -849,9 +877,10 @@ class Tx:
         rows = self.db.execute(
             "SELECT * FROM messages WHERE conversation_id = ? ORDER BY seq", (id,)
         ).fetchall()
+        parts = storeparts.read(self.db, id)
         out = []
         for row in rows:
-            rec = _record(row)
+            rec = _record(row, parts.get(int(row["id"]), ()))
             out.append(Entry(int(row["id"]), rec.message() if rec.included else None))
         return out
 
@@ -869,7 +898,7 @@ class Tx:
                 id,
                 seq,
                 message.role,
-                message.content,
+                storeparts.stored_content(message),
                 meta.reasoning or None,
                 _calls_json(message.tool_calls),
                 message.tool_call_id,
@@ -884,7 +913,10 @@ class Tx:
             ),
         )
         self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (self._stamp, id))
-        return int(cur.lastrowid or 0)
+        row = int(cur.lastrowid or 0)
+        if message.parts:
+            storeparts.write(self.db, row, message.parts)
+        return row
 
     def update_message(self, row: int, message: Message, meta: Meta) -> bool:
         """Rewrite row `row` with `message` and `meta`; False when the row no longer exists."""
@@ -894,7 +926,7 @@ class Tx:
             "is_error = ?, model = ?, input_tokens = ?, output_tokens = ?, cost = ?, status = ?, "
             "error = ? WHERE id = ?",
             (
-                message.content,
+                storeparts.stored_content(message),
                 meta.reasoning or None,
                 _calls_json(message.tool_calls),
                 message.tool_call_id,
@@ -908,19 +940,29 @@ class Tx:
                 row,
             ),
         )
+        if message.parts and cur.rowcount > 0:
+            storeparts.write(self.db, row, message.parts)
         return cur.rowcount > 0
 
     def delete_messages(self, rows: Sequence[int]) -> None:
         self.db.executemany("DELETE FROM messages WHERE id = ?", [(r,) for r in rows])
+        if rows:
+            storeparts.collect_garbage(self.db)
 
 
-def _record(row: sqlite3.Row) -> Record:
+def _record(row: sqlite3.Row, parts: tuple[Part, ...] = ()) -> Record:
     input_tokens, output_tokens = row["input_tokens"], row["output_tokens"]
     status: ReplyStatus = row["status"] if row["status"] in STATUSES else "failed"
+    content = row["content"] or ""
+    if parts and row["role"] == "user":
+        rebuilt = storeparts.with_parts(Message("user", content), parts)
+        content, parts = rebuilt.content, rebuilt.parts
+    else:
+        parts = ()
     return Record(
         seq=int(row["seq"]),
         role=row["role"],
-        content=row["content"] or "",
+        content=content,
         reasoning=row["reasoning"] or None,
         tool_calls=_calls_from_json(row["tool_calls"]),
         tool_call_id=row["tool_call_id"],
@@ -933,6 +975,7 @@ def _record(row: sqlite3.Row) -> Record:
         created=row["created"],
         status=status,
         error=row["error"],
+        parts=parts,
     )
 
 

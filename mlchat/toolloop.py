@@ -104,7 +104,14 @@ def load_schema(value: str, read: Callable[[str], str]) -> dict[str, Any]:
         raise UsageError("--schema must be a JSON object")
     # An OpenAI-style wrapper {"name":..., "schema": {...}} is accepted too.
     inner = loaded.get("schema")
-    return inner if isinstance(inner, dict) and "type" not in loaded else loaded
+    found = inner if isinstance(inner, dict) and "type" not in loaded else loaded
+    from mlchat import schema
+
+    try:  # before any request: a mistake in the schema costs nothing
+        schema.check_schema(found)
+    except schema.SchemaError as exc:
+        raise UsageError(f"--schema is not a usable JSON Schema: {exc}") from None
+    return found
 
 
 @dataclass
@@ -128,13 +135,17 @@ class ToolSession:
     def execute(self, call: ToolCall) -> toolmod.ToolResult:
         from mlchat import tools as toolmod  # subprocess and shlex: only when tools are in play
 
+        tool = self.tools.get(call.name)
+        if tool is None or toolmod.parse_arguments(call.arguments, tool.spec.parameters)[1]:
+            # Nothing will run: the model gets the reason, and nobody is asked about it.
+            return toolmod.run(tool, call, self.env, self.secrets)
         if call.name not in self.always:
             answer = self.approve(call)
             if answer == "no":
                 return toolmod.refused(call)
             if answer == "always":
                 self.always.add(call.name)
-        return toolmod.run(self.tools.get(call.name), call, self.env, self.secrets)
+        return toolmod.run(tool, call, self.env, self.secrets)
 
 
 def run_rounds(

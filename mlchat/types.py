@@ -5,6 +5,7 @@ Imports: the standard library only. Everything here is immutable; raw JSON never
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -24,12 +25,49 @@ class ToolCall:
 
 
 @dataclass(frozen=True, slots=True)
+class TextPart:
+    """Text in a user message. With a `source` (a file's path or a URL) it is sent as a labelled
+    block: the source on one line, then the text in a code fence (see `block`)."""
+
+    text: str
+    source: str | None = None
+    lang: str | None = None  # the fence's language hint; None: from the source's extension
+
+    @property
+    def rendered(self) -> str:
+        return self.text if self.source is None else block(self.source, self.text, self.lang)
+
+
+@dataclass(frozen=True, slots=True)
+class ImagePart:
+    """An image in a user message: its bytes and media type (recognised from the bytes), where it
+    came from, and, for an image fetched from the web, the URL it is sent as where the dialect
+    allows it (the bytes are kept so the conversation can be sent again faithfully)."""
+
+    media_type: str
+    data: bytes
+    source: str | None = None
+    url: str | None = None
+
+    @property
+    def rendered(self) -> str:
+        return f"[image: {self.source or self.media_type}]"
+
+
+Part = TextPart | ImagePart
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One message of a conversation.
 
     A `tool` message carries the result of the call named by `tool_call_id`; an assistant message
     may carry `tool_calls`. `interrupted` marks a reply that was cut short (Ctrl-C, a dropped
     stream): it is still sent back to the model so it sees what it said.
+
+    A user message that carries attachments (files, images, pages) has `parts`, in the order they
+    are sent; its `content` is then the text of those parts joined by blank lines (what a terminal
+    shows and what token estimates read). Build one with `user_message`.
     """
 
     role: Role
@@ -38,6 +76,129 @@ class Message:
     tool_call_id: str | None = None
     is_error: bool = False
     interrupted: bool = False
+    parts: tuple[Part, ...] = ()
+
+    @property
+    def images(self) -> tuple[ImagePart, ...]:
+        return tuple(p for p in self.parts if isinstance(p, ImagePart))
+
+
+def user_message(parts: tuple[Part, ...] | list[Part]) -> Message:
+    """A user message made of `parts`: blank plain-text parts are dropped; a message of plain text
+    only is an ordinary text message (sent and stored exactly as before attachments existed)."""
+    kept = tuple(
+        p
+        for p in parts
+        if not (isinstance(p, TextPart) and p.source is None and not p.text.strip())
+    )
+    text = "\n\n".join(p.rendered for p in kept if isinstance(p, TextPart))
+    if all(isinstance(p, TextPart) and p.source is None for p in kept):
+        return Message("user", text)
+    return Message("user", text, parts=kept)
+
+
+def wire_chunks(message: Message) -> list[str | ImagePart]:
+    """What a provider sends for `message`: runs of text joined by blank lines, with the images
+    where they were given. A message without parts is its content alone."""
+    if not message.parts:
+        return [message.content]
+    out: list[str | ImagePart] = []
+    run: list[str] = []
+    for part in message.parts:
+        if isinstance(part, TextPart):
+            run.append(part.rendered)
+            continue
+        if run:
+            out.append("\n\n".join(run))
+            run = []
+        out.append(part)
+    if run:
+        out.append("\n\n".join(run))
+    return out
+
+
+# Language hints for the fence of a labelled block, by file extension; other extensions are used
+# as they are (".toml" -> "toml"), which Markdown renderers mostly understand too.
+_LANGUAGES = {
+    ".py": "python",
+    ".pyi": "python",
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".ts": "typescript",
+    ".tsx": "tsx",
+    ".jsx": "jsx",
+    ".rs": "rust",
+    ".go": "go",
+    ".rb": "ruby",
+    ".sh": "bash",
+    ".bash": "bash",
+    ".zsh": "zsh",
+    ".fish": "fish",
+    ".c": "c",
+    ".h": "c",
+    ".cc": "cpp",
+    ".cpp": "cpp",
+    ".hpp": "cpp",
+    ".cs": "csharp",
+    ".java": "java",
+    ".kt": "kotlin",
+    ".swift": "swift",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".yml": "yaml",
+    ".yaml": "yaml",
+    ".json": "json",
+    ".toml": "toml",
+    ".html": "html",
+    ".htm": "html",
+    ".css": "css",
+    ".sql": "sql",
+    ".txt": "",
+    ".ini": "ini",
+    ".cfg": "ini",
+    ".xml": "xml",
+    ".php": "php",
+    ".pl": "perl",
+    ".lua": "lua",
+    ".r": "r",
+    ".scala": "scala",
+    ".hs": "haskell",
+    ".ex": "elixir",
+    ".exs": "elixir",
+    ".erl": "erlang",
+    ".clj": "clojure",
+    ".dart": "dart",
+    ".vue": "vue",
+    ".tf": "hcl",
+    ".mk": "make",
+}
+_BACKTICKS = re.compile("`+")
+_SPECIAL_NAMES = {"makefile": "make", "dockerfile": "dockerfile", "cmakelists.txt": "cmake"}
+
+
+def language(source: str) -> str:
+    """The fence's language hint for a file named `source` ("" when there is none)."""
+    name = source.replace("\\", "/").rsplit("/", 1)[-1].lower()
+    if name in _SPECIAL_NAMES:
+        return _SPECIAL_NAMES[name]
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        return ""
+    ext = "." + ext
+    if ext in _LANGUAGES:
+        return _LANGUAGES[ext]
+    return ext[1:] if ext[1:].isalnum() and len(ext) <= 11 else ""
+
+
+def block(source: str, text: str, lang: str | None = None) -> str:
+    """`source` on a line, then `text` in a backtick fence longer than any backtick run inside
+    it (CommonMark: a fence closes only on a run at least as long), with a language hint."""
+    longest = max(map(len, _BACKTICKS.findall(text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    hint = language(source) if lang is None else lang
+    body = text if text.endswith("\n") or not text else text + "\n"
+    return f"{source}\n{fence}{hint}\n{body}{fence}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +253,7 @@ class ModelInfo:
     owned_by: str | None = None
     created: int | None = None
     display_name: str | None = None
+    context: int | None = None  # the context window in tokens, when the model list gives it
 
 
 # Stream events: what a provider decodes from the wire and every consumer (ask, the REPL, the

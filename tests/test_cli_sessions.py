@@ -85,6 +85,8 @@ def test_list_json() -> None:
         "dialect": "openai",
         "messages": 2,
         "title": "How do lifetimes work?",
+        "profile": None,
+        "role": None,
     }
 
 

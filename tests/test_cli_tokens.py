@@ -62,8 +62,11 @@ def test_sources_join_stdin_files_argument(
     )
     assert r.code == 0, r.err
     content = emulator.requests[0].json["messages"][0]["content"]
-    assert content == "piped\n\nalpha file\n\nbeta file two\n\nthe question"
-    assert r.out == "11\n"
+    # Each file is a labelled block: its path, then its text in a fence.
+    assert content == (
+        f"piped\n\n{a}\n```markdown\nalpha file\n```\n\n"
+        f"{b}\n```markdown\n\nbeta file two\n\n```\n\nthe question"
+    )
 
 
 def test_file_dash_places_stdin(env: dict[str, str], emulator: Emulator, tmp_path: Path) -> None:
@@ -71,7 +74,7 @@ def test_file_dash_places_stdin(env: dict[str, str], emulator: Emulator, tmp_pat
     a.write_text("first")
     r = invoke(["tokens", "-f", str(a), "-f", "-"], env=env, stdin=b"second\n")
     assert r.code == 0, r.err
-    assert emulator.requests[0].json["messages"][0]["content"] == "first\n\nsecond"
+    assert emulator.requests[0].json["messages"][0]["content"] == f"{a}\n```\nfirst\n```\n\nsecond"
 
 
 def test_counts_what_ask_would_send(env: dict[str, str], emulator: Emulator) -> None:
@@ -118,7 +121,7 @@ def test_empty_files_are_empty_input(
     ("name", "setup", "message"),
     [
         ("missing.txt", None, "cannot read {path}: No such file or directory"),
-        ("a-dir", "dir", "cannot read {path}: Is a directory"),
+        ("a-dir", "dir", "{path} holds no text files; nothing was sent"),
         ("binary.bin", b"\x7fELF\x00\x01", "{path} looks binary (6 bytes, it contains NUL bytes)"),
     ],
 )
@@ -154,11 +157,10 @@ def test_a_file_or_stdin_with_a_byte_order_mark_is_counted_as_its_text(
     path.write_bytes(data)
     r = invoke(["tokens", "-f", str(path)], env=env)
     assert (r.code, r.err) == (0, "")
-    assert r.out == "8\n"  # 5 words + 3 for the message, not a count of mojibake
-    assert emulator.requests[0].json["messages"][0]["content"] == text.rstrip("\n")
+    assert emulator.requests[0].json["messages"][0]["content"] == f"{path}\n```\n{text}```"
     r = invoke(["tokens"], env=env, stdin=data)
-    assert (r.code, r.out, r.err) == (0, "8\n", "")
-    assert emulator.requests[1].json == emulator.requests[0].json
+    assert (r.code, r.out, r.err) == (0, "8\n", "")  # 5 words + 3 for the message, not mojibake
+    assert emulator.requests[1].json["messages"][0]["content"] == text.rstrip("\n")
 
 
 def test_invalid_utf8_is_counted_with_one_warning_like_ask(
@@ -172,7 +174,8 @@ def test_invalid_utf8_is_counted_with_one_warning_like_ask(
         f"mlchat: warning: {path} is not valid UTF-8 (first bad byte at offset 3); "
         "invalid bytes were replaced with U+FFFD\n"
     )
-    assert emulator.requests[0].json["messages"][0]["content"] == "caf\ufffd au lait"
+    content = emulator.requests[0].json["messages"][0]["content"]
+    assert content == f"{path}\n```\ncaf\ufffd au lait\n```"
 
 
 def test_binary_stdin_is_refused_unless_allowed(env: dict[str, str], emulator: Emulator) -> None:
@@ -188,14 +191,14 @@ def test_binary_stdin_is_refused_unless_allowed(env: dict[str, str], emulator: E
 def test_oversized_input_is_refused_before_any_request(
     env: dict[str, str], emulator: Emulator, tmp_path: Path
 ) -> None:
-    from mlchat.prompt_input import MAX_BYTES
+    from mlchat.attach import MAX_BYTES
 
     path = tmp_path / "big.txt"
     with path.open("wb") as f:
         f.truncate(MAX_BYTES + 1)  # sparse: costs no disk
     r = invoke(["tokens", "-f", str(path)], env=env, stdin=b"")
     assert r.code == 2 and emulator.requests == []
-    assert r.err.startswith(f"mlchat: error: {path} is larger than 50.0 MB; nothing was sent")
+    assert r.err.startswith(f"mlchat: error: {path} is larger than 20.0 MB")
 
 
 def test_no_key_exits_3_without_request(emulator: Emulator) -> None:

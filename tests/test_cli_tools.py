@@ -154,7 +154,7 @@ def test_schema_validation_failure_exits_4(env: dict[str, str], emulator: Emulat
     r = invoke(["ask", "--schema", json.dumps(SCHEMA), "who?"], env=env)
     assert r.code == 4
     assert r.out == ""
-    assert "does not match the schema: $.age: -3 is less than the minimum 0" in r.err
+    assert "does not match the schema: $.age: -3 is less than the minimum of 0" in r.err
 
 
 def test_schema_anthropic_is_a_forced_tool(env: dict[str, str], emulator: Emulator) -> None:
@@ -197,7 +197,96 @@ def test_bad_schema_argument(env: dict[str, str], emulator: Emulator) -> None:
     assert emulator.requests == []
 
 
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_a_bad_schema_is_a_usage_error_before_any_request(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path, api: str
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text('{"type": "object", "properties": {"age": {"type": "integr"}}}')
+    cases = [
+        ('{"type": "objekt"}', '$.type: "objekt" is not a type'),
+        (str(path), '$.properties.age.type: "integr" is not a type'),
+        ('{"type": "string", "pattern": "(("}', '$.pattern: "((" is not a "regex"'),
+    ]
+    for schema, message in cases:
+        r = invoke(["ask", "--api", api, "--schema", schema, "x"], env=env)
+        assert r.code == 2, r.err
+        assert r.out == ""
+        assert len(r.err.splitlines()) == 1, r.err
+        assert r.err.startswith(f"mlchat: error: --schema is not a usable JSON Schema: {message}")
+    assert emulator.requests == []
+
+
+def test_a_reply_is_validated_against_a_hostile_pattern_in_bounded_time(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    # ^(a+)+$ against 40 a's and a "!" takes hours with a backtracking engine (Python's re):
+    # this test would hit pytest's timeout. It is answered at once, as a mismatch (exit 4).
+    schema = {"type": "object", "properties": {"id": {"type": "string", "pattern": "^(a+)+$"}}}
+    emulator.script(Reply.chat(json.dumps({"id": "a" * 40 + "!"})))
+    r = invoke(["ask", "--schema", json.dumps(schema), "id?"], env=env)
+    assert r.code == 4
+    assert '$.id: "aaaaaaaaaa' in r.err and 'does not match "^(a+)+$"' in r.err
+
+
 # -- tools -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["ask", "chat"])
+def test_a_tools_file_with_a_bad_schema_is_refused_at_load(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path, command: str
+) -> None:
+    path = tmp_path / "tools.toml"
+    path.write_text(
+        """
+[[tools]]
+name = "get_weather"
+command = ["true"]
+parameters = { type = "object", properties = { city = { type = "objekt" } } }
+"""
+    )
+    args = [command, "--tools", str(path), "--yes"] + (["weather?"] if command == "ask" else [])
+    r = invoke(args, env=env, stdin=b"weather?\n")
+    assert r.code == 2, r.err
+    assert r.err.startswith(
+        f"mlchat: error: {path}: tool 1 (get_weather): parameters is not a usable JSON Schema: "
+        '$.properties.city.type: "objekt" is not a type'
+    )
+    assert len(r.err.splitlines()) == 1
+    assert emulator.requests == []
+
+
+def test_arguments_that_break_the_schema_are_an_error_result_for_the_model(
+    tool_env: dict[str, str], emulator: Emulator, tmp_path: Path
+) -> None:
+    (tmp_path / "weather.py").write_text(TOOL_SCRIPT)
+    path = tmp_path / "tools.toml"
+    path.write_text(
+        f"""
+[[tools]]
+name = "get_weather"
+command = [{json.dumps(sys.executable)}, "weather.py"]
+[tools.parameters]
+type = "object"
+properties.city = {{ type = "string", pattern = "^(a+)+$" }}
+properties.days = {{ type = "integer", maximum = 10 }}
+"""
+    )
+    emulator.script(
+        Reply.chat(
+            "", tool_calls=[call('{"days": ' + "9" * 400 + "}")], finish_reason="tool_calls"
+        ),
+        Reply.chat("", tool_calls=[call('{"city": "' + "a" * 40 + '!"}', "call_2")]),
+        Reply.chat("Sorry."),
+    )
+    r = invoke(["ask", "--tools", str(path), "--yes", "weather?"], env=tool_env)
+    assert r.code == 0, r.err
+    assert tool_runs(tool_env) == []  # nothing ran
+    messages = emulator.requests[2].json["messages"]
+    first, second = messages[-3]["content"], messages[-1]["content"]
+    assert first.startswith("error: the arguments do not fit the schema: $.days: 999999…(400")
+    assert "is greater than the maximum of 10" in first and len(first) < 400
+    assert second.startswith('error: the arguments do not fit the schema: $.city: "aaaa')
 
 
 @pytest.mark.parametrize("stream", [True, False], ids=["streamed", "whole"])
@@ -256,7 +345,7 @@ def test_approval_refused_is_reported_to_the_model(
     r, asked = tty_invoke(["ask", "--tools", str(toolfile), "weather?"], tool_env, ["n"])
     assert r.code == 0, r.err
     assert tool_runs(tool_env) == []
-    assert asked == ["Run get_weather? [y]es / [n]o / [a]lways: "]
+    assert asked == ["Run get_weather? [y]es / [n]o / [a]lways / [v]iew all: "]
     tool_message = emulator.requests[1].json["messages"][-1]
     assert tool_message["role"] == "tool"
     assert "declined" in tool_message["content"]
@@ -274,7 +363,7 @@ def test_always_approves_the_tool_for_the_session(
     assert r.code == 0, r.err
     assert tool_runs(tool_env) == [{"city": "A"}, {"city": "B"}]
     assert len(asked) == 2  # the unclear answer was asked again; "a" covered the second call
-    assert "answer y, n or a" in r.err
+    assert "answer y, n, a or v" in r.err
 
 
 @pytest.mark.parametrize(
@@ -283,7 +372,7 @@ def test_always_approves_the_tool_for_the_session(
         ('{"city": "X", "fail": true}', "exited with status 1: it broke"),
         ('{"city": "X", "sleep": 5}', "timed out after 1 s"),
         ('{"city": ', "not valid JSON"),
-        ('{"town": "X"}', "missing required property 'city'"),
+        ('{"town": "X"}', 'do not fit the schema: $: "city" is a required property'),
     ],
 )
 def test_failing_tool_calls_are_reported_to_the_model(
@@ -356,7 +445,10 @@ def test_bad_tools_file(env: dict[str, str], emulator: Emulator, tmp_path: Path)
     ("reply", "fragment"),
     [
         ('{"n": ' + "[" * 3000 + "]" * 3000 + "}", "nested too deeply"),
-        ('{"n": ' + "9" * 400 + "}", "cannot be checked"),
+        (
+            '{"n": ' + "9" * 400 + "}",
+            "$.n: 999999…(400 digits) is greater than the maximum of 10.5",
+        ),
     ],
     ids=["3000-deep", "400-digit"],
 )

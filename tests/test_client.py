@@ -802,7 +802,7 @@ def test_read_timeout_in_a_whole_json_reply() -> None:
 def test_drop_in_a_whole_json_reply() -> None:
     # Nothing was shown yet, so the broken reply is retried; after the last attempt it is an
     # incomplete reply.
-    broken = [b'{"choi', httpx.RemoteProtocolError("closed")]
+    broken: list[bytes | BaseException] = [b'{"choi', httpx.RemoteProtocolError("closed")]
     r = rig(*(Canned(200, list(broken), {"content-type": "application/json"}) for _ in range(3)))
     _, err = collect_until_error(r.client)
     assert isinstance(err, IncompleteReply)

@@ -323,7 +323,8 @@ def test_network_failure_is_one_line(emulator: Emulator) -> None:
     repl = Repl(rt, client, Conversation(model=MODEL))
     code = repl.run(PlainReader(io.BytesIO(b"hi\n"), interactive=True))
     assert code == 0  # at a terminal, failures never end the chat
-    banner, *err = rt.err.getvalue().splitlines()  # type: ignore[union-attr]
+    assert isinstance(rt.stderr, io.StringIO)
+    banner, *err = rt.stderr.getvalue().splitlines()
     assert "/help lists commands" in banner
     assert err[0].startswith("mlchat: error: cannot connect to 127.0.0.1:9")
     assert len(err) == 2  # the error and its hint

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +22,7 @@ WORDS = " ".join(f"w{i}" for i in range(300))
 
 
 def _start(
-    emulator: Emulator, *args: str, words: str = WORDS, **popen: object
+    emulator: Emulator, *args: str, words: str = WORDS, **popen: Any
 ) -> subprocess.Popen[bytes]:
     emulator.script(Reply.chat(words, chunk_size=3, delay=0.02))
     return subprocess.Popen(
@@ -30,7 +31,7 @@ def _start(
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        **popen,  # type: ignore[arg-type]
+        **popen,
     )
 
 

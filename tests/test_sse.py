@@ -421,12 +421,10 @@ def test_fields(raw: bytes, want: list[SSEEvent]) -> None:
     assert decode(raw[i : i + 1] for i in range(len(raw))) == want
 
 
-def test_comments_are_counted() -> None:
-    dec = SSEDecoder()
-    dec.feed(b": OPENROUTER PROCESSING\n\n: OPENROUTER PROCESSING\n\ndata: x\n\n:")
-    assert dec.comments == 2
-    dec.feed(b" third\n")
-    assert dec.comments == 3
+def test_comments_are_dropped_wherever_they_fall() -> None:
+    raw = b": OPENROUTER PROCESSING\n\n: OPENROUTER PROCESSING\n\ndata: x\n: mid\ndata: y\n\n:"
+    assert decode([raw]) == [SSEEvent("x\ny")]
+    assert decode(raw[i : i + 1] for i in range(len(raw))) == [SSEEvent("x\ny")]
 
 
 BOM = b"\xef\xbb\xbf"
@@ -480,25 +478,13 @@ def test_close(chunks: list[bytes], want: list[SSEEvent]) -> None:
         dec.feed(chunk)
     assert dec.close() == want
     assert dec.close() == []
-    assert not dec.has_partial
+    assert dec.feed(b"\n\n") == []  # nothing of the stream is left to dispatch
 
 
 def test_close_after_complete_event_returns_nothing() -> None:
     dec = SSEDecoder()
     assert dec.feed(b"data: x\n\n") == [SSEEvent("x")]
-    assert not dec.has_partial
     assert dec.close() == []
-
-
-def test_has_partial() -> None:
-    dec = SSEDecoder()
-    assert not dec.has_partial
-    dec.feed(b"data: x")
-    assert dec.has_partial  # an unfinished line
-    dec.feed(b"\n")
-    assert dec.has_partial  # a complete line of an unfinished event
-    dec.feed(b"\n")
-    assert not dec.has_partial
 
 
 def test_oversized_single_line_without_newline() -> None:

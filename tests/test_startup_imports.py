@@ -23,12 +23,15 @@ import pytest
 import typer
 
 from mlchat.cli import app
+from tests.conftest import FAKE_KEY
+from tests.emulator import Emulator, Reply
 
 ROOT = Path(__file__).resolve().parent.parent
 
 EVERYTHING = ("typer", "rich", "httpx", "prompt_toolkit", "platformdirs")
 DRAWING = ("rich.markdown", "rich.live", "rich.syntax", "rich.traceback", "markdown_it", "pygments")
 NETWORK_AND_REPL = ("httpx", "httpcore", "prompt_toolkit", "platformdirs")
+VALIDATOR = ("jsonschema_rs",)
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -89,7 +92,18 @@ def test_help_loads_neither_network_repl_nor_reply_drawing(args: list[str]) -> N
     proc, modules = imported(args)
     assert proc.returncode in (0, 2), proc.stderr  # typer exits 2 after no-args help
     assert "Usage: mlchat" in proc.stdout
-    assert loaded(modules, NETWORK_AND_REPL + DRAWING) == []
+    assert loaded(modules, NETWORK_AND_REPL + DRAWING + VALIDATOR) == []
+
+
+def test_the_json_schema_validator_is_loaded_only_for_a_schema(emulator: Emulator) -> None:
+    env = {"MODELSLAB_API_KEY": FAKE_KEY, "MODELSLAB_BASE_URL": emulator.base_url}
+    proc, modules = imported(["ask", "--no-log", "hi"], **env)
+    assert proc.returncode == 0, proc.stderr
+    assert loaded(modules, VALIDATOR) == []
+    emulator.script(Reply.chat('{"a": 1}'))
+    proc, modules = imported(["ask", "--no-log", "--schema", '{"type": "object"}', "hi"], **env)
+    assert proc.returncode == 0, proc.stderr
+    assert "jsonschema_rs" in loaded(modules, VALIDATOR)
 
 
 @pytest.mark.parametrize(

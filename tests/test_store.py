@@ -82,14 +82,14 @@ def test_open_creates_an_owner_only_wal_database_at_the_current_schema(db: Path)
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == S.SCHEMA_VERSION == 1
+    assert con.execute("PRAGMA user_version").fetchone()[0] == S.SCHEMA_VERSION == 3
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
     assert {"conversations", "messages", "messages_fts"} <= names
     con.close()
 
 
-def test_migration_2_is_one_more_function(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_next_migration_is_one_more_function(db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with Store.open(db) as s:
         log = StoreLog(s, Warnings())
         convo = Conversation(model="m")
@@ -99,14 +99,44 @@ def test_migration_2_is_one_more_function(db: Path, monkeypatch: pytest.MonkeyPa
         con.execute("ALTER TABLE conversations ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0")
 
     monkeypatch.setattr(S, "MIGRATIONS", (*S.MIGRATIONS, add_pinned))
-    monkeypatch.setattr(S, "SCHEMA_VERSION", 2)
+    monkeypatch.setattr(S, "SCHEMA_VERSION", S.SCHEMA_VERSION + 1)
     with Store.open(db) as s:
         assert convo.id is not None
         assert s.load_conversation(convo.id).messages[0].content == "kept across the upgrade"
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 4
     assert con.execute("SELECT pinned FROM conversations").fetchall() == [(0,)]
     con.close()
+
+
+def test_a_version_1_store_gains_profile_and_role_and_keeps_its_conversations(db: Path) -> None:
+    db.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(db)
+    S._migration_1(con)
+    con.execute(
+        "INSERT INTO conversations (id, created, updated, model, dialect) "
+        "VALUES ('c0ffee00', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'm', 'openai')"
+    )
+    con.execute(
+        "INSERT INTO messages (conversation_id, seq, role, content, created) "
+        "VALUES ('c0ffee00', 1, 'user', 'from before profiles', '2026-01-01T00:00:00Z')"
+    )
+    con.execute("PRAGMA user_version = 1")
+    con.commit()
+    con.close()
+    with Store.open(db) as s:
+        old = s.load_conversation("c0ffee00")
+        assert old.messages[0].content == "from before profiles"
+        assert (old.profile, old.role) == (None, None)
+        new = Conversation(model="m", profile="local", role="code")
+        turn(StoreLog(s, Warnings()), new, "q", "a")
+        assert new.id is not None
+        again = s.load_conversation(new.id)
+        assert (again.profile, again.role) == ("local", "code")
+        again.role = "explain"
+        with s.transaction() as tx:
+            tx.touch(again)
+        assert s.load_conversation(new.id).role == "explain"
 
 
 def test_a_newer_schema_is_refused_and_left_alone(db: Path) -> None:

@@ -131,7 +131,7 @@ def test_keys_are_bare_when_allowed_and_quoted_otherwise(
     path: tuple[str, ...], written: str
 ) -> None:
     assert format_key(path) == written
-    data = tomllib.loads(f"{written} = 1")
+    data: Any = tomllib.loads(f"{written} = 1")
     for part in path:
         data = data[part]
     assert data == 1

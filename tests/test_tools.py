@@ -104,7 +104,7 @@ def test_run_success(toolfile: Path) -> None:
     ("args", "message"),
     [
         ('{"text": ', "not valid JSON"),
-        ('{"other": 1}', "missing required property 'text'"),
+        ('{"other": 1}', '$: "text" is a required property'),
         ('{"text": "x", "fail": true}', "exited with status 3: boom"),
         ('{"text": "x", "sleep": 5}', "timed out after 2 s"),
     ],
@@ -131,7 +131,11 @@ DEEP = "[" * 3000 + "]" * 3000
     ("args", "parameters", "message"),
     [
         ('{"text": ' + DEEP + "}", {"type": "object"}, "nested too deeply"),
-        ('{"n": ' + "9" * 400 + "}", {"properties": {"n": {"maximum": 10.5}}}, "cannot be checked"),
+        (
+            '{"n": ' + "9" * 400 + "}",
+            {"properties": {"n": {"maximum": 10.5}}},
+            "$.n: 999999…(400 digits) is greater than the maximum of 10.5",
+        ),
         ('{"n": ' + "9" * 5000 + "}", {"type": "object"}, "not valid JSON"),
         ('{"n": 1}', {"properties": {"n": {"type": "strange"}}}, "cannot be checked"),
     ],
@@ -178,7 +182,7 @@ def test_hostile_arguments_do_not_end_the_conversation(tmp_path: Path) -> None:
         results = emu.requests[1].json["messages"][-2:]
     assert [m["tool_call_id"] for m in results] == ["c1", "c2"]
     assert "nested too deeply" in results[0]["content"]
-    assert "cannot be checked" in results[1]["content"]
+    assert "is greater than the maximum of 10.5" in results[1]["content"]
 
 
 @pytest.mark.parametrize("timeout", ["inf", "1e308", "nan"])

@@ -560,7 +560,7 @@ def test_reasoning_never_reaches_a_piped_stdout() -> None:
             env={},
             stdout_tty=False,
             stderr_tty=True,
-            reasoning=mode,  # type: ignore[arg-type]
+            reasoning=mode,
         )
         renderer.feed(ReasoningDelta("secret thoughts"))
         renderer.feed(TextDelta("answer"))

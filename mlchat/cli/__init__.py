@@ -10,7 +10,7 @@ import typer
 from mlchat import __version__
 from mlchat.cli import ask as ask_cmd
 from mlchat.cli import chat as chat_cmd
-from mlchat.cli import config_cmd, key
+from mlchat.cli import config_cmd, key, profiles_cmd
 from mlchat.cli import models as models_cmd
 from mlchat.cli import sessions as sessions_cmd
 from mlchat.cli import tokens as tokens_cmd
@@ -77,6 +77,7 @@ app.command(help=chat_cmd.HELP)(chat_cmd.chat)
 app.command(help=ask_cmd.HELP)(ask_cmd.ask)
 app.command(name="models", help=models_cmd.HELP)(models_cmd.models)
 app.command(name="tokens", help=tokens_cmd.HELP)(tokens_cmd.tokens)
+app.command(name="profiles", help=profiles_cmd.HELP)(profiles_cmd.profiles)
 app.add_typer(key.app, name="key")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(sessions_cmd.app, name="sessions")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,15 +11,23 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlchat import signals
-from mlchat.cli import common, tooling
+from mlchat.cli import attaching, common, tooling
 from mlchat.cli import options as o
-from mlchat.cli.boundary import OutputError, boundary, stdout_writes
+from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
-from mlchat.errors import Interrupted, MlchatError, Refused, RequestRejected, UsageError
+from mlchat.errors import (
+    Interrupted,
+    MlchatError,
+    OutputError,
+    Refused,
+    RequestRejected,
+    UsageError,
+)
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
     from mlchat import prices
+    from mlchat.attach import Limits
     from mlchat.config import Settings
     from mlchat.session import Conversation, Reply, TurnLog
     from mlchat.toolloop import (
@@ -28,17 +35,18 @@ if TYPE_CHECKING:
         ToolSession,
     )
     from mlchat.tools import ToolResult
-    from mlchat.types import StreamEvent
-    from mlchat.ui.render import ReasoningMode, Renderer
+    from mlchat.types import Message
+    from mlchat.ui.render import ReasoningMode
 
 STRUCTURED = "Structured output and tools"
 
 HELP = doc(
     """Ask one question and stream the answer.
 
-    The prompt is the argument, piped stdin, or both (stdin first, a blank line, then the
-    argument). On a terminal the answer is rendered as Markdown; piped, stdout gets exactly the
-    answer text, and --json gives one JSON object for scripts.
+    The prompt is assembled in one order: piped stdin, then each --file in the order given
+    (files, folders, globs, images, URLs), then the argument, separated by blank lines. On a
+    terminal the answer is rendered as Markdown; piped, stdout gets exactly the answer text,
+    and --json gives one JSON object for scripts.
 
     Every exchange is saved (see `mlchat sessions`) unless --no-log or `log = false` in the
     config file.
@@ -47,24 +55,31 @@ HELP = doc(
 
       mlchat ask "What is a monad, in one paragraph?"
       git diff | mlchat ask "write a commit message"
-      mlchat ask --json -m minimax-minimax-m1 "name three primes" | jq -r .text
+      mlchat ask -f src/ -f error.png "why does this fail?"
       mlchat ask -c "and in one sentence?"    # continue the latest conversation
     """
 )
 
 
-def read_prompt(rt: Runtime, argument: str | None, *, allow_binary: bool = False) -> str:
-    from mlchat.prompt_input import assemble
-
-    prompt = assemble(
-        rt.stdin, argument, piped=not rt.stdin_tty, allow_binary=allow_binary, warn=rt.warn
-    )
-    if not prompt:
+def read_prompt(
+    rt: Runtime,
+    s: Settings,
+    argument: str | None,
+    files: list[str] | None,
+    limit: Limits,
+    *,
+    allow_binary: bool = False,
+) -> Message:
+    """The user message from every source, in the documented order (piped stdin, each --file,
+    the argument); every bad source is a usage error (or, for a URL, exit 6) before any request."""
+    got = attaching.collect(rt, argument, files, limit, allow_binary=allow_binary)
+    message = attaching.message(rt, s, got, limit)
+    if not message.content.strip() and not message.parts:
         raise UsageError(
-            "no prompt: give one as an argument or pipe it on stdin",
+            "no prompt: give one as an argument, with --file, or pipe it on stdin",
             hint='mlchat ask "your question"   or   echo "your question" | mlchat ask',
         )
-    return prompt
+    return message
 
 
 def ask(
@@ -109,9 +124,11 @@ def ask(
     show_reasoning: o.ShowReasoningOpt = False,
     hide_reasoning: o.HideReasoningOpt = False,
     base_url: o.BaseUrlOpt = None,
+    profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
     continue_: common.ContinueOpt = False,
+    session: common.SessionOpt = None,
     no_log: common.NoLogOpt = False,
     tools_file: tooling.ToolsOpt = None,
     yes: tooling.YesOpt = False,
@@ -134,6 +151,9 @@ def ask(
         ),
     ] = None,
     allow_binary: o.AllowBinaryOpt = False,
+    files: attaching.FileOpt = None,
+    max_files: attaching.MaxFilesOpt = None,
+    max_bytes: attaching.MaxBytesOpt = None,
 ) -> None:
     from mlchat import prices
 
@@ -142,8 +162,12 @@ def ask(
     with boundary(rt), signals.interrupts():
         flags = o.flags(ctx.params)
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
-        text = read_prompt(rt, prompt, allow_binary=allow_binary)
+        if continue_ and session is not None:
+            raise UsageError("give either -c/--continue or --session, not both")
+        flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
+        limit = attaching.limits(s, max_files, max_bytes)
+        text = read_prompt(rt, s, prompt, files, limit, allow_binary=allow_binary)
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
         opts = Options(
             stream=not no_stream,
@@ -154,8 +178,11 @@ def ask(
             tools=tooling.session(rt, tools_file, yes, max_rounds),
             reasoning=reasoning,
         )
-        with common.conversation_log(rt, s, no_log=no_log, need_store=continue_) as (store, log):
-            convo = common.starting_conversation(rt, s, flags, store, continue_latest=continue_)
+        resume = continue_ or session is not None
+        with common.conversation_log(rt, s, no_log=no_log, need_store=resume) as (store, log):
+            convo = common.starting_conversation(
+                rt, s, flags, store, continue_latest=continue_, ref=session
+            )
             run(rt, s, convo, text, log, opts, table)
 
 
@@ -190,78 +217,39 @@ def run(
     rt: Runtime,
     s: Settings,
     convo: Conversation,
-    text: str,
+    text: str | Message,
     log: TurnLog,
     opts: Options,
     table: dict[str, prices.Price],
 ) -> None:
     from mlchat import prices
     from mlchat.providers import get_provider
-    from mlchat.toolloop import run_rounds, total_usage
-    from mlchat.ui.render import NullRenderer
-    from mlchat.ui.toolcalls import show_call, show_result, show_server_tool
+    from mlchat.toolloop import total_usage
+    from mlchat.turn import Turn, stdout_writes
 
     provider = get_provider(convo.dialect)
     for name in provider.unsupported_params(convo.params):
         rt.warn(f"{name} is not part of the {convo.dialect} dialect and is not sent")
     fmt = opts.output
-    request_options: dict[str, object] = {}
-    if fmt is not None:
-        request_options = fmt.request_options(convo.dialect)
-    convo.tools = (opts.tools.specs() if opts.tools else ()) + (
-        fmt.extra_tools(convo.dialect) if fmt is not None else ()
-    )
-    # With --json or a structured format, stdout gets one document at the end.
-    quiet = opts.as_json or fmt is not None
-    renderer: list[Renderer] = []
-    replies: list[Reply] = []
-    results: list[ToolResult] = []
-
-    def on_result(result: ToolResult) -> None:
-        results.append(result)
-        show_result(rt, result)
-
-    def sink(reply: Reply) -> Callable[[StreamEvent], None]:
-        replies.append(reply)  # every round's reply, kept even when a later round fails
-        current = NullRenderer() if quiet else _renderer(rt, opts.plain, opts.reasoning)
-        renderer[:] = [current]
-
-        def feed(ev: StreamEvent) -> None:
-            with stdout_writes():
-                current.feed(ev)
-            log.progress(convo, reply)  # a throttled checkpoint: kill -9 loses at most a second
-
-        return feed
-
-    def finish() -> None:
-        with stdout_writes():
-            for r in renderer:
-                r.finish()
-        renderer.clear()
-        # After the reply's drawing, so a live display is never cut into.
-        if replies and not opts.as_json:
-            for tool in replies[-1].server_tools:
-                show_server_tool(rt, tool)
-
+    request_options = fmt.request_options(convo.dialect) if fmt is not None else {}
     # The client first: without a key nothing is sent, so nothing is saved.
     with common.client(rt, s) as client:
-        convo.add_user(text)
-        # Saved before it is sent: a request that never returns still leaves the question.
-        log.user(convo, convo.messages[-1])
+        turn = Turn(
+            rt,
+            client,
+            convo,
+            log,
+            stream=opts.stream,
+            tools=opts.tools,
+            plain=opts.plain,
+            reasoning=opts.reasoning,
+            # With --json or a structured format, stdout gets one document at the end.
+            quiet=opts.as_json or fmt is not None,
+            request_options=request_options,
+            extra_tools=fmt.extra_tools(convo.dialect) if fmt is not None else (),
+        )
         try:
-            run_rounds(
-                lambda req: client.chat(provider, req),
-                convo,
-                stream=opts.stream,
-                sink=sink,
-                finish=finish,
-                tools=opts.tools,
-                on_call=lambda call: show_call(rt, call),
-                on_result=on_result,
-                log=log,
-                request_options=request_options,
-                scrub=rt.scrub,
-            )
+            turn.run(text)
         except OutputError:
             raise  # stdout is gone: nothing more can be shown there
         except (KeyboardInterrupt, MlchatError) as exc:
@@ -283,22 +271,22 @@ def run(
             # the message still matter more than the final newline.
             with suppress(OSError):
                 if opts.as_json:
-                    _print_json(rt, replies, results, convo.model, table, error)
-                elif replies and replies[-1].text and fmt is None:
+                    _print_json(rt, turn.replies, turn.results, convo.model, table, error)
+                elif turn.last is not None and turn.last.text and fmt is None:
                     rt.warn("the reply above is incomplete")
             raise
+    replies = turn.replies
     final = replies[-1]
     refused = final.refused
     # A refusal is not the document asked for: it is shown as it is, with its own exit status.
     document = fmt.document(final, convo.dialect) if fmt is not None and not refused else None
     with stdout_writes():
         if opts.as_json:
-            _print_json(rt, replies, results, convo.model, table, data=document)
+            _print_json(rt, replies, turn.results, convo.model, table, data=document)
         elif fmt is not None and refused:
             from mlchat.text import escape_controls
 
-            shown = escape_controls(final.text) if rt.stdout_tty else final.text
-            rt.out.write(shown + "\n")
+            rt.out.write((escape_controls(final.text) if rt.stdout_tty else final.text) + "\n")
             rt.out.flush()
         elif fmt is not None:
             pretty = bool(rt.stdout_tty)
@@ -308,22 +296,7 @@ def run(
     if opts.usage:
         rt.note(prices.usage_line(convo.model, total_usage(replies), table))
     if refused:
-        raise Refused("the model refused to answer", hint=None)
-
-
-def _renderer(rt: Runtime, plain: bool, reasoning: ReasoningMode) -> Renderer:
-    from mlchat.ui.render import make_renderer
-
-    return make_renderer(
-        out=rt.out,
-        err=rt.err,
-        env=rt.env,
-        stdout_tty=bool(rt.stdout_tty),
-        stderr_tty=bool(rt.stderr_tty),
-        plain=plain,
-        reasoning=reasoning,
-        clock=rt.clock,
-    )
+        raise Refused("the model refused to answer")
 
 
 def _print_json(

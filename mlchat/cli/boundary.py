@@ -25,22 +25,6 @@ from mlchat.ui import errors as ui_errors
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
 
 
-class OutputError(MlchatError):
-    """stdout refused the reply (disk full, I/O error): exit 1 with one line, not a traceback."""
-
-
-@contextmanager
-def stdout_writes() -> Iterator[None]:
-    """Mark writes to stdout, so that their failure is reported as such. A closed pipe (EPIPE)
-    passes through untouched: it is the reader's choice, not an error."""
-    try:
-        yield
-    except OSError as exc:
-        if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:
-            raise
-        raise OutputError(f"cannot write to stdout: {exc.strerror or exc}") from None
-
-
 def _silence_stdout() -> None:
     """After EPIPE, point stdout at /dev/null so the interpreter's final flush cannot fail."""
     try:

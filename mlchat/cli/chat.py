@@ -3,7 +3,7 @@ imported inside the command body so that `--help` and completion never load prom
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -12,9 +12,6 @@ from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
-
-if TYPE_CHECKING:
-    pass
 
 HELP = doc(
     """Chat interactively: a REPL that keeps the conversation and saves every turn.
@@ -57,18 +54,11 @@ def chat(
     show_reasoning: o.ShowReasoningOpt = False,
     hide_reasoning: o.HideReasoningOpt = False,
     base_url: o.BaseUrlOpt = None,
+    profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
     continue_: common.ContinueOpt = False,
-    session: Annotated[
-        str | None,
-        typer.Option(
-            "--session",
-            help="Resume the saved conversation with this id, id prefix or name.",
-            rich_help_panel=common.CONVERSATION,
-            metavar="ID_OR_NAME",
-        ),
-    ] = None,
+    session: common.SessionOpt = None,
     no_log: common.NoLogOpt = False,
     tools_file: tooling.ToolsOpt = None,
     yes: tooling.YesOpt = False,
@@ -82,6 +72,7 @@ def chat(
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         if continue_ and session is not None:
             raise UsageError("give either -c/--continue or --session, not both")
+        flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the chat
         tool_session = tooling.session(rt, tools_file, yes, max_rounds)
@@ -108,7 +99,7 @@ def chat(
                 stream=not no_stream,
                 log=log,
                 store=store,
-                model_ids=lambda: list(models.cached_ids(s.base_url)),
+                model_ids=lambda: list(models.cached_ids(s.base_url, models.cache_path(s.profile))),
                 cost=lambda model, usage: prices.cost(model, usage, table),
                 history=config.state_dir() / "history",
                 tools=tool_session,

@@ -44,6 +44,16 @@ ContinueOpt = Annotated[
     ),
 ]
 
+SessionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--session",
+        help="Resume the saved conversation with this id, id prefix or name.",
+        rich_help_panel=CONVERSATION,
+        metavar="ID_OR_NAME",
+    ),
+]
+
 
 def runtime(ctx: typer.Context) -> Runtime:
     root = ctx.find_root()
@@ -69,9 +79,12 @@ def load_config(
         rt.secrets.add(env_key)
     path = config.config_path()
     file = config.load_file(path)
-    file_key = file.get("api_key")
-    if isinstance(file_key, str) and file_key.strip():
-        rt.secrets.add(file_key.strip())
+    profiles = file.get("profiles")
+    tables = [file, *(profiles.values() if isinstance(profiles, dict) else ())]
+    for table in tables:
+        file_key = table.get("api_key") if isinstance(table, dict) else None
+        if isinstance(file_key, str) and file_key.strip():
+            rt.secrets.add(file_key.strip())
     if using:
         config.refuse_untrusted(path, file)
     elif not writing:
@@ -124,7 +137,8 @@ def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:
     before any request is made."""
     from mlchat import models
 
-    model = models.resolve_model(s.model, s.aliases, models.cached_ids(s.base_url))
+    ids = models.cached_ids(s.base_url, models.cache_path(s.profile))
+    model = models.resolve_model(s.model, s.aliases, ids)
     if model == s.model:
         return s
     if rt.debug:
@@ -132,9 +146,11 @@ def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:
     return replace(s, model=model)
 
 
-def no_key_error() -> ConfigError:
+def no_key_error(label: str | None = None) -> ConfigError:
     from mlchat import config
 
+    if label:  # api_key_env names a variable that is empty or unset
+        return ConfigError(f"no API key: {label} is empty or unset")
     return ConfigError(
         f"no API key: set {config.KEY_ENV} or run `mlchat key set`",
         hint=f"get a key at {config.DASHBOARD_URL}",
@@ -148,6 +164,16 @@ def require_key(s: config.Settings, rt: Runtime | None = None) -> str:
 
     if s.api_key:
         return s.api_key
+    if s.key_ref is not None:  # a command or the keyring: asked now, once per process
+        env = rt.env if rt is not None else {}
+        if rt is not None and rt.debug:
+            rt.note(f"mlchat: debug: reading the API key from the {s.key_ref.describe()}")
+        key = s.key_ref.get(env, stdin_tty=bool(rt and rt.stdin_tty))
+        if rt is not None:
+            rt.secrets.add(key)
+        return key
+    if s.key_label:  # api_key_env names a variable that is not set
+        raise no_key_error(s.key_label)
     if rt is not None and rt.stdin_tty and rt.stderr_tty:
         return first_run(rt, s.path or config.config_path())
     raise no_key_error()
@@ -157,6 +183,7 @@ def read_key(rt: Runtime, empty: MlchatError) -> str:
     """A key typed at the hidden prompt; `empty` is raised when none is given (Enter, Ctrl-D)."""
     from mlchat import config
 
+    rt.discard_typeahead()  # only what is typed (or pasted) at the prompt is the key
     try:
         raw = rt.read_secret("API key (input hidden): ")
     except EOFError:
@@ -292,6 +319,46 @@ def conversation_log(
             store.close()
 
 
+def resumed(
+    rt: Runtime, flags: config.Flags, *, continue_latest: bool = False, ref: str | None = None
+) -> config.Flags:
+    """`flags` for resuming (`-c`, `--session`): the profile the conversation was held with, unless
+    --profile names another (the conversation's service beats MLCHAT_PROFILE and the file's
+    `profile`). A profile that is gone from the config file is a warning, not a dead end."""
+    from mlchat import config, profiles
+
+    if flags.profile is not None or not (continue_latest or ref):
+        return flags
+    try:
+        store = open_store(create=False)
+    except MlchatError:
+        return flags  # the command opens it again and reports the problem
+    if store is None:
+        return flags
+    try:
+        if ref is not None:
+            summary = store.record(store.resolve(ref))[0]
+        else:
+            latest = store.conversations(limit=1)
+            if not latest:
+                return flags
+            summary = latest[0]
+    except MlchatError:
+        return flags
+    finally:
+        store.close()
+    name = summary.profile
+    if name is None:
+        return flags
+    known = [profiles.DEFAULT, *profiles.names(config.load_file(config.config_path()))]
+    if name not in known:
+        from mlchat.text import escape_controls
+
+        rt.warn(f"the conversation's profile '{escape_controls(name)}' is gone; using the current")
+        return flags
+    return replace(flags, profile=name)
+
+
 def starting_conversation(
     rt: Runtime,
     s: config.Settings,
@@ -313,9 +380,19 @@ def starting_conversation(
         found = store.latest()
         if found is None:
             rt.note("mlchat: no saved conversation to continue; starting a new one")
+    from mlchat.profiles import DEFAULT
+
     if found is None:
-        return Conversation(model=s.model, dialect=s.dialect, system=s.system, params=s.params)
+        return Conversation(
+            model=s.model,
+            dialect=s.dialect,
+            system=s.system,
+            params=s.params,
+            profile=s.profile or DEFAULT,
+        )
     from mlchat import params as P
+
+    found.profile = s.profile or DEFAULT
 
     if flags.model is not None:
         found.model = s.model

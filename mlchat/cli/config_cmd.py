@@ -50,8 +50,15 @@ KEYS_HELP = """\
   retries            retries before any of the reply has arrived (>= 0)
   idle_timeout       longest a stream may send only keep-alives, seconds (> 0)
   log                save conversations (true or false)
+  attach_max_files   most files one message may attach (-f, @)
+  attach_max_bytes   most bytes of attached text per message, and per image
   aliases            short name = "model id", accepted by -m
-  prices             per model id: input and output, USD per 1M tokens (>= 0)"""
+  prices             per model id: input and output, USD per 1M tokens (>= 0)
+  api_key_env        read the key from this environment variable instead
+  api_key_cmd        run this command; its first line of output is the key
+  api_key_keyring    true: the key is in the system keyring (key set --keyring)
+  profile            the profile used when none is given
+  profiles           [profiles.NAME] tables: base_url, api, model, key source, ..."""
 
 
 app = typer.Typer(

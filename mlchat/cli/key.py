@@ -7,7 +7,7 @@ runtime and cli.common/boundary.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Annotated
 
 import typer
 
@@ -17,10 +17,17 @@ from mlchat.cli.helptext import doc
 from mlchat.errors import MlchatError, UsageError
 from mlchat.runtime import Runtime
 
-if TYPE_CHECKING:
-    pass
-
 MAX_PIPED = 64 * 1024
+
+ProfileFlag = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="The key of this [profiles.NAME] table \\[default: the top level of the file].",
+        metavar="PROFILE",
+        show_default=False,
+    ),
+]
 
 app = typer.Typer(
     help=doc(
@@ -59,25 +66,61 @@ app = typer.Typer(
         """
     ),
 )
-def set_key(ctx: typer.Context) -> None:
-    from mlchat import config
+def set_key(
+    ctx: typer.Context,
+    keyring: Annotated[
+        bool,
+        typer.Option(
+            "--keyring",
+            help="Store it in the system keyring instead of the file (needs the keyring "
+            "package), and set api_key_keyring = true.",
+        ),
+    ] = False,
+    profile: ProfileFlag = None,
+) -> None:
+    from mlchat import config, keysource, profiles
 
     rt = common.runtime(ctx)
     with boundary(rt):
         # Read (and check) the file first: a corrupt one fails before the key is asked for.
         path, file = common.load_config(rt, writing=True)
+        config.validate_file(file, str(path))
+        chosen = profiles.choose(profile, {}, {**file, "profile": None})
+        prefix: tuple[str, ...] = ("profiles", chosen.name) if chosen else ()
+        table = chosen.table if chosen else file
+        where = f"profiles.{chosen.name}" if chosen else "the config file"
+        other = [f for f in keysource.sources_in(table) if f != _field(keyring)]
+        if other:
+            raise UsageError(
+                f"{where} already sets {other[0]}: remove it first, so that one source is left",
+                hint=f"mlchat config unset {'.'.join((*prefix, other[0]))}",
+            )
         try:
             key = _read(rt)
         except MlchatError:
             common.warn_readable(rt, path, file)  # nothing will be written to repair it
             raise
         old_mode = config.insecure_mode(path)
-        config.save_key(path, key)
-        rt.note(f"mlchat: key {config.mask(key)} saved to {path} (mode 600)")
+        if keyring:
+            account = chosen.name if chosen else keysource.DEFAULT_ACCOUNT
+            keysource.keyring_set(account, key)
+            if table.get("api_key_keyring") is not True:
+                config.set_in_file(path, (*prefix, "api_key_keyring"), True)
+            rt.note(
+                f"mlchat: key {config.mask(key)} saved in the system keyring "
+                f"({keysource.SERVICE}/{account}); {path} says api_key_keyring = true"
+            )
+        else:
+            config.set_in_file(path, (*prefix, "api_key"), config.check_key(key))
+            rt.note(f"mlchat: key {config.mask(key)} saved to {path} (mode 600)")
         common.wrote(rt, path, old_mode)
         env_key = rt.env.get(config.KEY_ENV, "").strip()
-        if env_key and env_key != key:
+        if env_key and env_key != key and not chosen:
             rt.warn(f"{config.KEY_ENV} is set in the environment and takes precedence over it")
+
+
+def _field(keyring: bool) -> str:
+    return "api_key_keyring" if keyring else "api_key"
 
 
 def _read(rt: Runtime) -> str:
@@ -127,20 +170,36 @@ def _piped_line(rt: Runtime) -> str:
         """
     ),
 )
-def status(ctx: typer.Context) -> None:
+def status(
+    ctx: typer.Context,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Also read a key that comes from a command or the keyring."),
+    ] = False,
+    profile: ProfileFlag = None,
+) -> None:
     from mlchat import config
 
     rt = common.runtime(ctx)
     with boundary(rt):
         path, file = common.load_config(rt)
-        key, source = config.find_key(None, rt.env, file)
-        file_key, _ = config.find_key(None, {}, file)
+        s = config.resolve(config.Flags(profile=profile), rt.env, file, path=path)
+        file_key = config.find_key(None, {}, file)[0]
         out = rt.out
-        if key is None:
-            out.write("key:     none\n")
+        key = s.api_key
+        if key is None and s.key_ref is not None and check:
+            key = common.require_key(s, rt)
+        if s.profile:
+            out.write(f"profile: {s.profile}\n")
+        if key is not None:
+            out.write(f"key:     {config.mask(key)}\n")
+        elif s.key_ref is not None:
+            out.write("key:     read when a request needs it (--check reads it now)\n")
         else:
-            where = f"environment ({config.KEY_ENV})" if source == "env" else "config file"
-            out.write(f"key:     {config.mask(key)}\nsource:  {where}\n")
+            out.write("key:     none\n")
+        if s.key_label:
+            where = "config file" if s.key_source == "file" and not s.profile else s.key_label
+            out.write(f"source:  {where}\n")
         mode = config.file_mode(path)
         if mode is None:
             detail = "does not exist"
@@ -149,13 +208,17 @@ def status(ctx: typer.Context) -> None:
             if file_key is not None:
                 held = (
                     "holds the key"
-                    if source == "file"
-                    else (f"holds key {config.mask(file_key)}, overridden by {config.KEY_ENV}")
+                    if s.key_source == "file" and not s.profile
+                    else f"holds key {config.mask(file_key)}, overridden by {config.KEY_ENV}"
+                    if s.key_source == "env"
+                    else f"holds key {config.mask(file_key)}, not in use"
                 )
             detail = f"mode {mode:o}, {held}"
         out.write(rt.scrub(f"file:    {path} ({detail})\n"))
         out.flush()
-        if key is None:
+        if key is None and s.key_ref is None:
+            if s.key_label:
+                raise common.no_key_error(s.key_label)
             raise common.no_key_error()
 
 

@@ -61,6 +61,7 @@ def models(
         ),
     ] = False,
     base_url: o.BaseUrlOpt = None,
+    profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
 ) -> None:
     from mlchat import models as M
@@ -68,7 +69,7 @@ def models(
 
     rt = common.runtime(ctx)
     with boundary(rt):
-        s = common.settings(rt, Flags(base_url=base_url, timeout=timeout))
+        s = common.settings(rt, Flags(base_url=base_url, timeout=timeout, profile=profile))
         cached, fetched = obtain(rt, s, refresh=refresh)
         chosen = M.select(cached.models, terms or [])
         default = _default(s, cached)
@@ -99,7 +100,8 @@ def obtain(rt: Runtime, s: Settings, *, refresh: bool) -> tuple[M.Cached, bool]:
     the service cannot be reached) the cache however old, with a note saying how old."""
     from mlchat import models as M
 
-    cached = M.load(s.base_url)
+    where = M.cache_path(s.profile)
+    cached = M.load(s.base_url, where)
     if cached is not None and cached.fresh() and not refresh:
         return cached, False
     try:
@@ -114,9 +116,9 @@ def obtain(rt: Runtime, s: Settings, *, refresh: bool) -> tuple[M.Cached, bool]:
         )
         return cached, False
     try:
-        return M.save(fetched, s.base_url), True
+        return M.save(fetched, s.base_url, path=where), True
     except OSError as exc:
-        rt.warn(f"cannot cache the model list in {M.cache_path()}: {exc.strerror or exc}")
+        rt.warn(f"cannot cache the model list in {where}: {exc.strerror or exc}")
         return M.Cached(tuple(fetched), time.time(), s.base_url), True
 
 

@@ -174,7 +174,31 @@ RetriesOpt = Annotated[
 ]
 
 
-SETTING_NAMES = ("model", "system", "api", "base_url", "timeout", "retries")
+def complete_profile(incomplete: str) -> list[str]:
+    """Profile names from the config file (and `default`), for Typer's own completion."""
+    from mlchat import config, profiles
+
+    try:
+        names = profiles.names(config.load_file())
+    except Exception:  # completion must never fail loudly
+        names = []
+    return [n for n in [profiles.DEFAULT, *names] if n.startswith(incomplete)]
+
+
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Use the [profiles.NAME] table of the config file \\[default: MLCHAT_PROFILE, or "
+        "profile in the file].",
+        rich_help_panel=CONNECTION,
+        show_default=False,
+        metavar="PROFILE",
+        autocompletion=complete_profile,
+    ),
+]
+
+SETTING_NAMES = ("model", "system", "api", "base_url", "timeout", "retries", "profile")
 PARAM_NAMES = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty")
 
 

@@ -196,29 +196,38 @@ def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None
     out.append(("\n", None))
     out.append(
         (
-            f"{summary.model} ({summary.dialect}) · {summary.messages} messages · created "
-            f"{_local(summary.created)} · updated {_local(summary.updated)}\n",
+            f"{printable(summary.model)} ({summary.dialect}) · {summary.messages} messages · "
+            f"created {_local(summary.created)} · updated {_local(summary.updated)}\n",
             "dim",
         )
     )
+    held = [
+        f"{k} {printable(v)}"
+        for k, v in (("profile", summary.profile), ("role", summary.role))
+        if v
+    ]
+    if held:
+        out.append((" · ".join(held) + "\n", "dim"))
     if summary.system:
         out += [("system: ", "bold"), (printable(summary.system) + "\n", None)]
     for r in records:
         head = [r.role, _local(r.created)]
         if r.role == "assistant" and r.model:
-            head.insert(1, r.model)
+            head.insert(1, printable(r.model))
         if r.usage is not None:
             head.append(f"{_n(r.usage.input_tokens)} in, {_n(r.usage.output_tokens)} out")
         if r.cost is not None:
             head.append(f"${r.cost:.6f}".rstrip("0").rstrip("."))
         if r.tool_call_id:
-            head.append(f"result of {r.tool_call_id}")
+            head.append(f"result of {printable(r.tool_call_id)}")
         out.append(("\n── " + " · ".join(head) + "\n", "bold"))
         if r.reasoning:
             out.append((printable(r.reasoning).rstrip("\n") + "\n", "dim italic"))
             if r.content:
                 out.append(("\n", None))
-        if r.content:
+        if r.parts:
+            out += _attachments(r)
+        elif r.content:
             out.append((printable(r.content).rstrip("\n") + "\n", None))
         for call in r.tool_calls:
             out.append((f"→ {printable(call.name)}({printable(call.arguments)})\n", "yellow"))
@@ -228,6 +237,51 @@ def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None
             )
         elif r.status == "failed":
             out.append((f"[failed: {printable(r.error or 'unknown error')}]\n", "red"))
+    return out
+
+
+def _attachments(r: Record) -> list[tuple[str, str | None]]:
+    """A message with attachments as `show` prints it: the text the user typed, and one line
+    naming each file or image instead of its contents."""
+    from mlchat.prompt_input import human_size
+    from mlchat.text import escape_controls as printable
+    from mlchat.types import ImagePart
+
+    out: list[tuple[str, str | None]] = []
+    for part in r.parts:
+        if isinstance(part, ImagePart):
+            name = printable(part.source or part.url or "image")
+            line = f"[image: {name}, {part.media_type}, {human_size(len(part.data))}]\n"
+            out.append((line, "cyan"))
+        elif part.source is not None:
+            size = human_size(len(part.text.encode("utf-8", errors="replace")))
+            out.append((f"[file: {printable(part.source)}, {size}]\n", "cyan"))
+        elif part.text.strip():
+            out.append((printable(part.text).rstrip("\n") + "\n", None))
+    return out
+
+
+def _parts_json(r: Record) -> list[dict[str, Any]]:
+    import base64
+
+    from mlchat.types import ImagePart
+
+    out: list[dict[str, Any]] = []
+    for part in r.parts:
+        if isinstance(part, ImagePart):
+            out.append(
+                {
+                    "type": "image",
+                    "source": part.source,
+                    "url": part.url,
+                    "media_type": part.media_type,
+                    "data": base64.b64encode(part.data).decode(),
+                }
+            )
+        elif part.source is not None:
+            out.append({"type": "file", "source": part.source, "text": part.text})
+        else:
+            out.append({"type": "text", "text": part.text})
     return out
 
 
@@ -315,6 +369,7 @@ def _export_json(summary: Summary, records: list[Record]) -> dict[str, Any]:
             "created": r.created,
             "status": r.status,
             "error": r.error,
+            **({"parts": _parts_json(r)} if r.parts else {}),
         }
         for r in records
     ]
@@ -332,6 +387,8 @@ def _fence(text: str, info: str = "") -> str:
 
 
 def _markdown(summary: Summary, records: list[Record]) -> str:
+    from mlchat.types import ImagePart
+
     title = summary.name or summary.title or f"Conversation {summary.id}"
     lines = [f"# {' '.join(title.split())}", ""]
     lines.append(f"- id: `{summary.id}`")
@@ -357,6 +414,9 @@ def _markdown(summary: Summary, records: list[Record]) -> str:
                 lines.append(_fence(r.content))
             else:
                 lines += [r.content.rstrip("\n"), ""]
+        for image in (p for p in r.parts if isinstance(p, ImagePart)):
+            where = image.url or image.source or "image"
+            lines += [f"*(image: `{where}`, {image.media_type}, {len(image.data)} bytes)*", ""]
         for call in r.tool_calls:
             lines.append(f"Tool call `{call.name}` (`{call.id}`):")
             lines += ["", _fence(call.arguments, "json")]
@@ -434,9 +494,10 @@ def _confirm(rt: Runtime, store: Store, ids: list[str]) -> bool:
     for cid in ids:
         summary, _ = store.record(cid)
         label = f" {printable(summary.name)!r}" if summary.name else ""
-        words = f": {summary.title[:50]}" if summary.title else ""
+        words = f": {printable(summary.title[:50])}" if summary.title else ""
         rt.err.write(f"  {cid}{label} ({summary.messages} messages){words}\n")
     what = "this conversation" if len(ids) == 1 else f"these {len(ids)} conversations"
+    rt.discard_typeahead()  # a "y" typed before the question was shown must not delete
     rt.err.write(f"Delete {what}? [y/N] ")
     rt.err.flush()
     assert rt.stdin is not None
@@ -551,6 +612,8 @@ def _summary_json(s: Summary) -> dict[str, Any]:
         "dialect": s.dialect,
         "messages": s.messages,
         "title": s.title,
+        "profile": s.profile,
+        "role": s.role,
     }
 
 

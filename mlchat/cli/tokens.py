@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat.cli import common
+from mlchat.cli import attaching, common
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
+
+if TYPE_CHECKING:
+    from mlchat.attach import Limits
+    from mlchat.config import Settings
+    from mlchat.types import Message
 
 HELP = doc(
     """Count a prompt's input tokens exactly, and what sending it would cost.
@@ -36,27 +41,25 @@ HELP = doc(
 
 
 def read_sources(
-    rt: Runtime, argument: str | None, files: list[str], *, allow_binary: bool = False
-) -> str:
-    """The prompt exactly as `ask` assembles it (one reader for both: mlchat/prompt_input.py).
-    Unreadable, binary or oversized sources and empty input are usage errors, raised before any
-    request."""
-    from mlchat.prompt_input import assemble
-
-    text = assemble(
-        rt.stdin,
-        argument,
-        piped=not rt.stdin_tty,
-        files=files,
-        allow_binary=allow_binary,
-        warn=rt.warn,
-    )
-    if not text:
+    rt: Runtime,
+    s: Settings,
+    argument: str | None,
+    files: list[str] | None,
+    limit: Limits,
+    *,
+    allow_binary: bool = False,
+) -> Message:
+    """The user message exactly as `ask` assembles it (mlchat/attach.py reads every source for
+    both). Unreadable, binary or oversized sources and empty input are usage errors, raised
+    before any request; a URL that cannot be fetched is exit 6."""
+    got = attaching.collect(rt, argument, files, limit, allow_binary=allow_binary)
+    message = attaching.message(rt, s, got, limit)
+    if not message.content.strip() and not message.parts:
         raise UsageError(
             "nothing to count: give text as an argument, with --file, or on stdin",
             hint='mlchat tokens "some text"   or   mlchat tokens -f notes.md',
         )
-    return text
+    return message
 
 
 def tokens(
@@ -65,16 +68,7 @@ def tokens(
         str | None,
         typer.Argument(help="Text to count (after piped stdin and --file).", metavar="TEXT"),
     ] = None,
-    files: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--file",
-            "-f",
-            help="Count this file too (repeatable; - is stdin).",
-            metavar="FILE",
-            rich_help_panel=o.MODEL,
-        ),
-    ] = None,
+    files: attaching.FileOpt = None,
     model: o.ModelOpt = None,
     system: o.SystemOpt = None,
     allow_binary: o.AllowBinaryOpt = False,
@@ -87,23 +81,32 @@ def tokens(
         ),
     ] = False,
     base_url: o.BaseUrlOpt = None,
+    profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
     retries: o.RetriesOpt = None,
+    max_files: attaching.MaxFilesOpt = None,
+    max_bytes: attaching.MaxBytesOpt = None,
 ) -> None:
     from mlchat import prices
     from mlchat.config import Flags
-    from mlchat.types import Message, Usage
+    from mlchat.types import Usage
 
     rt = common.runtime(ctx)
     with boundary(rt):
-        prompt = read_sources(rt, text, files or [], allow_binary=allow_binary)
         flags = Flags(
-            model=model, system=system, base_url=base_url, timeout=timeout, retries=retries
+            model=model,
+            system=system,
+            base_url=base_url,
+            timeout=timeout,
+            retries=retries,
+            profile=profile,
         )
         s = common.resolve_model(rt, common.settings(rt, flags))
+        limit = attaching.limits(s, max_files, max_bytes)
+        prompt = read_sources(rt, s, text, files, limit, allow_binary=allow_binary)
         table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
         with common.client(rt, s) as client:
-            count = client.count_tokens(s.model, (Message("user", prompt),), s.system)
+            count = client.count_tokens(s.model, (prompt,), s.system)
         price = prices.price(s.model, table)
         cost = prices.cost(s.model, Usage(input_tokens=count), table)
         if as_json:

@@ -66,19 +66,10 @@ def session(
 
 
 def approver(rt: Runtime, yes: bool) -> Callable[[ToolCall], Approval]:
-    """y / n / a (always this tool, this session) on a terminal; --yes approves everything."""
+    """The question on a terminal (ui/toolcalls.py); --yes approves everything."""
+    from mlchat.ui.toolcalls import ask_approval
 
     def ask_user(call: ToolCall) -> Approval:
-        if yes:
-            return "yes"
-        while True:
-            try:
-                answer = rt.read_line(f"Run {call.name}? [y]es / [n]o / [a]lways: ")
-            except EOFError:
-                return "no"
-            choice = answer.strip().lower()[:1]
-            if choice in ("y", "n", "a"):
-                return {"y": "yes", "n": "no", "a": "always"}[choice]  # type: ignore[return-value]
-            rt.note("mlchat: answer y, n or a")
+        return "yes" if yes else ask_approval(rt, call)
 
     return ask_user

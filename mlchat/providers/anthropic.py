@@ -9,6 +9,7 @@ The stream follows Anthropic's event protocol; unknown event and delta types are
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -22,6 +23,7 @@ from mlchat.types import (
     Dialect,
     Finished,
     HttpRequest,
+    ImagePart,
     Message,
     Params,
     ReasoningDelta,
@@ -30,6 +32,7 @@ from mlchat.types import (
     TextDelta,
     ToolCallDelta,
     Usage,
+    wire_chunks,
 )
 
 PATH = "/v1/messages"
@@ -75,6 +78,8 @@ def messages_json(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
             if m.is_error:
                 result["is_error"] = True
             blocks.append(result)
+        elif m.images:
+            blocks.extend(_block(chunk) for chunk in wire_chunks(m))
         else:
             if m.content:
                 blocks.append({"type": "text", "text": m.content})
@@ -99,6 +104,17 @@ def messages_json(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
         if len(content) == 1 and content[0]["type"] == "text":
             entry["content"] = content[0]["text"]
     return out
+
+
+def _block(chunk: str | ImagePart) -> dict[str, Any]:
+    """A content block: text, or an image by URL (fetched from the web) or as base64 data."""
+    if isinstance(chunk, str):
+        return {"type": "text", "text": chunk}
+    if chunk.url:
+        return {"type": "image", "source": {"type": "url", "url": chunk.url}}
+    data = base64.b64encode(chunk.data).decode()
+    source = {"type": "base64", "media_type": chunk.media_type, "data": data}
+    return {"type": "image", "source": source}
 
 
 def _input(arguments: str) -> Any:

@@ -9,6 +9,7 @@ arrives as `reasoning_content` or `reasoning`; usage may come in a final chunk w
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import replace
 from typing import Any
@@ -29,6 +30,7 @@ from mlchat.types import (
     Dialect,
     Finished,
     HttpRequest,
+    ImagePart,
     Message,
     Params,
     ReasoningDelta,
@@ -37,6 +39,7 @@ from mlchat.types import (
     TextDelta,
     ToolCallDelta,
     Usage,
+    wire_chunks,
 )
 
 PATH = "/chat/completions"
@@ -132,6 +135,8 @@ def _message(m: Message) -> dict[str, Any]:
     if m.role == "tool":
         return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content}
     out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.images:
+        out["content"] = [_part(chunk) for chunk in wire_chunks(m)]
     if m.tool_calls:
         out["content"] = m.content or None
         out["tool_calls"] = [
@@ -158,6 +163,14 @@ def _content(delta: dict[str, Any]) -> list[StreamEvent]:
 
 def _model(value: Any) -> list[StreamEvent]:
     return [AnsweredBy(value)] if isinstance(value, str) and value else []
+
+
+def _part(chunk: str | ImagePart) -> dict[str, Any]:
+    """A content part: text, or an image as its URL (fetched from the web) or a data: URL."""
+    if isinstance(chunk, str):
+        return {"type": "text", "text": chunk}
+    url = chunk.url or f"data:{chunk.media_type};base64,{base64.b64encode(chunk.data).decode()}"
+    return {"type": "image_url", "image_url": {"url": url}}
 
 
 def _usage(value: Any) -> Usage | None:
@@ -221,9 +234,7 @@ class OpenAIStream:
         if data == "[DONE]":
             self._done = True
             if self.finish_reason is None and not self._content:
-                raise ProtocolError(
-                    "the stream ended with neither a finish reason nor any content"
-                )
+                raise ProtocolError("the stream ended with neither a finish reason nor any content")
             return [Finished(self.finish_reason)]
         if not data:
             return []

@@ -12,23 +12,23 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from mlchat.errors import EXIT_INTERRUPTED, EXIT_OK, MlchatError, UsageError
+from mlchat.errors import EXIT_INTERRUPTED, EXIT_OK, MlchatError, OutputError, UsageError
 from mlchat.prices import usd
 from mlchat.providers import get_provider
 from mlchat.repl.commands import COMMANDS, Leave
 from mlchat.repl.complete import Candidate, completions
 from mlchat.repl.reader import LineReader, default_reader
 from mlchat.runtime import Runtime
-from mlchat.session import Conversation, NullLog, Reply, TurnLog
-from mlchat.toolloop import ToolSession, run_rounds
-from mlchat.types import ChatRequest, StreamEvent, Usage
+from mlchat.session import Conversation, NullLog, TurnLog
+from mlchat.toolloop import ToolSession
+from mlchat.turn import Turn
+from mlchat.types import Usage
 from mlchat.ui.errors import report
-from mlchat.ui.render import ReasoningMode, Renderer, make_renderer
-from mlchat.ui.toolcalls import show_call, show_result
+from mlchat.ui.render import ReasoningMode
 
 if TYPE_CHECKING:
     from mlchat.client import Client
@@ -168,72 +168,33 @@ class Repl:
     def send(self, text: str | None) -> None:
         """Send `text` as the next user message, or with None resend the last one (/retry).
         With tools, rounds of tool calls run until the model answers (toolloop)."""
-        convo = self.convo
-        if text is not None:
-            convo.add_user(text)
-            self.log.user(convo, convo.messages[-1])
-        provider = get_provider(convo.dialect)
-        convo.tools = self.tools.specs() if self.tools is not None else ()
-        renderers: list[Renderer] = []
-        replies: list[Reply] = []
-
-        @contextlib.contextmanager
-        def open_stream(req: ChatRequest) -> Iterator[Iterator[StreamEvent]]:
-            # Only while a reply streams: typed-ahead keys are kept, and tool approvals (between
-            # rounds) read from a normal terminal.
-            replying = self._reader.replying() if self._reader else contextlib.nullcontext()
-            with replying, self.client.chat(provider, req) as events:
-                yield events
-
-        def sink(reply: Reply) -> Callable[[StreamEvent], None]:
-            replies.append(reply)
-            renderer = make_renderer(
-                out=self.rt.out,
-                err=self.rt.err,
-                env=self.rt.env,
-                stdout_tty=bool(self.rt.stdout_tty),
-                stderr_tty=bool(self.rt.stderr_tty),
-                plain=self.plain,
-                reasoning=self.reasoning,
-                clock=self.rt.clock,
-            )
-            renderers[:] = [renderer]
-
-            def feed(ev: StreamEvent) -> None:
-                renderer.feed(ev)
-                self.log.progress(convo, reply)
-
-            return feed
-
-        def finish() -> None:
-            # Whatever happened, the renderer ends its line and clears any live region.
-            with contextlib.suppress(KeyboardInterrupt):
-                for renderer in renderers:
-                    renderer.finish()
-            renderers.clear()
-
+        # Only while a reply streams: typed-ahead keys are kept, and tool approvals (between
+        # rounds) read from a normal terminal.
+        reader = self._reader
+        turn = Turn(
+            self.rt,
+            self.client,
+            self.convo,
+            self.log,
+            stream=self.stream,
+            tools=self.tools,
+            plain=self.plain,
+            reasoning=self.reasoning,
+            replying=reader.replying if reader is not None else contextlib.nullcontext,
+        )
         interrupted = False
         error: MlchatError | None = None
         try:
-            run_rounds(
-                open_stream,
-                convo,
-                stream=self.stream,
-                sink=sink,
-                finish=finish,
-                tools=self.tools,
-                on_call=lambda call: show_call(self.rt, call),
-                on_result=lambda result: show_result(self.rt, result),
-                log=self.log,
-                scrub=self.rt.scrub,
-            )
+            turn.run(text)
+        except OutputError:
+            raise  # stdout is gone: the chat cannot go on
         except KeyboardInterrupt:
             interrupted = True
         except MlchatError as exc:
             error = exc
-        for reply in replies:
+        for reply in turn.replies:
             self._count(reply.usage)
-        last = replies[-1] if replies else None
+        last = turn.last
         if interrupted:
             if last is not None and last.has_content:
                 self.rt.note("(interrupted: the partial reply stays in the conversation)")

@@ -62,11 +62,14 @@ def make_console(
 
 
 def print_styled(out: IO[str], env: Mapping[str, str], pieces: Styled) -> None:
-    """Write styled text on a terminal, wrapped at its width."""
+    """Write styled text on a terminal, wrapped at its width. The pieces are sanitised
+    (mlchat.text): control characters other than newline and tab are shown, never obeyed."""
     from rich.text import Text
+
+    from mlchat.text import escape_controls
 
     text = Text()
     for piece, style in pieces:
-        text.append(piece, style=style or "")
+        text.append(escape_controls(piece), style=style or "")
     make_console(out, env, tty=True).print(text, end="")
     out.flush()

@@ -50,12 +50,18 @@ def trim(line: Line) -> Line:
     return line
 
 
-def markdown_lines(console: Console, text: str) -> tuple[list[Line], bool]:
+def markdown_lines(
+    console: Console, text: str, *, hyperlinks: bool = False
+) -> tuple[list[Line], bool]:
     """A block rendered as rich Markdown, and whether a blank line must separate it from the next
-    one (rich puts none after a horizontal rule)."""
-    from rich.markdown import Markdown
+    one (rich puts none after a horizontal rule). Links show their targets (ui/links.py); OSC 8
+    hyperlinks are written only when `hyperlinks`."""
+    from rich.theme import Theme
 
-    md = Markdown(text, code_theme=CODE_THEME)
+    from mlchat.ui.links import markdown, theme_styles
+
+    md = markdown(text, code_theme=CODE_THEME, hyperlinks=hyperlinks)
     if not md.parsed:
         return [], False
-    return render_lines(console, md), md.parsed[-1].type != "hr"
+    with console.use_theme(Theme(theme_styles())):
+        return render_lines(console, md), md.parsed[-1].type != "hr"

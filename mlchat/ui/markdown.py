@@ -55,8 +55,10 @@ class MarkdownRenderer:
         reasoning_live: bool | None = None,
         full_reasoning: bool = False,
         interval: float = REFRESH_INTERVAL,
+        hyperlinks: bool = False,
     ) -> None:
         self._console = console
+        self._hyperlinks = hyperlinks  # OSC 8 for links (ui/links.py); their targets show anyway
         self._clock = clock
         self._interval = interval
         self._screen = Screen(console, console.is_terminal if live is None else live)
@@ -135,7 +137,7 @@ class MarkdownRenderer:
                 out.extend(self._code.render(code))
                 code = []
             if kind in ("md", "item"):
-                lines, separate = markdown_lines(self._console, text)
+                lines, separate = markdown_lines(self._console, text, hyperlinks=self._hyperlinks)
                 if lines:
                     out.extend(self._separated(lines, joined=kind == "item"))
                     self._separate = separate
@@ -174,5 +176,5 @@ class MarkdownRenderer:
         if kind == "code":
             assert self._code is not None
             return self._code.render(lines, commit=False)
-        rendered, _ = markdown_lines(self._console, "\n".join(lines))
+        rendered, _ = markdown_lines(self._console, "\n".join(lines), hyperlinks=self._hyperlinks)
         return self._separated(rendered, joined=kind == "item") if rendered else []

@@ -122,6 +122,7 @@ def make_renderer(
     reasoning_console = None
     if show_reasoning:
         reasoning_console = err_console or make_console(err, env, tty=stderr_tty)
+    from mlchat.ui.links import hyperlinks_supported
     from mlchat.ui.markdown import MarkdownRenderer
 
     return MarkdownRenderer(
@@ -131,4 +132,5 @@ def make_renderer(
         live=can_redraw(env, stdout_tty),
         reasoning_live=can_redraw(env, stderr_tty),
         full_reasoning=reasoning == "show",
+        hyperlinks=hyperlinks_supported(env),
     )

@@ -1,7 +1,8 @@
 """The one table helper: `print_table` draws the model list and the conversation list.
 
 Imports rich lazily and draws on `ui.console.make_console`, so NO_COLOR, FORCE_COLOR, COLUMNS and
-TERM behave exactly as they do for replies, and cells are never read as markup. Only used when
+TERM behave exactly as they do for replies, and cells are never read as markup; every control
+character in a cell (even a newline or a tab) is shown escaped (mlchat.text). Only used when
 stdout is a terminal; pipes get plain lines from the commands.
 
 On a narrow terminal `fixed` columns keep their width, `shrink` ones are cut with an ellipsis,
@@ -13,9 +14,10 @@ rather than columns vanishing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import IO, TYPE_CHECKING
 
+from mlchat.text import escape_controls
 from mlchat.ui.console import make_console
 
 if TYPE_CHECKING:
@@ -58,6 +60,11 @@ def print_table(
     from rich.cells import cell_len
     from rich.table import Table
 
+    # Cells are data (model ids, owners, conversation names from the network or the store):
+    # every control character is shown, never obeyed, and a cell stays on its line.
+    columns = [replace(c, header=_cell(c.header)) for c in columns]
+    rows = [[_cell(cell) for cell in row] for row in rows]
+    caption = _cell(caption) if caption is not None else None
     console = make_console(out, env, tty=True, width=width)
     if any(c.fill for c in columns):
         _fill(console, columns, rows, styles, cell_len)
@@ -135,3 +142,7 @@ def _fill(
     for n, row in enumerate(rows):
         table.add_row(*row, style=styles[n] if styles else None)
     console.print(table)
+
+
+def _cell(text: str) -> str:
+    return escape_controls(text, keep="")

@@ -1,19 +1,24 @@
-"""The one display of tool calls and their results, on stderr, for `ask` and `chat`: the call with
-its arguments (clipped to one line), then what the tool returned, or the first line of why it
-failed. Tool names, arguments and output come from the model or a local command: sanitised, and
-scrubbed of secrets. Imports mlchat.text and mlchat.runtime; types only from mlchat.tools.
+"""The one display of tool calls and their results, on stderr, for `ask` and `chat`: the call
+with every argument (ui/arguments.py: pretty-printed, long values folded, every key shown), then
+what the tool returned, or the first line of why it failed; and the approval question, which
+accepts a yes only once all of the call has been shown (`[v]iew` pages the whole). Tool names,
+arguments and output come from the model or a local command: sanitised, and scrubbed of secrets.
+Imports mlchat.text, mlchat.runtime and mlchat.ui.arguments; types only from mlchat.tools.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from mlchat.runtime import Runtime
 from mlchat.text import clip, escape_controls
+from mlchat.ui import arguments
 
 if TYPE_CHECKING:
     from mlchat.tools import ToolResult
     from mlchat.types import ServerTool, ToolCall
+
+Approval = Literal["yes", "no", "always"]
 
 
 def _note(rt: Runtime, text: str) -> None:
@@ -21,7 +26,40 @@ def _note(rt: Runtime, text: str) -> None:
 
 
 def show_call(rt: Runtime, call: ToolCall) -> None:
-    _note(rt, f"mlchat: tool call: {call.name} {clip(call.arguments, 300)}")
+    view = arguments.folded(call.arguments)
+    name = escape_controls(call.name, keep="")
+    if len(view.lines) == 1:
+        _note(rt, f"mlchat: tool call: {name} {view.lines[0]}")
+        return
+    _note(rt, f"mlchat: tool call: {name}")
+    for line in view.lines:
+        _note(rt, f"  {line}")
+
+
+def ask_approval(rt: Runtime, call: ToolCall) -> Approval:
+    """y / n / a (always this tool, this session) / v (view all of it); end of input is a no.
+    Keys typed before the question are discarded (Runtime.ask). A yes is refused while part of
+    the call is still unseen (the folded view stopped short): [v]iew shows it."""
+    name = escape_controls(call.name, keep="")
+    seen = arguments.folded(call.arguments).complete
+    while True:
+        try:
+            answer = rt.ask(f"Run {name}? [y]es / [n]o / [a]lways / [v]iew all: ")
+        except EOFError:
+            return "no"
+        choice = answer.strip().lower()[:1]
+        if choice == "v":
+            view = arguments.full(call.arguments)
+            rt.page(rt.scrub(f"{name}\n" + "\n".join(view.lines) + "\n"))
+            seen = seen or view.complete
+        elif choice == "n":
+            return "no"
+        elif choice in ("y", "a") and not seen:
+            rt.note("mlchat: not all of this call was shown: [v]iew it first, or answer n")
+        elif choice in ("y", "a"):
+            return "yes" if choice == "y" else "always"
+        else:
+            rt.note("mlchat: answer y, n, a or v")
 
 
 def show_result(rt: Runtime, result: ToolResult) -> None:
