@@ -9,7 +9,8 @@
 # Subcommands of a command path ('' is mlchat itself).
 __mlchat_subcommands() {
     case $1 in
-        '') REPLY='chat ask models tokens profiles key config sessions' ;;
+        '') REPLY='chat ask models tokens profiles roles key config sessions' ;;
+        'roles') REPLY='list show edit rm' ;;
         'key') REPLY='set status remove' ;;
         'config') REPLY='path show get set unset' ;;
         'sessions') REPLY='list show export rm rename search' ;;
@@ -21,11 +22,16 @@ __mlchat_subcommands() {
 __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
-        'chat') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds -h --help' ;;
-        'ask') REPLY='-m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -f --file --max-files --max-bytes -h --help' ;;
+        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --save-role -h --help' ;;
+        'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
         'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
-        'tokens') REPLY='-f --file -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
+        'tokens') REPLY='-f --file -r --role -p --param -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
         'profiles') REPLY='--json -h --help' ;;
+        'roles') REPLY='-h --help' ;;
+        'roles list') REPLY='--json -h --help' ;;
+        'roles show') REPLY='-h --help' ;;
+        'roles edit') REPLY='-h --help' ;;
+        'roles rm') REPLY='-h --help' ;;
         'key') REPLY='-h --help' ;;
         'key set') REPLY='--keyring --profile -h --help' ;;
         'key status') REPLY='--check --profile -h --help' ;;
@@ -51,6 +57,8 @@ __mlchat_options() {
 # choice:VALUES.
 __mlchat_value() {
     case "$1 $2" in
+        'chat -r'|'chat --role') REPLY='role' ;;
+        'chat -p'|'chat --param') REPLY='text' ;;
         'chat -m'|'chat --model') REPLY='model' ;;
         'chat -s'|'chat --system') REPLY='text' ;;
         'chat -t'|'chat --temperature') REPLY='text' ;;
@@ -62,12 +70,15 @@ __mlchat_value() {
         'chat --seed') REPLY='text' ;;
         'chat --api') REPLY='choice:openai anthropic' ;;
         'chat --base-url') REPLY='text' ;;
-        'chat --profile') REPLY='text' ;;
+        'chat --profile') REPLY='profile' ;;
         'chat --timeout') REPLY='text' ;;
         'chat --retries') REPLY='text' ;;
         'chat --session') REPLY='text' ;;
         'chat --tools') REPLY='file' ;;
         'chat --max-rounds') REPLY='text' ;;
+        'chat --save-role') REPLY='text' ;;
+        'ask -r'|'ask --role') REPLY='role' ;;
+        'ask -p'|'ask --param') REPLY='text' ;;
         'ask -m'|'ask --model') REPLY='model' ;;
         'ask -s'|'ask --system') REPLY='text' ;;
         'ask -t'|'ask --temperature') REPLY='text' ;;
@@ -79,7 +90,7 @@ __mlchat_value() {
         'ask --seed') REPLY='text' ;;
         'ask --api') REPLY='choice:openai anthropic' ;;
         'ask --base-url') REPLY='text' ;;
-        'ask --profile') REPLY='text' ;;
+        'ask --profile') REPLY='profile' ;;
         'ask --timeout') REPLY='text' ;;
         'ask --retries') REPLY='text' ;;
         'ask --session') REPLY='text' ;;
@@ -89,20 +100,23 @@ __mlchat_value() {
         'ask -f'|'ask --file') REPLY='file' ;;
         'ask --max-files') REPLY='text' ;;
         'ask --max-bytes') REPLY='text' ;;
+        'ask --save-role') REPLY='text' ;;
         'models --base-url') REPLY='text' ;;
-        'models --profile') REPLY='text' ;;
+        'models --profile') REPLY='profile' ;;
         'models --timeout') REPLY='text' ;;
         'tokens -f'|'tokens --file') REPLY='file' ;;
+        'tokens -r'|'tokens --role') REPLY='role' ;;
+        'tokens -p'|'tokens --param') REPLY='text' ;;
         'tokens -m'|'tokens --model') REPLY='model' ;;
         'tokens -s'|'tokens --system') REPLY='text' ;;
         'tokens --base-url') REPLY='text' ;;
-        'tokens --profile') REPLY='text' ;;
+        'tokens --profile') REPLY='profile' ;;
         'tokens --timeout') REPLY='text' ;;
         'tokens --retries') REPLY='text' ;;
         'tokens --max-files') REPLY='text' ;;
         'tokens --max-bytes') REPLY='text' ;;
-        'key set --profile') REPLY='text' ;;
-        'key status --profile') REPLY='text' ;;
+        'key set --profile') REPLY='profile' ;;
+        'key status --profile') REPLY='profile' ;;
         'sessions list -n'|'sessions list --limit') REPLY='text' ;;
         'sessions export -f'|'sessions export --format') REPLY='choice:md json' ;;
         'sessions export -o'|'sessions export --output') REPLY='file' ;;
@@ -134,6 +148,10 @@ __mlchat_models() {
         darwin*) dir=$HOME/Library/Caches/mlchat ;;
         *) dir=${XDG_CACHE_HOME:-$HOME/.cache}/mlchat ;;
     esac
+    local p=$MLCHAT_PROFILE
+    if [[ -n $p && $p != default && $p != *[!A-Za-z0-9_.-]* ]]; then
+        dir=$dir/profiles/$p
+    fi
     [[ -r $dir/models.txt ]] || return 0
     shopt -q nocasematch && nocase=1
     shopt -s nocasematch
@@ -141,6 +159,39 @@ __mlchat_models() {
         [[ -n $id && $id == "$cur"* ]] && COMPREPLY+=("$id")
     done < "$dir/models.txt"
     ((nocase)) || shopt -u nocasematch
+}
+
+# mlchat's config directory (platformdirs' user config directory).
+__mlchat_config_dir() {
+    case $OSTYPE in
+        darwin*) REPLY="$HOME/Library/Application Support/mlchat" ;;
+        *) REPLY=${XDG_CONFIG_HOME:-$HOME/.config}/mlchat ;;
+    esac
+}
+
+# Role names: the built-in ones and the files in roles/ (names only, never read).
+__mlchat_roles() {
+    local file name names='code explain shell'
+    __mlchat_config_dir
+    for file in "$REPLY"/roles/*.toml; do
+        [[ -f $file ]] || continue
+        name=${file##*/}
+        name=${name%.toml}
+        [[ $name == *[!A-Za-z0-9_.-]* ]] || names+=" $name"
+    done
+    __mlchat_words "$names"
+}
+
+# Profile names: default and each [profiles.NAME] header of config.toml, read as lines.
+__mlchat_profiles() {
+    local line names='default' re='^\[profiles\.([A-Za-z0-9_-]+)\][[:space:]]*$'
+    __mlchat_config_dir
+    if [[ -r $REPLY/config.toml ]]; then
+        while IFS= read -r line || [[ -n $line ]]; do
+            [[ $line =~ $re ]] && names+=" ${BASH_REMATCH[1]}"
+        done < "$REPLY/config.toml"
+    fi
+    __mlchat_words "$names"
 }
 
 _mlchat() {
@@ -198,6 +249,8 @@ _mlchat() {
         case $REPLY in
             choice:*) __mlchat_words "${REPLY#choice:}" ;;
             model) __mlchat_models ;;
+            role) __mlchat_roles ;;
+            profile) __mlchat_profiles ;;
             file) __mlchat_files -f ;;
             dir) __mlchat_files -d ;;
         esac

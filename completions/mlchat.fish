@@ -12,7 +12,9 @@ complete -c mlchat -f
 function __mlchat_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' chat ask models tokens profiles key config sessions
+            printf '%s\n' chat ask models tokens profiles roles key config sessions
+        case 'roles'
+            printf '%s\n' list show edit rm
         case 'key'
             printf '%s\n' set status remove
         case 'config'
@@ -26,13 +28,13 @@ end
 function __mlchat_takes_value
     switch $argv[1]
         case 'chat'
-            contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --save-role
         case 'ask'
-            contains -- $argv[2] -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --schema -f --file --max-files --max-bytes
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --schema -f --file --max-files --max-bytes --save-role
         case 'models'
             contains -- $argv[2] --base-url --profile --timeout
         case 'tokens'
-            contains -- $argv[2] -f --file -m --model -s --system --base-url --profile --timeout --retries --max-files --max-bytes
+            contains -- $argv[2] -f --file -r --role -p --param -m --model -s --system --base-url --profile --timeout --retries --max-files --max-bytes
         case 'key set'
             contains -- $argv[2] --profile
         case 'key status'
@@ -88,10 +90,42 @@ function __mlchat_models
     else if test -n "$XDG_CACHE_HOME"
         set dir $XDG_CACHE_HOME/mlchat
     end
+    if test -n "$MLCHAT_PROFILE"; and test "$MLCHAT_PROFILE" != default
+        and string match -qr '^[A-Za-z0-9_.-]+$' -- $MLCHAT_PROFILE
+        set dir $dir/profiles/$MLCHAT_PROFILE
+    end
     if test -r $dir/models.txt
         while read -l id
             printf '%s\n' $id
         end <$dir/models.txt
+    end
+end
+
+function __mlchat_config_dir
+    if test (uname) = Darwin
+        echo ~/Library/Application\ Support/mlchat
+    else if test -n "$XDG_CONFIG_HOME"
+        echo $XDG_CONFIG_HOME/mlchat
+    else
+        echo ~/.config/mlchat
+    end
+end
+
+# Role names: the built-in ones and the files in roles/ (names only, never read).
+function __mlchat_roles
+    printf '%s\n' code explain shell
+    for file in (__mlchat_config_dir)/roles/*.toml
+        set -l name (basename $file .toml)
+        string match -qr '^[A-Za-z0-9_.-]+$' -- $name; and printf '%s\n' $name
+    end
+end
+
+# Profile names: default and each [profiles.NAME] header of config.toml, read as lines.
+function __mlchat_profiles
+    echo default
+    set -l file (__mlchat_config_dir)/config.toml
+    if test -r $file
+        string replace -rf '^\[profiles\.([A-Za-z0-9_-]+)\]\s*$' '$1' <$file
     end
 end
 
@@ -100,6 +134,7 @@ complete -c mlchat -n "__mlchat_at ''" -f -a ask -d 'Ask one question and stream
 complete -c mlchat -n "__mlchat_at ''" -f -a models -d 'List the models the service offers (cached for a day).'
 complete -c mlchat -n "__mlchat_at ''" -f -a tokens -d 'Count a prompt\'s input tokens exactly, and what sending it would cost.'
 complete -c mlchat -n "__mlchat_at ''" -f -a profiles -d 'List the profiles of the config file and mark the active one.'
+complete -c mlchat -n "__mlchat_at ''" -f -a roles -d 'List, show, edit or remove roles.'
 complete -c mlchat -n "__mlchat_at ''" -f -a key -d 'Store, inspect or remove the ModelsLab API key.'
 complete -c mlchat -n "__mlchat_at ''" -f -a config -d 'Read and edit the config file.'
 complete -c mlchat -n "__mlchat_at ''" -f -a sessions -d 'List, show, search, export and delete saved conversations.'
@@ -110,6 +145,8 @@ complete -c mlchat -n "__mlchat_at ''" -l show-completion -d 'Show completion fo
 complete -c mlchat -n "__mlchat_at ''" -s h -l help -d 'Show this message and exit.'
 
 # mlchat chat
+complete -c mlchat -n "__mlchat_at 'chat'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
+complete -c mlchat -n "__mlchat_at 'chat'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'chat'" -s s -l system -d 'System prompt.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
@@ -125,7 +162,7 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l plain -d 'Raw text instead of rend
 complete -c mlchat -n "__mlchat_at 'chat'" -l show-reasoning -d 'Keep the model\'s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).'
 complete -c mlchat -n "__mlchat_at 'chat'" -l hide-reasoning -d 'Never show the model\'s reasoning.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'chat'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s c -l continue -d 'Continue the most recently updated saved conversation.'
@@ -134,9 +171,12 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l no-log -d 'Do not save this conver
 complete -c mlchat -n "__mlchat_at 'chat'" -l tools -d 'TOML or JSON file of tools the model may call (each runs a local command).' -r -F
 complete -c mlchat -n "__mlchat_at 'chat'" -s y -l yes -d 'Run tool calls without asking.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l max-rounds -d 'Most rounds of tool calls before giving up [default: 8].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat ask
+complete -c mlchat -n "__mlchat_at 'ask'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
+complete -c mlchat -n "__mlchat_at 'ask'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'ask'" -s s -l system -d 'System prompt.' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
@@ -154,7 +194,7 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l usage -d 'After the reply, print th
 complete -c mlchat -n "__mlchat_at 'ask'" -l show-reasoning -d 'Keep the model\'s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l hide-reasoning -d 'Never show the model\'s reasoning.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'ask'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s c -l continue -d 'Continue the most recently updated saved conversation.'
@@ -169,24 +209,27 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l allow-binary -d 'Send piped stdin e
 complete -c mlchat -n "__mlchat_at 'ask'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat models
 complete -c mlchat -n "__mlchat_at 'models'" -l refresh -d 'Fetch the list again even if the cache is fresh.'
 complete -c mlchat -n "__mlchat_at 'models'" -l json -d 'Print a JSON array: id, owned_by, created, display_name, aliases, default.'
 complete -c mlchat -n "__mlchat_at 'models'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
-complete -c mlchat -n "__mlchat_at 'models'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x
+complete -c mlchat -n "__mlchat_at 'models'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'models'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat tokens
 complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
+complete -c mlchat -n "__mlchat_at 'tokens'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
+complete -c mlchat -n "__mlchat_at 'tokens'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt.' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l json -d 'Print one JSON object: model, input_tokens, cost_usd, usd_per_million.'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
-complete -c mlchat -n "__mlchat_at 'tokens'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
@@ -197,6 +240,26 @@ complete -c mlchat -n "__mlchat_at 'tokens'" -s h -l help -d 'Show this message 
 complete -c mlchat -n "__mlchat_at 'profiles'" -l json -d 'Print one JSON array.'
 complete -c mlchat -n "__mlchat_at 'profiles'" -s h -l help -d 'Show this message and exit.'
 
+# mlchat roles
+complete -c mlchat -n "__mlchat_at 'roles'" -f -a list -d 'List the roles: built-in ones, files, and files that replace a built-in.'
+complete -c mlchat -n "__mlchat_at 'roles'" -f -a show -d 'Print a role\'s file (or the built-in role\'s text).'
+complete -c mlchat -n "__mlchat_at 'roles'" -f -a edit -d 'Edit a role in $VISUAL or $EDITOR; it is kept only if it is valid.'
+complete -c mlchat -n "__mlchat_at 'roles'" -f -a rm -d 'Remove a role\'s file.'
+complete -c mlchat -n "__mlchat_at 'roles'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat roles list
+complete -c mlchat -n "__mlchat_at 'roles list'" -l json -d 'Print one JSON array.'
+complete -c mlchat -n "__mlchat_at 'roles list'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat roles show
+complete -c mlchat -n "__mlchat_at 'roles show'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat roles edit
+complete -c mlchat -n "__mlchat_at 'roles edit'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat roles rm
+complete -c mlchat -n "__mlchat_at 'roles rm'" -s h -l help -d 'Show this message and exit.'
+
 # mlchat key
 complete -c mlchat -n "__mlchat_at 'key'" -f -a set -d 'Save the API key in the config file.'
 complete -c mlchat -n "__mlchat_at 'key'" -f -a status -d 'Show which API key is in use and where it comes from.'
@@ -205,12 +268,12 @@ complete -c mlchat -n "__mlchat_at 'key'" -s h -l help -d 'Show this message and
 
 # mlchat key set
 complete -c mlchat -n "__mlchat_at 'key set'" -l keyring -d 'Store it in the system keyring instead of the file (needs the keyring package), and set api_key_keyring = true.'
-complete -c mlchat -n "__mlchat_at 'key set'" -l profile -d 'The key of this [profiles.NAME] table [default: the top level of the file].' -x
+complete -c mlchat -n "__mlchat_at 'key set'" -l profile -d 'The key of this [profiles.NAME] table [default: the top level of the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'key set'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat key status
 complete -c mlchat -n "__mlchat_at 'key status'" -l check -d 'Also read a key that comes from a command or the keyring.'
-complete -c mlchat -n "__mlchat_at 'key status'" -l profile -d 'The key of this [profiles.NAME] table [default: the top level of the file].' -x
+complete -c mlchat -n "__mlchat_at 'key status'" -l profile -d 'The key of this [profiles.NAME] table [default: the top level of the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'key status'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat key remove

@@ -18,8 +18,47 @@ __mlchat_models() {
     else
         dir=${XDG_CACHE_HOME:-$HOME/.cache}/mlchat
     fi
+    local p=$MLCHAT_PROFILE
+    if [[ -n $p && $p != default && $p != *[^A-Za-z0-9_.-]* ]]; then
+        dir=$dir/profiles/$p
+    fi
     [[ -r $dir/models.txt ]] && ids=(${(f)"$(<$dir/models.txt)"})
     _wanted models expl 'model id' compadd -M 'm:{a-zA-Z}={A-Za-z}' -a ids
+}
+
+__mlchat_config_dir() {
+    if [[ $OSTYPE == darwin* ]]; then
+        REPLY="$HOME/Library/Application Support/mlchat"
+    else
+        REPLY=${XDG_CONFIG_HOME:-$HOME/.config}/mlchat
+    fi
+}
+
+# Role names: the built-in ones and the files in roles/ (names only, never read).
+__mlchat_roles() {
+    local REPLY file
+    local -a names expl
+    names=(code explain shell)
+    __mlchat_config_dir
+    for file in "$REPLY"/roles/*.toml(N); do
+        file=${file:t:r}
+        [[ $file == *[^A-Za-z0-9_.-]* ]] || names+=($file)
+    done
+    _wanted roles expl 'role' compadd -a names
+}
+
+# Profile names: default and each [profiles.NAME] header of config.toml, read as lines.
+__mlchat_profiles() {
+    local REPLY line
+    local -a names expl
+    names=(default)
+    __mlchat_config_dir
+    if [[ -r $REPLY/config.toml ]]; then
+        for line in ${(f)"$(<$REPLY/config.toml)"}; do
+            [[ $line =~ '^\[profiles\.([A-Za-z0-9_-]+)\][[:space:]]*$' ]] && names+=($match[1])
+        done
+    fi
+    _wanted profiles expl 'profile' compadd -a names
 }
 
 _mlchat_sessions_search() {
@@ -168,14 +207,14 @@ _mlchat_key_remove() {
 _mlchat_key_status() {
     _arguments -s -S \
         '(--check)--check[Also read a key that comes from a command or the keyring.]' \
-        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:text: ' \
+        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:profile:__mlchat_profiles' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
 _mlchat_key_set() {
     _arguments -s -S \
         '(--keyring)--keyring[Store it in the system keyring instead of the file (needs the keyring package), and set api_key_keyring = true.]' \
-        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:text: ' \
+        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:profile:__mlchat_profiles' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
@@ -207,6 +246,60 @@ _mlchat_key() {
     return ret
 }
 
+_mlchat_roles_rm() {
+    _arguments -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':role: '
+}
+
+_mlchat_roles_edit() {
+    _arguments -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':role: '
+}
+
+_mlchat_roles_show() {
+    _arguments -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':role: '
+}
+
+_mlchat_roles_list() {
+    _arguments -s -S \
+        '(--json)--json[Print one JSON array.]' \
+        '(- *)'{-h,--help}'[Show this message and exit.]'
+}
+
+_mlchat_roles() {
+    local curcontext=$curcontext state state_descr line ret=1
+    typeset -A opt_args
+    _arguments -C -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        '1: :->command' \
+        '*:: :->argument' && ret=0
+    case $state in
+        command)
+            local -a commands=(
+                'list:List the roles: built-in ones, files, and files that replace a built-in.'
+                'show:Print a role'\''s file (or the built-in role'\''s text).'
+                'edit:Edit a role in $VISUAL or $EDITOR; it is kept only if it is valid.'
+                'rm:Remove a role'\''s file.'
+            )
+            _describe -t commands 'mlchat roles command' commands && ret=0
+            ;;
+        argument)
+            curcontext=${curcontext%:*:*}:mlchat-roles-$words[1]:
+            case $words[1] in
+                list) _mlchat_roles_list && ret=0 ;;
+                show) _mlchat_roles_show && ret=0 ;;
+                edit) _mlchat_roles_edit && ret=0 ;;
+                rm) _mlchat_roles_rm && ret=0 ;;
+            esac
+            ;;
+    esac
+    return ret
+}
+
 _mlchat_profiles() {
     _arguments -s -S \
         '(--json)--json[Print one JSON array.]' \
@@ -216,12 +309,14 @@ _mlchat_profiles() {
 _mlchat_tokens() {
     _arguments -s -S \
         '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
+        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
+        '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
         '(--json)--json[Print one JSON object: model, input_tokens, cost_usd, usd_per_million.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
-        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(--max-files)--max-files=[Most files one message may attach (default: 1000, or attach_max_files).]:text: ' \
@@ -235,7 +330,7 @@ _mlchat_models() {
         '(--refresh)--refresh[Fetch the list again even if the cache is fresh.]' \
         '(--json)--json[Print a JSON array: id, owned_by, created, display_name, aliases, default.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
-        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '*:terms: '
@@ -243,6 +338,8 @@ _mlchat_models() {
 
 _mlchat_ask() {
     _arguments -s -S \
+        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
+        '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
         '(-t --temperature)'{-t+,--temperature=}'[0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
@@ -260,7 +357,7 @@ _mlchat_ask() {
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
         '(--hide-reasoning)--hide-reasoning[Never show the model'\''s reasoning.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
-        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
@@ -275,12 +372,15 @@ _mlchat_ask() {
         '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
         '(--max-files)--max-files=[Most files one message may attach (default: 1000, or attach_max_files).]:text: ' \
         '(--max-bytes)--max-bytes=[Most bytes of text per message, and per image (default: 20000000, or attach_max_bytes).]:text: ' \
+        '(--save-role)--save-role=[Save the options given (the prompt becomes the template) as role NAME; send nothing.]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::prompt: '
 }
 
 _mlchat_chat() {
     _arguments -s -S \
+        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
+        '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
         '(-t --temperature)'{-t+,--temperature=}'[0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
@@ -296,7 +396,7 @@ _mlchat_chat() {
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
         '(--hide-reasoning)--hide-reasoning[Never show the model'\''s reasoning.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
-        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
@@ -305,6 +405,7 @@ _mlchat_chat() {
         '(--tools)--tools=[TOML or JSON file of tools the model may call (each runs a local command).]:file:_files' \
         '(-y --yes)'{-y,--yes}'[Run tool calls without asking.]' \
         '(--max-rounds)--max-rounds=[Most rounds of tool calls before giving up (default: 8).]:text: ' \
+        '(--save-role)--save-role=[Save the options given (the prompt becomes the template) as role NAME; send nothing.]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
@@ -327,6 +428,7 @@ _mlchat() {
                 'models:List the models the service offers (cached for a day).'
                 'tokens:Count a prompt'\''s input tokens exactly, and what sending it would cost.'
                 'profiles:List the profiles of the config file and mark the active one.'
+                'roles:List, show, edit or remove roles.'
                 'key:Store, inspect or remove the ModelsLab API key.'
                 'config:Read and edit the config file.'
                 'sessions:List, show, search, export and delete saved conversations.'
@@ -341,6 +443,7 @@ _mlchat() {
                 models) _mlchat_models && ret=0 ;;
                 tokens) _mlchat_tokens && ret=0 ;;
                 profiles) _mlchat_profiles && ret=0 ;;
+                roles) _mlchat_roles && ret=0 ;;
                 key) _mlchat_key && ret=0 ;;
                 config) _mlchat_config && ret=0 ;;
                 sessions) _mlchat_sessions && ret=0 ;;

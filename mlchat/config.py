@@ -30,6 +30,8 @@ from mlchat import tomledit
 from mlchat.errors import ConfigError, UsageError
 from mlchat.keysource import KeyRef
 from mlchat.keysource import KeySource as KeySource  # re-exported
+from mlchat.prices import SHIPPED, Price
+from mlchat.prices import table as price_table
 from mlchat.runtime import mask as mask  # re-exported: the commands call config.mask
 from mlchat.types import DIALECTS, Dialect, Params
 
@@ -44,6 +46,8 @@ MODEL_ENV = "MLCHAT_MODEL"
 API_ENV = "MLCHAT_API"
 TIMEOUT_ENV = "MLCHAT_TIMEOUT"
 RETRIES_ENV = "MLCHAT_RETRIES"
+IDLE_ENV = "MLCHAT_IDLE_TIMEOUT"
+DEFAULT_IDLE = 300.0  # seconds of keep-alives without content (at least the read timeout)
 DASHBOARD_URL = "https://modelslab.com/dashboard/api-keys"
 DIR_MODE = 0o700
 
@@ -170,8 +174,8 @@ OPTIONS: dict[str, Option] = {
     "idle_timeout": Option(
         "seconds",
         "longest a stream may send only keep-alives, seconds (> 0)",
-        300.0,
-        env="MLCHAT_IDLE_TIMEOUT",
+        DEFAULT_IDLE,
+        env=IDLE_ENV,
     ),
     "log": Option("bool", "save conversations (true or false)", True),
     "attach_max_files": Option("count", "most files one message may attach (-f, @)", 1000),
@@ -513,8 +517,9 @@ def insecure_mode(path: Path) -> int | None:
 # ---------------------------------------------------------------------------------------------
 # Who else can write the file (ssh's rule)
 
-# What is never read from a file another user can write (a planted api_key_cmd would run).
-TRUSTED_KEYS = ("api_key", "base_url", "api_key_cmd")
+# What is never read from a file another user can write (a planted api_key_cmd would run; a
+# planted api_key_env would send another variable's secret as the key).
+TRUSTED_KEYS = ("api_key", "base_url", "api_key_cmd", "api_key_env")
 
 
 def untrusted(path: Path) -> str | None:
@@ -697,8 +702,10 @@ class Settings:
     file: Mapping[str, Any]
     path: Path | None
     log: bool = True
-    # model id -> {"input": USD per 1M tokens, "output": ...}; either may be missing.
-    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    # The shipped prices with the file's [prices] on top (validated once, by validate_file).
+    prices: Mapping[str, Price] = field(default_factory=lambda: dict(SHIPPED))
+    # The longest a stream may send keep-alives without content.
+    idle_timeout: float = DEFAULT_IDLE
     # The active [profiles.NAME] (None: the top level), and a key read only when it is needed
     # (a command or the keyring: see keysource), with a description of where the key comes from.
     profile: str | None = None
@@ -758,7 +765,13 @@ def resolve(
     P.validate(merged, dialect)
 
     timeout = _pick(flags.timeout, "--timeout", env, TIMEOUT_ENV, check_seconds)
+    timeout = float(timeout if timeout is not None else checked.get("timeout", DEFAULT_TIMEOUT))
     retries = _pick(flags.retries, "--retries", env, RETRIES_ENV, check_count)
+    # A stream of pings is at least as alive as a silent one: never below the read timeout,
+    # unless set.
+    idle = _pick(None, "", env, IDLE_ENV, check_seconds)
+    if idle is None:
+        idle = checked.get("idle_timeout", max(DEFAULT_IDLE, timeout))
     return Settings(
         api_key=key,
         key_source=source,
@@ -767,13 +780,14 @@ def resolve(
         dialect=dialect,
         system=system or None,
         params=merged,
-        timeout=float(timeout if timeout is not None else checked.get("timeout", DEFAULT_TIMEOUT)),
+        timeout=timeout,
         retries=int(retries if retries is not None else checked.get("retries", DEFAULT_RETRIES)),
         aliases=aliases,
         file=file,
         path=path,
         log=checked.get("log", True),
-        prices=checked.get("prices", {}),
+        prices=price_table(checked.get("prices")),
+        idle_timeout=float(idle),
         profile=profile.name if profile else None,
         key_ref=found.ref,
         key_label=found.label,

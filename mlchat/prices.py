@@ -1,7 +1,7 @@
 """Prices and cost: what a prompt or a reply costs, in US dollars. Pure; imports types and errors.
 
-A small table ships with the package; the `[prices]` table of the config file extends or overrides
-it, field by field, in USD per 1M tokens:
+A small table ships with the package; the `[prices]` table of the config file (validated by
+mlchat.config) extends or overrides it, field by field, in USD per 1M tokens:
 
     [prices."minimax-minimax-m1"]
     input = 0.4
@@ -16,9 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from mlchat.errors import ConfigError
 from mlchat.types import Usage
 
 PER = 1_000_000  # prices are quoted per million tokens
@@ -37,54 +35,17 @@ SHIPPED: dict[str, Price] = {
     "minimax-minimax-m1": Price(input=0.40, output=2.20),
 }
 
-_FIELDS = ("input", "output")
 
-
-def table(config_prices: Any = None) -> dict[str, Price]:
-    """The shipped table with the config file's `[prices]` applied on top.
-
-    A field the config leaves out keeps the shipped value; a malformed entry is a config error
-    (exit 3) that names it, never a silently wrong cost."""
+def table(config_prices: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, Price]:
+    """The shipped table with the config file's `[prices]` applied on top: a field the config
+    leaves out keeps the shipped value. The table is the one `config.validate_file` checked (a
+    malformed entry is a config error there, exit 3, never a silently wrong cost)."""
     merged = dict(SHIPPED)
-    if config_prices is None:
-        return merged
-    if not isinstance(config_prices, Mapping):
-        raise ConfigError(
-            "[prices] in the config file must be a table of model ids",
-            hint='e.g. [prices."minimax-minimax-m1"] input = 0.4  output = 2.2 (USD per 1M)',
-        )
-    for model, entry in config_prices.items():
-        where = f'[prices."{model}"]'
-        if not isinstance(entry, Mapping):
-            raise ConfigError(
-                f"{where} in the config file must be a table with input and output",
-                hint=f"{where} input = 0.4  output = 2.2 (USD per 1M tokens)",
-            )
-        unknown = sorted(set(entry) - set(_FIELDS))
-        if unknown:
-            raise ConfigError(
-                f"{where} in the config file has unknown key '{unknown[0]}'",
-                hint="a price has input and output, in USD per 1M tokens",
-            )
-        values: dict[str, float | None] = {}
-        for name in _FIELDS:
-            if name not in entry:
-                continue
-            value = entry[name]
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-                or value < 0
-            ):
-                raise ConfigError(
-                    f"{where} {name} in the config file must be a number >= 0 "
-                    f"(USD per 1M tokens), got {value!r}"
-                )
-            values[name] = float(value)
-        base = merged.get(str(model), Price())
-        merged[str(model)] = Price(
-            input=values.get("input", base.input), output=values.get("output", base.output)
+    for model, entry in (config_prices or {}).items():
+        base = merged.get(model, Price())
+        merged[model] = Price(
+            input=float(entry["input"]) if "input" in entry else base.input,
+            output=float(entry["output"]) if "output" in entry else base.output,
         )
     return merged
 

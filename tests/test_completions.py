@@ -239,6 +239,28 @@ def test_bash_uses_the_default_cache_directory_without_xdg(tmp_path: Path) -> No
     assert complete(["mlchat", "ask", "-m", "l"], env=env) == ["linux-model"]
 
 
+def test_bash_completes_role_and_profile_names_and_a_profiles_models(tmp_path: Path) -> None:
+    from mlchat import config, roles
+
+    env = bash_env(XDG_CONFIG_HOME=os.environ["XDG_CONFIG_HOME"])
+    assert complete(["mlchat", "ask", "-r", ""], env=env) == ["code", "explain", "shell"]
+    (roles.roles_dir()).mkdir(parents=True)
+    (roles.roles_dir() / "review.toml").write_text('system = "x"\n')
+    (roles.roles_dir() / "$(touch pwned).toml").write_text("")
+    assert complete(["mlchat", "chat", "--role", "re"], env=env) == ["review"]
+    assert complete(["mlchat", "ask", "--profile", ""], env=env) == ["default"]
+    config.config_path().write_text(
+        "[profiles.local]\nbase_url = 'http://x'\n[profiles.local.aliases]\n[profiles.work]\n"
+    )
+    assert complete(["mlchat", "models", "--profile", ""], env=env) == ["default", "local", "work"]
+    save_cache(["top-model"])
+    save_cache(["local-model"], models.cache_path("local"))
+    assert complete(["mlchat", "ask", "-m", ""], env=env) == ["top-model"]
+    local = {**env, "MLCHAT_PROFILE": "local"}
+    assert complete(["mlchat", "ask", "-m", ""], env=local) == ["local-model"]
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
 # -- zsh and fish: a syntax check where the shell exists -----------------------------------------
 
 

@@ -14,6 +14,7 @@ import pytest
 from mlchat import config
 from mlchat.config import Flags, resolve
 from mlchat.errors import ConfigError, UsageError
+from mlchat.prices import Price
 from tests.conftest import FAKE_KEY
 
 ENV_URL = "http://env.example/api"
@@ -140,11 +141,7 @@ def test_aliases_apply_to_the_model_from_every_source() -> None:
 def test_log_prices_and_path_reach_the_settings(tmp_path: Path) -> None:
     file = {"log": False, "prices": {"m": {"input": 1, "output": 2.5}}}
     s = resolve(Flags(), {}, file, path=tmp_path / "c.toml")
-    assert (s.log, s.prices, s.path) == (
-        False,
-        {"m": {"input": 1.0, "output": 2.5}},
-        tmp_path / "c.toml",
-    )
+    assert (s.log, s.prices["m"], s.path) == (False, Price(1.0, 2.5), tmp_path / "c.toml")
     assert resolve(Flags(), {}, {}).log is True
 
 
@@ -521,7 +518,7 @@ def test_the_readme_example_is_a_valid_config() -> None:
     example = example[: example.index("```")]
     s = resolve(Flags(), {}, tomllib.loads(example))
     assert s.model == "minimax-minimax-m1" and s.params.temperature == 0.3
-    assert s.prices == {"minimax-minimax-m1": {"input": 0.4, "output": 2.2}}
+    assert s.prices["minimax-minimax-m1"] == Price(0.4, 2.2)
     # ...and every key of the table is in the README's table of keys.
     for name in config.OPTIONS:
         assert f"| `{name}` |" in section or f"`[{name}" in section, name

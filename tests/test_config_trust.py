@@ -70,6 +70,22 @@ def test_a_planted_key_is_refused(emulator: Emulator) -> None:
     assert emulator.requests == []
 
 
+@pytest.mark.parametrize(
+    ("text", "held"),
+    [
+        ('api_key_env = "AWS_SECRET_ACCESS_KEY"\n', "api_key_env"),
+        ('api_key_cmd = "touch planted"\n', "api_key_cmd"),
+        ('[profiles.x]\nbase_url = "http://127.0.0.1:1"\n', "profiles.x.base_url"),
+    ],
+)
+def test_planted_key_sources_are_refused(emulator: Emulator, text: str, held: str) -> None:
+    write_cfg(text, 0o666)
+    r = invoke(["ask", "hi"], env={"MODELSLAB_BASE_URL": emulator.base_url})
+    assert r.code == 3, r.err
+    assert f"refusing to use its {held}" in r.err
+    assert emulator.requests == []
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
 def test_a_file_owned_by_another_user_is_refused(emulator: Emulator) -> None:
     path = write_cfg(f'base_url = "{emulator.base_url}"\n')

@@ -121,7 +121,7 @@ def test_sigint_mid_stream_keeps_partial_and_exits_130(emulator: Emulator) -> No
             "mlchat ask --help",
         ),
         (["ask", "--bogus", "hi"], "No such option: --bogus", "mlchat ask --help"),
-        (["nosuch"], "No such command 'nosuch'.", "mlchat --help"),
+        (["sessions", "nosuch"], "No such command 'nosuch'.", "mlchat sessions --help"),
         (["sessions", "rename"], "Missing argument", "mlchat sessions rename --help"),
     ],
 )

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from mlchat import config
-from mlchat.cli.common import idle_timeout
 from mlchat.client import Client, RetryPolicy
 from mlchat.errors import ProtocolError, UsageError
 from mlchat.prompt_input import MAX_BYTES, binary_reason, decode, human_size
@@ -163,14 +163,18 @@ def test_idle_limit_from_the_config_file(
 
 
 def test_idle_limit_defaults_and_validation() -> None:
-    def settings(timeout: float | None) -> config.Settings:
-        return config.resolve(config.Flags(timeout=timeout), {}, {})
+    def idle(timeout: float | None, env: dict[str, str] | None = None, **file: Any) -> float:
+        return config.resolve(config.Flags(timeout=timeout), env or {}, file).idle_timeout
 
-    assert idle_timeout(Runtime(env={}), settings(None)) == 300.0
-    assert idle_timeout(Runtime(env={}), settings(600)) == 600.0  # never below --timeout
-    assert idle_timeout(Runtime(env={"MLCHAT_IDLE_TIMEOUT": "42"}), settings(600)) == 42.0
+    assert idle(None) == 300.0
+    assert idle(600) == 600.0  # never below --timeout
+    assert idle(600, {"MLCHAT_IDLE_TIMEOUT": "42"}) == 42.0
+    assert idle(600, idle_timeout=5) == 5.0  # unless set
+    assert idle(None, {"MLCHAT_IDLE_TIMEOUT": "7"}, idle_timeout=5) == 7.0
     r = ask(["ask", "hi"], key_env("http://127.0.0.1:9", MLCHAT_IDLE_TIMEOUT="soon"))
-    assert r.code == 2 and "MLCHAT_IDLE_TIMEOUT must be a positive number" in r.err
+    assert r.code == 2 and "MLCHAT_IDLE_TIMEOUT must be a number of seconds" in r.err
+    r = ask(["ask", "hi"], key_env("http://127.0.0.1:9", MLCHAT_IDLE_TIMEOUT="0"))
+    assert r.code == 2 and "MLCHAT_IDLE_TIMEOUT must be a number of seconds > 0" in r.err
     path = config.config_path()
     path.parent.mkdir(parents=True)
     path.write_text("idle_timeout = -5\n")

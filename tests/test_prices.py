@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mlchat import prices
+from mlchat import config, prices
 from mlchat.errors import ConfigError
 from mlchat.prices import Price
 from mlchat.types import Usage
@@ -74,20 +75,26 @@ def test_a_missing_rate_makes_only_that_side_unknown() -> None:
 @pytest.mark.parametrize(
     ("raw", "fragment"),
     [
-        ("cheap", "[prices] in the config file must be a table"),
-        ({"m": 0.4}, '[prices."m"] in the config file must be a table'),
-        ({"m": {"input": "0.4"}}, '[prices."m"] input in the config file must be a number >= 0'),
-        ({"m": {"output": -1}}, "output in the config file must be a number >= 0"),
-        ({"m": {"input": True}}, "must be a number"),
-        ({"m": {"input": float("nan")}}, "must be a number"),
-        ({"m": {"inptu": 0.4}}, "unknown key 'inptu'"),
+        ("cheap", 'prices must be a table of [prices."MODEL"] tables'),
+        ({"m": 0.4}, "prices.m must be a table with input and output"),
+        ({"m": {"output": -1}}, "prices.m.output must be >= 0 (USD per 1M tokens), got -1"),
+        ({"m": {"input": True}}, "prices.m.input must be a number"),
+        ({"m": {"input": float("nan")}}, "prices.m.input must be >= 0"),
+        ({"m": {"inptu": 0.4}}, "prices.m has no field 'inptu'"),
     ],
 )
 def test_malformed_prices_are_config_errors(raw: Any, fragment: str) -> None:
+    # Validated once, with the rest of the config file (config.validate_file).
     with pytest.raises(ConfigError) as info:
-        prices.table(raw)
-    assert fragment in info.value.message
+        config.resolve(config.Flags(), {}, {"prices": raw}, path=Path("/etc/mlchat.toml"))
+    assert fragment in info.value.message and "/etc/mlchat.toml" in info.value.message
     assert info.value.exit_code == 3
+
+
+def test_settings_carry_the_merged_table() -> None:
+    s = config.resolve(config.Flags(), {}, {"prices": {M1: {"output": 3}, "x": {"input": 1}}})
+    assert s.prices[M1] == Price(0.40, 3.0) and s.prices["x"] == Price(1.0, None)
+    assert config.resolve(config.Flags(), {}, {}).prices == prices.SHIPPED
 
 
 @pytest.mark.parametrize(

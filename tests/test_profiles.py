@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlchat import config, models
+from mlchat import config, models, prices
 from mlchat.config import Flags, resolve
 from mlchat.errors import ConfigError, UsageError
 from tests.conftest import invoke
@@ -148,9 +148,11 @@ def test_flags_and_environment_beat_the_profile(two: tuple[Emulator, Emulator]) 
 def test_prices_and_aliases_stay_with_their_service(two: tuple[Emulator, Emulator]) -> None:
     a, b = two
     file = config.load_file(write(a, b))
-    assert resolve(Flags(), ENV, file).prices  # the top level's own
-    assert resolve(Flags(profile="local"), ENV, file).prices == {}  # another service
-    assert resolve(Flags(profile="warm"), ENV, file).prices  # the same service: inherited
+    priced = "qwen2.5-7b-instruct"
+    # Settings.prices is the shipped table with the file's [prices] on top.
+    assert priced in resolve(Flags(), ENV, file).prices  # the top level's own
+    assert resolve(Flags(profile="local"), ENV, file).prices == prices.SHIPPED  # another service
+    assert priced in resolve(Flags(profile="warm"), ENV, file).prices  # the same: inherited
     assert resolve(Flags(), ENV, file).aliases == {}
 
 

@@ -108,6 +108,11 @@ def check_mlchat(words: list[str], tree: Any) -> list[str]:
     """Problems with one `mlchat ...` command: unknown commands, unknown options, options given
     to the wrong command."""
     problems: list[str] = []
+    # `mlchat "a question"` is ask (cli/argv.py); a single word stays checked as a command, so
+    # that a typo (`mlchat chatt`) is still caught here.
+    first = next((w for w in words[1:] if not w.startswith("-")), "")
+    if " " in first:
+        words = [words[0], "ask", *words[1:]]
     cmd, positional, i = tree, False, 1
     while i < len(words):
         word = words[i]

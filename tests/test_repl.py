@@ -670,6 +670,27 @@ def test_history_shows_the_conversation_briefly(emulator: Emulator) -> None:
     assert all(len(line) <= 80 for line in lines[-5:])
 
 
+def test_history_shows_escape_sequences_escaped(emulator: Emulator) -> None:
+    evil = "\x1b]0;pwned\x07\x1b[2J\u009b6n"
+    emulator.script(
+        R.chat(
+            "",
+            tool_calls=[{"id": "c1", "name": "nm" + evil, "arguments": "{}"}],
+            finish_reason="tool_calls",
+        ),
+        R.chat("said " + evil),
+    )
+    c = chat(emulator, "hi", "again", "/history")
+    shown = "^[]0;pwned^G^[[2J<U+009B>6n"
+    assert c.out.splitlines()[-3:] == [
+        f"  2 model nm{shown}()",
+        "  3 you   again",
+        f"  4 model said {shown}",
+    ]
+    history = c.out[c.out.index("  1 you") :]
+    assert "\x1b" not in history and "\x07" not in history and "\u009b" not in history
+
+
 @pytest.mark.parametrize("command", ["/exit", "/quit", "/QUIT"])
 def test_exit_and_quit_stop_reading(emulator: Emulator, command: str) -> None:
     c = chat(emulator, "one", command, "never sent")
@@ -724,6 +745,12 @@ def test_completion(emulator: Emulator) -> None:
     assert repl.completions("/set temperature 0") == []
     assert repl.completions("/help ret") == [("retry", -3, COMMANDS["retry"].help)]
     assert repl.completions("hello /mo") == []
+
+
+def test_model_ids_with_control_characters_are_not_offered(emulator: Emulator) -> None:
+    ids = ["good-model", "bad\x1b]0;t\x07model", "rtl\u202eledom", "c1\u009bmodel"]
+    repl = Chat(emulator, model_ids=lambda: ids).repl
+    assert [t for t, _, _ in repl.completions("/model ")] == ["good-model"]
 
 
 def test_broken_model_list_does_not_break_completion(emulator: Emulator) -> None:

@@ -37,6 +37,7 @@ class Terminal:
             MODELSLAB_API_KEY=FAKE_KEY,
             MODELSLAB_BASE_URL=emulator.base_url,
             LC_ALL="C.UTF-8",
+            PAGER="cat",  # [v]iew prints the whole call into the pane
         )
         self.env = env
         self.config = tmp_path / "tmux.conf"
@@ -172,5 +173,32 @@ def test_an_answer_typed_at_the_question_runs_the_tool(
     term.keys("Enter")
     term.wait_for("wiped")
     assert (toolfile.parent / "ran").read_text() == "x"
+    term.keys("C-d")
+    assert term.exit_status() == 0
+
+
+def test_view_shows_the_whole_call_in_the_pager(
+    term: Terminal, emulator: Emulator, toolfile: Path
+) -> None:
+    args = json.dumps({"note": "A" * 3000, "cmd": "rm -rf ~/x"})
+    emulator.script(
+        Reply.chat(
+            "",
+            tool_calls=[{"id": "c1", "name": "wipe", "arguments": args}],
+            finish_reason="tool_calls",
+        ),
+        Reply.chat("not run"),
+    )
+    term.type("go")
+    term.keys("Enter")
+    screen = term.wait_for("Run wipe? [y]es / [n]o / [a]lways / [v]iew all:")
+    assert '"cmd": "rm -rf ~/x"' in screen and "(+2,902 characters)" in screen
+    term.type("v")
+    term.keys("Enter")
+    screen = term.wait_for('"note": "' + "A" * 3000 + '",')
+    term.type("n")
+    term.keys("Enter")
+    term.wait_for("not run")
+    assert not (toolfile.parent / "ran").exists()
     term.keys("C-d")
     assert term.exit_status() == 0

@@ -6,18 +6,33 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+import typer.core
 
 from mlchat import __version__
+from mlchat.cli import argv, config_cmd, key, profiles_cmd, roles_cmd
 from mlchat.cli import ask as ask_cmd
 from mlchat.cli import chat as chat_cmd
-from mlchat.cli import config_cmd, key, profiles_cmd
 from mlchat.cli import models as models_cmd
 from mlchat.cli import sessions as sessions_cmd
 from mlchat.cli import tokens as tokens_cmd
 from mlchat.cli.helptext import doc
 from mlchat.runtime import Runtime
 
+
+class Group(typer.core.TyperGroup):
+    """The root command, with the shortcuts of cli/argv.py applied to what the user typed."""
+
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:  # type: ignore[override]
+        if not ctx.resilient_parsing:  # shell completion sees the words as typed
+            piped = not args and argv.has_piped_input(
+                ctx.obj if isinstance(ctx.obj, Runtime) else None
+            )
+            args = argv.rewrite(args, set(self.commands), stdin_piped=piped)
+        return super().parse_args(ctx, args)
+
+
 app = typer.Typer(
+    cls=Group,
     name="mlchat",
     help=doc(
         """Chat with ModelsLab's LLMs from the terminal.
@@ -78,6 +93,7 @@ app.command(help=ask_cmd.HELP)(ask_cmd.ask)
 app.command(name="models", help=models_cmd.HELP)(models_cmd.models)
 app.command(name="tokens", help=tokens_cmd.HELP)(tokens_cmd.tokens)
 app.command(name="profiles", help=profiles_cmd.HELP)(profiles_cmd.profiles)
+app.add_typer(roles_cmd.app, name="roles")
 app.add_typer(key.app, name="key")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(sessions_cmd.app, name="sessions")

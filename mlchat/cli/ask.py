@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mlchat import signals
-from mlchat.cli import attaching, common, tooling
+from mlchat.cli import attaching, common, role_use, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
@@ -69,12 +70,13 @@ def read_prompt(
     limit: Limits,
     *,
     allow_binary: bool = False,
+    required: bool = True,
 ) -> Message:
     """The user message from every source, in the documented order (piped stdin, each --file,
     the argument); every bad source is a usage error (or, for a URL, exit 6) before any request."""
     got = attaching.collect(rt, argument, files, limit, allow_binary=allow_binary)
     message = attaching.message(rt, s, got, limit)
-    if not message.content.strip() and not message.parts:
+    if not message.content.strip() and not message.parts and required:
         raise UsageError(
             "no prompt: give one as an argument, with --file, or pipe it on stdin",
             hint='mlchat ask "your question"   or   echo "your question" | mlchat ask',
@@ -90,6 +92,8 @@ def ask(
             help="The question (appended after piped stdin).", metavar="PROMPT", show_default=False
         ),
     ] = None,
+    role: role_use.RoleOpt = None,
+    param: role_use.ParamOpt = None,
     model: o.ModelOpt = None,
     system: o.SystemOpt = None,
     temperature: o.TemperatureOpt = None,
@@ -154,8 +158,8 @@ def ask(
     files: attaching.FileOpt = None,
     max_files: attaching.MaxFilesOpt = None,
     max_bytes: attaching.MaxBytesOpt = None,
+    save_role: role_use.SaveRoleOpt = None,
 ) -> None:
-    from mlchat import prices
 
     rt = common.runtime(ctx)
     # SIGTERM and SIGHUP take Ctrl-C's path: the partial reply is kept, the exit code says which.
@@ -164,11 +168,22 @@ def ask(
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         if continue_ and session is not None:
             raise UsageError("give either -c/--continue or --session, not both")
+        if save_role is not None:
+            role_use.save(rt, save_role, ctx.params, prompt)
+            return
+        active = role_use.use(rt, role, param)
+        flags = role_use.flags_with(active, flags)
+        if active.role is not None:  # the role's tools and output format, unless flags say
+            tools_file = tools_file or active.role.tools_path()
+            if schema is None and not json_mode:
+                schema, json_mode = active.role.schema, active.role.json_mode
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
         limit = attaching.limits(s, max_files, max_bytes)
-        text = read_prompt(rt, s, prompt, files, limit, allow_binary=allow_binary)
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
+        text = read_prompt(
+            rt, s, prompt, files, limit, allow_binary=allow_binary, required=active.needs_input
+        )
+        table = s.prices
         opts = Options(
             stream=not no_stream,
             as_json=as_json,
@@ -183,7 +198,10 @@ def ask(
             convo = common.starting_conversation(
                 rt, s, flags, store, continue_latest=continue_, ref=session
             )
-            run(rt, s, convo, text, log, opts, table)
+            if active.role is None and convo.role:  # resumed: the role's template goes on
+                active = role_use.resumed(rt, convo.role)
+            convo.role = active.name
+            run(rt, s, convo, active.message(text), log, opts, table)
 
 
 def _output_format(json_mode: bool, schema: str | None) -> OutputFormat | None:
@@ -220,7 +238,7 @@ def run(
     text: str | Message,
     log: TurnLog,
     opts: Options,
-    table: dict[str, prices.Price],
+    table: Mapping[str, prices.Price],
 ) -> None:
     from mlchat import prices
     from mlchat.providers import get_provider
@@ -304,7 +322,7 @@ def _print_json(
     replies: list[Reply],
     results: list[ToolResult],
     model: str,
-    table: dict[str, prices.Price],
+    table: Mapping[str, prices.Price],
     error: MlchatError | None = None,
     data: Any = None,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mlchat.cli import common, tooling
+from mlchat.cli import common, role_use, tooling
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
@@ -36,6 +36,8 @@ HELP = doc(
 
 def chat(
     ctx: typer.Context,
+    role: role_use.RoleOpt = None,
+    param: role_use.ParamOpt = None,
     model: o.ModelOpt = None,
     system: o.SystemOpt = None,
     temperature: o.TemperatureOpt = None,
@@ -63,6 +65,7 @@ def chat(
     tools_file: tooling.ToolsOpt = None,
     yes: tooling.YesOpt = False,
     max_rounds: tooling.MaxRoundsOpt = None,
+    save_role: role_use.SaveRoleOpt = None,
 ) -> None:
     from mlchat import config, models, prices
 
@@ -72,9 +75,16 @@ def chat(
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         if continue_ and session is not None:
             raise UsageError("give either -c/--continue or --session, not both")
+        if save_role is not None:
+            role_use.save(rt, save_role, ctx.params, None)
+            return
+        active = role_use.use(rt, role, param)
+        flags = role_use.flags_with(active, flags)
+        if active.role is not None:
+            tools_file = tools_file or active.role.tools_path()
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the chat
+        table = s.prices
         tool_session = tooling.session(rt, tools_file, yes, max_rounds)
         from mlchat.repl.loop import run as run_repl
 
@@ -90,6 +100,9 @@ def chat(
             convo = common.starting_conversation(
                 rt, s, flags, store, continue_latest=continue_, ref=session
             )
+            if active.role is None and convo.role:  # resumed: the role's template goes on
+                active = role_use.resumed(rt, convo.role)
+            convo.role = active.name
             code = run_repl(
                 rt,
                 client,
@@ -104,5 +117,7 @@ def chat(
                 history=config.state_dir() / "history",
                 tools=tool_session,
                 aliases=s.aliases,
+                role=active.role,
+                role_values=active.values,
             )
     raise typer.Exit(code)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat.errors import ConfigError, MlchatError, UsageError
+from mlchat.errors import ConfigError, MlchatError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -212,36 +212,13 @@ def first_run(rt: Runtime, path: Path) -> str:
     return key
 
 
-IDLE_ENV = "MLCHAT_IDLE_TIMEOUT"
-DEFAULT_IDLE = 300.0
-
-
-def idle_timeout(rt: Runtime, s: config.Settings) -> float:
-    """The longest a stream may send keep-alives without content: MLCHAT_IDLE_TIMEOUT, else
-    `idle_timeout` in the config file (already checked when the file was read), else 300 s or the
-    read timeout if that is longer (a stream of pings is at least as alive as a silent one)."""
-    value = rt.env.get(IDLE_ENV, "").strip()
-    if value:
-        try:
-            number = float(value)
-        except ValueError:
-            number = -1.0
-        if not number > 0:
-            raise UsageError(f"{IDLE_ENV} must be a positive number of seconds, got '{value}'")
-        return number
-    from_file = s.file.get("idle_timeout")
-    if isinstance(from_file, int | float) and not isinstance(from_file, bool):
-        return float(from_file)
-    return max(DEFAULT_IDLE, s.timeout)
-
-
 def client(rt: Runtime, s: config.Settings) -> Client:
     from mlchat.client import Client, RetryPolicy, Timeouts
 
     return Client(
         s.base_url,
         require_key(s, rt),
-        timeouts=Timeouts(read=s.timeout, idle=idle_timeout(rt, s)),
+        timeouts=Timeouts(read=s.timeout, idle=s.idle_timeout),
         retry=RetryPolicy(retries=s.retries),
         transport=rt.transport,
         debug=(lambda line: rt.note(rt.scrub(f"mlchat: debug: {line}"))) if rt.debug else None,
@@ -310,8 +287,9 @@ def conversation_log(
     if store is not None and enabled:
         from mlchat import prices
 
-        table = prices.table(s.file.get("prices"))
-        log = StoreLog(store, rt.warn, cost=lambda model, usage: prices.cost(model, usage, table))
+        log = StoreLog(
+            store, rt.warn, cost=lambda model, usage: prices.cost(model, usage, s.prices)
+        )
     try:
         yield store, log
     finally:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlchat.cli import attaching, common
+from mlchat.cli import attaching, common, role_use
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
@@ -48,13 +48,14 @@ def read_sources(
     limit: Limits,
     *,
     allow_binary: bool = False,
+    required: bool = True,
 ) -> Message:
     """The user message exactly as `ask` assembles it (mlchat/attach.py reads every source for
     both). Unreadable, binary or oversized sources and empty input are usage errors, raised
     before any request; a URL that cannot be fetched is exit 6."""
     got = attaching.collect(rt, argument, files, limit, allow_binary=allow_binary)
     message = attaching.message(rt, s, got, limit)
-    if not message.content.strip() and not message.parts:
+    if not message.content.strip() and not message.parts and required:
         raise UsageError(
             "nothing to count: give text as an argument, with --file, or on stdin",
             hint='mlchat tokens "some text"   or   mlchat tokens -f notes.md',
@@ -69,6 +70,8 @@ def tokens(
         typer.Argument(help="Text to count (after piped stdin and --file).", metavar="TEXT"),
     ] = None,
     files: attaching.FileOpt = None,
+    role: role_use.RoleOpt = None,
+    param: role_use.ParamOpt = None,
     model: o.ModelOpt = None,
     system: o.SystemOpt = None,
     allow_binary: o.AllowBinaryOpt = False,
@@ -93,6 +96,7 @@ def tokens(
 
     rt = common.runtime(ctx)
     with boundary(rt):
+        active = role_use.use(rt, role, param)
         flags = Flags(
             model=model,
             system=system,
@@ -101,10 +105,15 @@ def tokens(
             retries=retries,
             profile=profile,
         )
+        flags = role_use.flags_with(active, flags)
         s = common.resolve_model(rt, common.settings(rt, flags))
         limit = attaching.limits(s, max_files, max_bytes)
-        prompt = read_sources(rt, s, text, files, limit, allow_binary=allow_binary)
-        table = prices.table(s.file.get("prices"))  # a broken [prices] fails before the request
+        prompt = active.message(
+            read_sources(
+                rt, s, text, files, limit, allow_binary=allow_binary, required=active.needs_input
+            )
+        )
+        table = s.prices
         with common.client(rt, s) as client:
             count = client.count_tokens(s.model, (prompt,), s.system)
         price = prices.price(s.model, table)

@@ -20,6 +20,7 @@ from mlchat.text import first_line
 
 if TYPE_CHECKING:
     from mlchat.repl.loop import Repl
+    from mlchat.types import Dialect
 
 
 class Leave(Exception):
@@ -66,6 +67,50 @@ def cmd_system(repl: Repl, arg: str) -> None:
         return
     repl.convo.system = arg
     repl.rt.note("system prompt set")
+
+
+def cmd_role(repl: Repl, arg: str) -> None:
+    """`/role`: show; `/role NAME [name=value ...]`: switch; `/role none`: stop using one."""
+    from mlchat import roles
+
+    convo = repl.convo
+    if not arg:
+        role = repl.role
+        repl.show(f"{role.name}: {role.description}".rstrip(": ") if role else "(no role)")
+        return
+    name, *pairs = arg.split()
+    if name in ("none", "--clear"):
+        old = repl.role
+        if old is not None and convo.system == old.system_prompt(repl.role_values):
+            convo.system = None
+        repl.role, repl.role_values, convo.role = None, {}, None
+        repl.rt.note("role: none")
+        return
+    given: dict[str, str] = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq:
+            raise UsageError(f"'{pair}' is not name=value", hint="/role NAME lang=French")
+        given[key] = value
+    role = roles.load(roles.check_name(name))
+    values = role.values(given, repl.rt.env)
+    dialect: Dialect = convo.dialect
+    if role.api is not None:
+        dialect = "anthropic" if role.api == "anthropic" else "openai"
+    params = P.validate(P.merge(convo.params, dict(role.params)), dialect)
+    model = convo.model
+    if role.model:
+        from mlchat.models import resolve_model
+
+        model = resolve_model(role.model, repl.aliases, repl.models())
+    # Every check passed: switch, for the next messages.
+    convo.model, convo.dialect, convo.params = model, dialect, params
+    if role.system:
+        convo.system = role.system_prompt(values)
+    repl.role, repl.role_values, convo.role = role, values, role.name
+    if role.tools:
+        repl.rt.warn("the role's tools file is used only by `mlchat chat -r ROLE`")
+    repl.rt.note(f"role: {role.name}" + (f" · {role.description}" if role.description else ""))
 
 
 def cmd_set(repl: Repl, arg: str) -> None:
@@ -238,6 +283,7 @@ COMMANDS: dict[str, Command] = {
     "help": Command(cmd_help, "[COMMAND]", "list the commands and keys"),
     "model": Command(cmd_model, "[ID]", "show the model, or switch to ID (Tab completes)"),
     "system": Command(cmd_system, "[TEXT|--clear]", "show, set or remove the system prompt"),
+    "role": Command(cmd_role, "[ROLE|none]", "show the role, or switch to ROLE (Tab completes)"),
     "set": Command(cmd_set, "PARAM VALUE", "set a sampling parameter (VALUE none: not sent)"),
     "params": Command(cmd_params, "", "show the sampling parameters"),
     "clear": Command(cmd_clear, "", "start a new conversation (settings stay)"),

@@ -1,6 +1,6 @@
 """Tab completion in the REPL: command names (from the one `COMMANDS` table), model ids after
-/model, parameter names after /set, command names after /help. Pure: no prompt_toolkit (the
-prompt reader turns candidates into its Completions).
+/model, role names after /role, parameter names after /set, command names after /help. Pure: no
+prompt_toolkit (the prompt reader turns candidates into its Completions).
 """
 
 from __future__ import annotations
@@ -9,12 +9,19 @@ from collections.abc import Callable
 
 from mlchat import params as P
 from mlchat.repl.commands import COMMANDS
+from mlchat.text import escape_controls
 
 Candidate = tuple[str, int, str]
 """(text to insert, start position relative to the cursor, one-line description)."""
 
 
-def completions(text: str, models: Callable[[], list[str]]) -> list[Candidate]:
+def _no_roles() -> list[str]:
+    return []
+
+
+def completions(
+    text: str, models: Callable[[], list[str]], roles: Callable[[], list[str]] = _no_roles
+) -> list[Candidate]:
     """Completions for the input before the cursor: command names, then model ids after
     /model, parameter names after /set, command names after /help."""
     if not text.startswith("/") or "\n" in text:
@@ -29,7 +36,15 @@ def completions(text: str, models: Callable[[], list[str]]) -> list[Candidate]:
         return []
     if name == "model":
         fragment = word.lower()
-        return [(m, -len(word), "") for m in models() if fragment in m.lower()]
+        # Ids from the network: one with a control character or a bidirectional override is
+        # not offered (it would draw in the menu, and is no usable model id anyway).
+        return [
+            (m, -len(word), "")
+            for m in models()
+            if fragment in m.lower() and escape_controls(m, keep="") == m
+        ]
+    if name == "role":
+        return [(r, -len(word), "") for r in roles() if r.startswith(word)]
     if name == "set":
         return [(p, -len(word), s.help) for p, s in P.SPECS.items() if p.startswith(word)]
     if name == "help":

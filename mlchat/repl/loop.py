@@ -24,6 +24,7 @@ from mlchat.repl.complete import Candidate, completions
 from mlchat.repl.reader import LineReader, default_reader
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, NullLog, TurnLog
+from mlchat.text import escape_controls
 from mlchat.toolloop import ToolSession
 from mlchat.turn import Turn
 from mlchat.types import Usage
@@ -32,6 +33,7 @@ from mlchat.ui.render import ReasoningMode
 
 if TYPE_CHECKING:
     from mlchat.client import Client
+    from mlchat.roles import Role
 
 
 class SessionStore(Protocol):
@@ -68,8 +70,13 @@ class Repl:
         cost: Callable[[str, Usage], float | None] = _no_cost,
         tools: ToolSession | None = None,
         aliases: Mapping[str, str] | None = None,
+        role: Role | None = None,
+        role_values: Mapping[str, str] | None = None,
     ) -> None:
         self.rt = rt
+        # The role whose template wraps each message (/role switches it), and its -p values.
+        self.role = role
+        self.role_values: Mapping[str, str] = role_values or {}
         self.tools = tools
         self.aliases: Mapping[str, str] = aliases or {}
         self.client = client
@@ -141,6 +148,8 @@ class Repl:
         if editing is not None and editing <= len(self.convo.messages):
             self.convo.truncate(editing)
             self.log.truncate(self.convo)
+        if self.role is not None:
+            text = self.role.prompt(text, self.role_values)
         self.send(text)
 
     def command(self, text: str) -> None:
@@ -231,7 +240,9 @@ class Repl:
             self.rt.warn(f"{name} is not part of the {self.convo.dialect} dialect and is not sent")
 
     def show(self, text: str) -> None:
-        """What the user asked to see (/params, /history...) goes to stdout, like a reply."""
+        """What the user asked to see (/params, /history...) goes to stdout, like a reply,
+        sanitised: it quotes the conversation (the model's words, tool names, a loaded file)."""
+        text = escape_controls(text)
         self.rt.out.write(text if text.endswith("\n") else text + "\n")
         self.rt.out.flush()
 
@@ -249,7 +260,15 @@ class Repl:
 
     def completions(self, text: str) -> list[Candidate]:
         """Completions for the input before the cursor (see complete.py)."""
-        return completions(text, self.models)
+        return completions(text, self.models, self.role_names)
+
+    def role_names(self) -> list[str]:
+        from mlchat import roles
+
+        try:
+            return list(roles.names())
+        except Exception:  # an unreadable roles directory must not end the chat
+            return []
 
     def models(self) -> list[str]:
         try:
@@ -274,6 +293,8 @@ def run(
     history: Path | None = None,
     tools: ToolSession | None = None,
     aliases: Mapping[str, str] | None = None,
+    role: Role | None = None,
+    role_values: Mapping[str, str] | None = None,
 ) -> int:
     """Hold a chat until the input ends; returns the exit code."""
     repl = Repl(
@@ -289,6 +310,8 @@ def run(
         cost=cost,
         tools=tools,
         aliases=aliases,
+        role=role,
+        role_values=role_values,
     )
     if reader is None:
         reader = default_reader(rt, history, repl.toolbar, repl.completions)
