@@ -218,7 +218,7 @@ def test_a_stream_with_no_stop_reason_and_no_content_is_an_error(
 def test_a_whole_reply_with_no_stop_reason_and_no_content_is_an_error(
     env: dict[str, str], emulator: Emulator, api: str
 ) -> None:
-    body = (
+    body: dict[str, object] = (
         {"choices": [{"message": {"content": None}, "finish_reason": None}]}
         if api == "openai"
         else {"type": "message", "content": [], "stop_reason": None}
