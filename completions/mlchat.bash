@@ -36,7 +36,7 @@ __mlchat_options() {
         'key') REPLY='-h --help' ;;
         'key set') REPLY='--keyring --profile -h --help' ;;
         'key status') REPLY='--check --profile -h --help' ;;
-        'key remove') REPLY='-h --help' ;;
+        'key remove') REPLY='--keyring --profile -h --help' ;;
         'config') REPLY='-h --help' ;;
         'config path') REPLY='-h --help' ;;
         'config show') REPLY='-h --help' ;;
@@ -126,6 +126,7 @@ __mlchat_value() {
         'tokens --max-bytes') REPLY='text' ;;
         'key set --profile') REPLY='profile' ;;
         'key status --profile') REPLY='profile' ;;
+        'key remove --profile') REPLY='profile' ;;
         'sessions list -n'|'sessions list --limit') REPLY='text' ;;
         'sessions export -f'|'sessions export --format') REPLY='choice:md json' ;;
         'sessions export -o'|'sessions export --output') REPLY='file' ;;

@@ -41,6 +41,8 @@ function __mlchat_takes_value
             contains -- $argv[2] --profile
         case 'key status'
             contains -- $argv[2] --profile
+        case 'key remove'
+            contains -- $argv[2] --profile
         case 'sessions list'
             contains -- $argv[2] -n --limit
         case 'sessions export'
@@ -290,6 +292,8 @@ complete -c mlchat -n "__mlchat_at 'key status'" -l profile -d 'The key of this 
 complete -c mlchat -n "__mlchat_at 'key status'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat key remove
+complete -c mlchat -n "__mlchat_at 'key remove'" -l keyring -d 'Remove it from the system keyring instead, and unset api_key_keyring.'
+complete -c mlchat -n "__mlchat_at 'key remove'" -l profile -d 'The key of this [profiles.NAME] table [default: the top level of the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'key remove'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat config

@@ -253,6 +253,8 @@ _mlchat_config() {
 
 _mlchat_key_remove() {
     _arguments -s -S \
+        '(--keyring)--keyring[Remove it from the system keyring instead, and unset api_key_keyring.]' \
+        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:profile:__mlchat_profiles' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 

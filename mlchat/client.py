@@ -47,14 +47,12 @@ from mlchat.providers.common import (
 from mlchat.runtime import mask
 from mlchat.sse import MAX_EVENT_BYTES, SSEDecoder, SSEError
 from mlchat.types import (
+    PROGRESS,
     ChatRequest,
     HttpRequest,
     Message,
     ModelInfo,
-    ReasoningDelta,
     StreamEvent,
-    TextDelta,
-    ToolCallDelta,
 )
 
 if TYPE_CHECKING:
@@ -368,7 +366,7 @@ class Client:
                 response = self._open(req, attempt)
                 holder.append(response)
                 for ev in self._decode(provider, response):
-                    if isinstance(ev, TextDelta | ReasoningDelta | ToolCallDelta):
+                    if isinstance(ev, PROGRESS):
                         produced = True
                     yield ev
                 self._log(f"reply complete ({self._attempt(attempt)}, {self._ms(started)})")
@@ -428,7 +426,9 @@ class Client:
                     for ev in sse.feed(chunk):
                         head = None
                         out = decoder.event(ev)
-                        if out:
+                        # Only content is progress: a server sending nothing but usage
+                        # or keep-alives must not keep us waiting forever.
+                        if any(isinstance(e, PROGRESS) for e in out):
                             last_content = self._clock()
                         yield from out
                         if decoder.done:
@@ -450,8 +450,8 @@ class Client:
             ) from None
         if head is not None and head.strip()[:1] == b"{":
             try:
-                payload = json.loads(head.decode("utf-8", errors="replace"))
-            except ValueError:
+                payload = loads(head.decode("utf-8", errors="replace"))
+            except ProtocolError:
                 payload = None
             if payload is not None:
                 yield from provider.decode_response(payload)

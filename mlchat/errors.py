@@ -14,6 +14,7 @@
     │   ├── ProtocolError (6)     a reply we cannot read (malformed event, oversized event)
     │   ├── IncompleteReply (6)   the stream ended without its end marker
     │   └── FetchFailed (6)       a URL given as an attachment could not be fetched
+    ├── Refused (7)               the model refused to answer (the refusal is the reply)
     └── Interrupted (130)         Ctrl-C (130), SIGHUP (129), SIGTERM (143)
 
 Every error renders as one line (`mlchat: error: ...`) plus an optional hint; the exit code lives
@@ -29,6 +30,7 @@ EXIT_CONFIG = 3
 EXIT_REJECTED = 4
 EXIT_RATE_LIMITED = 5
 EXIT_NETWORK = 6
+EXIT_REFUSED = 7
 EXIT_INTERRUPTED = 130
 
 
@@ -110,6 +112,13 @@ class IncompleteReply(NetworkError):
 
 class FetchFailed(NetworkError):
     pass
+
+
+class Refused(MlchatError):
+    """Not a failure of mlchat or of the service: the reply was a refusal, already shown (and
+    saved); the exit status lets a script tell it from an answer."""
+
+    exit_code = EXIT_REFUSED
 
 
 class Interrupted(MlchatError):

@@ -14,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from mlchat.types import (
+    AnsweredBy,
     ChatRequest,
     Dialect,
     Finished,
     Message,
     Params,
     ReasoningDelta,
+    RefusalDelta,
+    ServerTool,
     StreamEvent,
     TextDelta,
     ToolCall,
@@ -43,14 +46,25 @@ class Reply:
         self._text: list[str] = []
         self._reasoning: list[str] = []
         self._calls: dict[int, _ToolCallParts] = {}
+        self._refusal: list[str] = []
+        self.server_tools: list[ServerTool] = []
+        self.model: str | None = None  # the model that answered, when the service said
         self.usage: Usage | None = None
         self.finish_reason: str | None = None
         self.finished = False
 
     def add(self, ev: StreamEvent) -> None:
         match ev:
+            case RefusalDelta(text=text):
+                # The refusal is the reply's text too: shown, saved and sent back as such.
+                self._refusal.append(text)
+                self._text.append(text)
             case TextDelta(text=text):
                 self._text.append(text)
+            case ServerTool():
+                self.server_tools.append(ev)
+            case AnsweredBy(model=model):
+                self.model = model
             case ReasoningDelta(text=text):
                 self._reasoning.append(text)
             case ToolCallDelta(index=index, id=ident, name=name, arguments=args):
@@ -73,6 +87,18 @@ class Reply:
         return self._text[0] if self._text else ""
 
     @property
+    def refused(self) -> bool:
+        """The model refused: an OpenAI `refusal`, or Anthropic's `stop_reason: "refusal"`."""
+        return bool(self._refusal) or self.finish_reason == "refusal"
+
+    @property
+    def refusal(self) -> str | None:
+        """The refusal's text (for Anthropic, the reply's text), or None for an answer."""
+        if self._refusal:
+            return "".join(self._refusal)
+        return self.text if self.finish_reason == "refusal" else None
+
+    @property
     def reasoning(self) -> str:
         if len(self._reasoning) > 1:
             self._reasoning = ["".join(self._reasoning)]
@@ -91,37 +117,79 @@ class Reply:
 
     @property
     def has_content(self) -> bool:
-        return bool(self._text or self._reasoning or self._calls)
+        return bool(self._text or self._reasoning or self._calls or self.server_tools)
 
     def message(self, *, interrupted: bool = False) -> Message:
         return Message("assistant", self.text, tool_calls=self.tool_calls, interrupted=interrupted)
 
     def to_json(self, model: str) -> dict[str, Any]:
-        usage = self.usage
-        return {
+        """The reply for `--json`. `model` is the model that answered (the service's word), and
+        `requested_model` the one asked for when they differ. A refusal sets `refusal` and the
+        finish reason "refusal"; tools the service ran itself are in `server_tools`, never in
+        `tool_calls`."""
+        doc: dict[str, Any] = {
             "text": self.text,
             "reasoning": self.reasoning or None,
-            "model": model,
-            "usage": None
-            if usage is None
-            else {
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "total_tokens": usage.total_tokens,
-            },
-            "finish_reason": self.finish_reason,
-            "tool_calls": [
-                {"id": c.id, "name": c.name, "arguments": _arguments(c.arguments)}
-                for c in self.tool_calls
-            ],
+            "model": self.model or model,
         }
+        if self.model and self.model != model:
+            doc["requested_model"] = model
+        doc["usage"] = usage_json(self.usage)
+        doc["finish_reason"] = "refusal" if self.refused else self.finish_reason
+        doc["refusal"] = self.refusal
+        doc["tool_calls"] = [tool_call_json(c) for c in self.tool_calls]
+        if self.server_tools:
+            doc["server_tools"] = [server_tool_json(t) for t in self.server_tools]
+        return doc
 
 
-def _arguments(text: str) -> Any:
+def usage_json(usage: Usage | None) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    doc: dict[str, Any] = {
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+    if usage.cached_tokens is not None:
+        doc["cached_input_tokens"] = usage.cached_tokens
+    if usage.cache_write_tokens is not None:
+        doc["cache_write_tokens"] = usage.cache_write_tokens
+    return doc
+
+
+def tool_call_json(call: ToolCall) -> dict[str, Any]:
+    """A tool call for `--json`: `arguments` is the parsed object; when the model's text is not
+    a JSON object, `arguments` is null and `arguments_text` and `arguments_error` say why."""
+    doc: dict[str, Any] = {"id": call.id, "name": call.name}
+    text = call.arguments
     try:
-        return json.loads(text) if text.strip() else {}
-    except ValueError:
-        return text
+        value = json.loads(text) if text.strip() else {}
+    except (ValueError, RecursionError) as exc:
+        error = f"not valid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else None
+        return {
+            **doc,
+            "arguments": None,
+            "arguments_text": text,
+            "arguments_error": error or "not valid JSON",
+        }
+    if not isinstance(value, dict):
+        return {
+            **doc,
+            "arguments": None,
+            "arguments_text": text,
+            "arguments_error": "not a JSON object",
+        }
+    return {**doc, "arguments": value}
+
+
+def server_tool_json(tool: ServerTool) -> dict[str, Any]:
+    try:
+        data = json.loads(tool.data)
+    except (ValueError, RecursionError):
+        data = tool.data
+    key = "input" if tool.is_use else "content"
+    return {"type": tool.kind, "id": tool.id, "name": tool.name, key: data}
 
 
 @dataclass(slots=True)

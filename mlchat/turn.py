@@ -34,7 +34,7 @@ from mlchat.session import Conversation, Reply, TurnLog
 from mlchat.toolloop import ToolSession, run_rounds
 from mlchat.types import ChatRequest, Message, StreamEvent, ToolSpec
 from mlchat.ui.render import NullRenderer, ReasoningMode, Renderer, make_renderer
-from mlchat.ui.toolcalls import show_call, show_result
+from mlchat.ui.toolcalls import show_call, show_result, show_server_tool
 
 if TYPE_CHECKING:
     from mlchat.client import Client
@@ -158,6 +158,11 @@ class Turn:
             for renderer in self._renderers:
                 renderer.finish()
         self._renderers.clear()
+        # Tools the service ran itself, one line each, after the reply's drawing so that a live
+        # display is never cut into.
+        if not self.quiet and self.replies:
+            for tool in self.replies[-1].server_tools:
+                show_server_tool(self.rt, tool)
 
     def _on_result(self, result: ToolResult) -> None:
         self.results.append(result)

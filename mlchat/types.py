@@ -266,8 +266,37 @@ class TextDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class RefusalDelta(TextDelta):
+    """Text of a refusal (OpenAI `refusal`): shown and kept as the reply's text, and marks the
+    reply as a refusal. A subclass, so whatever draws text draws it too."""
+
+
+@dataclass(frozen=True, slots=True)
 class ReasoningDelta:
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTool:
+    """A tool the service ran itself (Anthropic `server_tool_use`, `web_search_tool_result`, ...):
+    never a local call. `kind` is the block type; `name` the tool's name (for a use); `data` the
+    block's input (a use) or content (a result) as JSON text."""
+
+    kind: str
+    id: str | None = None
+    name: str | None = None
+    data: str = "null"
+
+    @property
+    def is_use(self) -> bool:
+        return not self.kind.endswith("_result")
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredBy:
+    """The model the service says produced the reply (it may differ from the one asked for)."""
+
+    model: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,8 +312,14 @@ class ToolCallDelta:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
+    """Token counts. `input_tokens` counts every input token, cached or not (Anthropic reports
+    cache reads and writes apart from `input_tokens`; the provider adds them in);
+    `cached_tokens` of them were read from the prompt cache, `cache_write_tokens` written to it."""
+
     input_tokens: int | None = None
     output_tokens: int | None = None
+    cached_tokens: int | None = None
+    cache_write_tokens: int | None = None
 
     @property
     def total_tokens(self) -> int | None:
@@ -297,15 +332,25 @@ class Usage:
         return Usage(
             other.input_tokens if other.input_tokens is not None else self.input_tokens,
             other.output_tokens if other.output_tokens is not None else self.output_tokens,
+            other.cached_tokens if other.cached_tokens is not None else self.cached_tokens,
+            other.cache_write_tokens
+            if other.cache_write_tokens is not None
+            else self.cache_write_tokens,
         )
 
 
 @dataclass(frozen=True, slots=True)
 class Finished:
     """The stream ended properly. `reason` is normalised to the OpenAI vocabulary:
-    stop, length, tool_calls, content_filter (or whatever unknown value the service sent)."""
+    stop, length, tool_calls, content_filter, refusal (Anthropic's refusal), or whatever unknown
+    value the service sent."""
 
     reason: str | None = None
 
 
-StreamEvent = TextDelta | ReasoningDelta | ToolCallDelta | Usage | Finished
+StreamEvent = (
+    TextDelta | ReasoningDelta | ToolCallDelta | ServerTool | AnsweredBy | Usage | Finished
+)
+# Events that show the service is producing a reply (for retries and the idle watchdog); usage,
+# the answering model and the end marker are not progress.
+PROGRESS = (TextDelta, ReasoningDelta, ToolCallDelta, ServerTool)

@@ -469,6 +469,9 @@ class Reply:
         split_bytes: int | None = None,
         drop_after: int | None = None,
         stream: bool | None = None,
+        refusal: str | None = None,
+        server_tools: list[dict[str, Any]] | None = None,
+        model: str | None = None,
     ) -> ChatReply:
         """A chat completion adapted to the route's dialect and the request's ``stream`` field.
 
@@ -481,6 +484,14 @@ class Reply:
         request's ``stream`` field (``False`` answers a streaming request with plain JSON).
         ``drop_after`` on a non-streamed reply sends only that many body *bytes*.
         ``comment``/``usage_chunk``/``done``/``role_chunk``/``ids`` only affect OpenAI streams.
+        ``refusal``: the model refuses: OpenAI ``refusal`` (streamed in pieces, content null),
+        Anthropic a text block and ``stop_reason: "refusal"``.  ``server_tools`` (Anthropic
+        only): ``[{"name": "web_search", "input": {...}, "result": [...]}]`` become a
+        ``server_tool_use`` block (input streamed as ``input_json_delta``) and a
+        ``<name>_tool_result`` block before the text.  ``model``: the model that answers (the
+        request's by default).  Cache figures in a ``usage`` dict (Anthropic
+        ``cache_read_input_tokens``/``cache_creation_input_tokens``, OpenAI
+        ``prompt_tokens_details``) are sent as given.
         """
         return ChatReply(
             text=text,
@@ -500,6 +511,9 @@ class Reply:
             split_bytes=split_bytes,
             drop_after=drop_after,
             stream=stream,
+            refusal=refusal,
+            server_tools=list(server_tools or []),
+            model=model,
         )
 
     @classmethod
@@ -620,6 +634,9 @@ class ChatReply(Reply):
     split_bytes: int | None = None
     drop_after: int | None = None
     stream: bool | None = None
+    refusal: str | None = None
+    server_tools: list[dict[str, Any]] = field(default_factory=list)
+    model: str | None = None
 
     # -- shared pieces ----------------------------------------------------------------------
 
@@ -656,9 +673,42 @@ class ChatReply(Reply):
         return f"call_{index + 1}" if dialect == "openai" else f"toolu_{index + 1}"
 
     def _stop_reason(self) -> str | None:
+        if self.refusal is not None:
+            return "refusal"
         if self.finish_reason is None:
             return None
         return _STOP_REASONS.get(self.finish_reason, self.finish_reason)
+
+    def _model(self, exchange: Exchange) -> str:
+        return self.model or exchange.model
+
+    def _anthropic_usage(self, numbers: tuple[int, int], output: int) -> dict[str, int]:
+        usage = {"input_tokens": numbers[0], "output_tokens": output}
+        if isinstance(self.usage, dict):
+            usage.update({k: v for k, v in self.usage.items() if k.startswith("cache_")})
+        return usage
+
+    def _server_blocks(self) -> list[dict[str, Any]]:
+        blocks: list[dict[str, Any]] = []
+        for number, tool in enumerate(self.server_tools):
+            ident = tool.get("id", f"srvtoolu_{number + 1}")
+            name = tool.get("name", "web_search")
+            blocks.append(
+                {
+                    "type": "server_tool_use",
+                    "id": ident,
+                    "name": name,
+                    "input": tool.get("input", {}),
+                }
+            )
+            blocks.append(
+                {
+                    "type": f"{name}_tool_result",
+                    "tool_use_id": ident,
+                    "content": tool.get("result", []),
+                }
+            )
+        return blocks
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -700,6 +750,9 @@ class ChatReply(Reply):
             "role": "assistant",
             "content": self.text if (self.text or not self.tool_calls) else None,
         }
+        if self.refusal is not None:
+            message["content"] = None
+            message["refusal"] = self.refusal
         if self.reasoning is not None:
             message["reasoning_content"] = self.reasoning
         if self.tool_calls:
@@ -715,7 +768,7 @@ class ChatReply(Reply):
             "id": f"chatcmpl-emu-{exchange.emulator._next_id()}",
             "object": "chat.completion",
             "created": int(time.time()),
-            "model": exchange.model,
+            "model": self._model(exchange),
             "choices": [{"index": 0, "message": message, "finish_reason": self.finish_reason}],
         }
         usage = self._openai_usage(exchange)
@@ -740,8 +793,10 @@ class ChatReply(Reply):
                     id=chunk_id,
                     object="chat.completion.chunk",
                     created=created,
-                    model=exchange.model,
+                    model=self._model(exchange),
                 )
+            elif self.model is not None:
+                obj["model"] = self.model
             if delta is None:  # usage-only chunk
                 obj["choices"] = []
             else:
@@ -759,8 +814,12 @@ class ChatReply(Reply):
             yield chunk({"role": "assistant", "content": ""}), True
         for piece in _split_text(self.reasoning or "", self.chunk_size):
             yield chunk({"reasoning_content": piece}), True
-        for piece in _split_text(self.text, self.chunk_size):
-            yield chunk({"content": piece}), True
+        if self.refusal is not None:
+            for piece in _split_text(self.refusal, self.chunk_size):
+                yield chunk({"content": None, "refusal": piece}), True
+        else:
+            for piece in _split_text(self.text, self.chunk_size):
+                yield chunk({"content": piece}), True
         for index, tool in enumerate(self.tool_calls):
             pieces = _split_arguments(tool.arguments, self.chunk_size)
             first = {
@@ -789,7 +848,10 @@ class ChatReply(Reply):
             blocks.append(
                 {"type": "thinking", "thinking": self.reasoning, "signature": "emulator-signature"}
             )
-        if self.text or not self.tool_calls:
+        blocks += self._server_blocks()
+        if self.refusal is not None:
+            blocks.append({"type": "text", "text": self.refusal})
+        elif self.text or not self.tool_calls:
             blocks.append({"type": "text", "text": self.text})
         for index, tool in enumerate(self.tool_calls):
             try:
@@ -812,13 +874,13 @@ class ChatReply(Reply):
             "type": "message",
             "role": "assistant",
             "content": self._anthropic_blocks(),
-            "model": exchange.model,
+            "model": self._model(exchange),
             "stop_reason": self._stop_reason(),
             "stop_sequence": None,
         }
         numbers = self._usage_numbers(exchange)
         if numbers is not None:
-            body["usage"] = {"input_tokens": numbers[0], "output_tokens": numbers[1]}
+            body["usage"] = self._anthropic_usage(numbers, numbers[1])
         return body
 
     def _anthropic_frames(self, exchange: Exchange) -> Iterator[tuple[bytes, bool]]:
@@ -828,12 +890,12 @@ class ChatReply(Reply):
             "type": "message",
             "role": "assistant",
             "content": [],
-            "model": exchange.model,
+            "model": self._model(exchange),
             "stop_reason": None,
             "stop_sequence": None,
         }
         if numbers is not None:
-            message["usage"] = {"input_tokens": numbers[0], "output_tokens": 1}
+            message["usage"] = self._anthropic_usage(numbers, 1)
         yield _named_event("message_start", {"type": "message_start", "message": message}), True
 
         pinged = False
@@ -864,9 +926,20 @@ class ChatReply(Reply):
                 yield delta(index, {"type": "thinking_delta", "thinking": piece})
             yield stop(index)
             index += 1
-        if self.text or not self.tool_calls:
+        for block in self._server_blocks():
+            if block["type"] == "server_tool_use":
+                yield from start(index, {**block, "input": {}})
+                arguments = _dumps(block["input"])
+                for piece in _split_arguments(arguments, self.chunk_size):
+                    yield delta(index, {"type": "input_json_delta", "partial_json": piece})
+            else:
+                yield from start(index, block)
+            yield stop(index)
+            index += 1
+        text = self.refusal if self.refusal is not None else self.text
+        if text or not self.tool_calls:
             yield from start(index, {"type": "text", "text": ""})
-            for piece in _split_text(self.text, self.chunk_size):
+            for piece in _split_text(text, self.chunk_size):
                 yield delta(index, {"type": "text_delta", "text": piece})
             yield stop(index)
             index += 1

@@ -165,6 +165,7 @@ def test_json_output(env: dict[str, str], emulator: Emulator, api: str) -> None:
         "model": "minimax-minimax-m1",
         "usage": {"input_tokens": 5, "output_tokens": 1, "total_tokens": 6},
         "finish_reason": "stop",
+        "refusal": None,
         "tool_calls": [],
         "cost": 0.0000042,  # 5 x $0.40/1M + 1 x $2.20/1M, the shipped price of the default model
     }

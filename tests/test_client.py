@@ -662,7 +662,8 @@ def test_error_event_before_content_is_retried(
         ),
         pytest.param(
             ANTHROPIC,
-            event(
+            event("content_block_start", {"index": 0, "content_block": {"type": "text"}})
+            + event(
                 "content_block_delta",
                 {"index": 0, "delta": {"type": "text_delta", "text": "Hello "}},
             )

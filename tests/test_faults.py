@@ -458,6 +458,8 @@ def test_error_event_after_content_is_not_retried(env: dict[str, str], emulator:
     emulator.script(
         Reply.sse(
             [
+                'event: content_block_start\ndata: {"type":"content_block_start","index":0,'
+                '"content_block":{"type":"text","text":""}}\n\n'
                 'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,'
                 '"delta":{"type":"text_delta","text":"half an ans"}}\n\n',
                 f"event: error\ndata: {json.dumps(error)}\n\n",

@@ -37,6 +37,7 @@ from mlchat.providers.openai import PROVIDER as OPENAI
 from mlchat.session import Reply
 from mlchat.sse import SSEEvent
 from mlchat.types import (
+    AnsweredBy,
     ChatRequest,
     Finished,
     HttpRequest,
@@ -101,12 +102,17 @@ def sse(data: Any, event: str = "message") -> SSEEvent:
 
 
 def feed(decoder: StreamDecoder, events: list[SSEEvent], *, end: bool = True) -> list[StreamEvent]:
+    """The decoded events, without the answering model (tested on its own)."""
     out: list[StreamEvent] = []
     for ev in events:
         out += decoder.event(ev)
     if end:
         out += decoder.end()
-    return out
+    return [e for e in out if not isinstance(e, AnsweredBy)]
+
+
+def whole(provider: Provider, payload: Any) -> list[StreamEvent]:
+    return [e for e in provider.decode_response(payload) if not isinstance(e, AnsweredBy)]
 
 
 def accumulate(events: list[StreamEvent]) -> Reply:
@@ -645,6 +651,7 @@ def test_openai_chunks_without_id_object_model() -> None:
 def test_openai_done(data: str) -> None:
     dec = OPENAI.new_decoder()
     assert not dec.done
+    assert dec.event(oa_chunk({"content": "a"})) == [TextDelta("a")]
     assert dec.event(sse(data)) == [Finished(None)]
     assert dec.done
     # Anything after the end marker is ignored, even an error.
@@ -797,7 +804,7 @@ def test_error_shapes_in_whole_replies(
     provider: Provider, payload: dict[str, Any], cls: type[ApiError], text: str
 ) -> None:
     with pytest.raises(cls) as info:
-        provider.decode_response(payload)
+        whole(provider, payload)
     assert type(info.value) is cls
     assert text in info.value.message
 
@@ -967,13 +974,10 @@ def test_anthropic_tool_input_given_whole() -> None:
     assert accumulate(out).tool_calls == (ToolCall("t", "f", '{"a": [1]}'),)
 
 
-def test_anthropic_input_json_delta_without_block_start() -> None:
+def test_anthropic_input_json_delta_without_block_start_is_broken() -> None:
     dec = ANTHROPIC.new_decoder()
-    out = [
-        *dec.event(block_delta(4, {"type": "input_json_delta", "partial_json": '{"x"'})),
-        *dec.event(block_delta(4, {"type": "input_json_delta", "partial_json": ": 1}"})),
-    ]
-    assert accumulate(out).tool_calls == (ToolCall("call_0", "", '{"x": 1}'),)
+    with pytest.raises(ProtocolError, match="content block 4, which was never started"):
+        dec.event(block_delta(4, {"type": "input_json_delta", "partial_json": '{"x"'}))
 
 
 @pytest.mark.parametrize(
@@ -983,19 +987,16 @@ def test_anthropic_input_json_delta_without_block_start() -> None:
         ("stop_sequence", "stop"),
         ("max_tokens", "length"),
         ("tool_use", "tool_calls"),
-        ("refusal", "content_filter"),
+        ("refusal", "refusal"),
         ("pause_turn", "pause_turn"),
-        (None, None),
     ],
 )
 def test_anthropic_stop_reasons(stop_reason: str | None, finish: str | None) -> None:
     dec = ANTHROPIC.new_decoder()
     out = feed(dec, [message_start(), message_delta(stop_reason), an("message_stop")])
     assert out[-1] == Finished(finish)
-    whole = ANTHROPIC.decode_response(
-        {"type": "message", "content": [], "stop_reason": stop_reason}
-    )
-    assert whole[-1] == Finished(finish)
+    body = whole(ANTHROPIC, {"type": "message", "content": [], "stop_reason": stop_reason})
+    assert body[-1] == Finished(finish)
 
 
 def test_anthropic_unknown_events_and_deltas_ignored() -> None:
@@ -1018,7 +1019,7 @@ def test_anthropic_unknown_events_and_deltas_ignored() -> None:
 
 def test_anthropic_events_after_message_stop_ignored() -> None:
     dec = ANTHROPIC.new_decoder()
-    feed(dec, [an("message_stop")], end=False)
+    feed(dec, [message_delta("end_turn"), an("message_stop")], end=False)
     assert dec.done
     assert dec.event(block_delta(0, {"type": "text_delta", "text": "late"})) == []
     assert dec.event(an("error", error={"type": "overloaded_error", "message": "x"})) == []
@@ -1027,6 +1028,7 @@ def test_anthropic_events_after_message_stop_ignored() -> None:
 
 def test_anthropic_type_from_event_line_when_body_lacks_it() -> None:
     dec = ANTHROPIC.new_decoder()
+    dec.event(block_start(0, {"type": "text", "text": ""}))
     ev = SSEEvent(
         json.dumps({"index": 0, "delta": {"type": "text_delta", "text": "x"}}),
         event="content_block_delta",
@@ -1045,6 +1047,7 @@ def test_anthropic_message_delta_usage_variants() -> None:
 def test_anthropic_end_without_message_stop() -> None:
     dec = ANTHROPIC.new_decoder()
     dec.event(message_start())
+    dec.event(block_start(0, {"type": "text", "text": ""}))
     dec.event(block_delta(0, {"type": "text_delta", "text": "partial"}))
     with pytest.raises(IncompleteReply):
         dec.end()
@@ -1052,6 +1055,7 @@ def test_anthropic_end_without_message_stop() -> None:
 
 def test_anthropic_end_with_stop_reason_but_no_message_stop() -> None:
     dec = ANTHROPIC.new_decoder()
+    dec.event(block_start(0, {"type": "text", "text": ""}))
     dec.event(block_delta(0, {"type": "text_delta", "text": "whole"}))
     dec.event(message_delta("max_tokens"))
     assert dec.end() == [Finished("length")]
@@ -1061,6 +1065,7 @@ def test_anthropic_end_with_stop_reason_but_no_message_stop() -> None:
 
 def test_anthropic_error_after_content() -> None:
     dec = ANTHROPIC.new_decoder()
+    dec.event(block_start(0, {"type": "text", "text": ""}))
     assert dec.event(block_delta(0, {"type": "text_delta", "text": "a"})) == [TextDelta("a")]
     with pytest.raises(ServerError) as info:
         dec.event(an("error", error={"type": "overloaded_error", "message": "Overloaded"}))
@@ -1092,7 +1097,7 @@ def test_openai_decode_response_documented() -> None:
         ],
         "usage": {"prompt_tokens": 25, "completion_tokens": 8, "total_tokens": 33},
     }
-    assert OPENAI.decode_response(payload) == [
+    assert whole(OPENAI, payload) == [
         ReasoningDelta("Easy."),
         TextDelta("The capital of France is Paris."),
         Usage(25, 8),
@@ -1124,7 +1129,7 @@ def test_openai_decode_response_tool_calls() -> None:
             }
         ],
     }
-    out = OPENAI.decode_response(payload)
+    out = whole(OPENAI, payload)
     assert out == [
         ToolCallDelta(0, "call_abc123", "get_weather", '{"location": "San Francisco, CA"}'),
         Finished("tool_calls"),
@@ -1146,8 +1151,8 @@ def test_openai_decode_response_tool_calls() -> None:
 def test_openai_decode_response_content_shapes(
     message: dict[str, Any], expected: list[StreamEvent]
 ) -> None:
-    payload = {"choices": [{"message": message, "finish_reason": None}]}
-    assert OPENAI.decode_response(payload) == [*expected, Finished(None)]
+    payload = {"choices": [{"message": message, "finish_reason": "stop"}]}
+    assert whole(OPENAI, payload) == [*expected, Finished("stop")]
 
 
 @pytest.mark.parametrize(
@@ -1163,7 +1168,7 @@ def test_openai_decode_response_content_shapes(
 )
 def test_openai_decode_response_no_choices(payload: Any, text: str) -> None:
     with pytest.raises(RequestRejected) as info:
-        OPENAI.decode_response(payload)
+        whole(OPENAI, payload)
     assert text in info.value.message
     assert info.value.exit_code == EXIT_REJECTED
 
@@ -1185,7 +1190,7 @@ def test_anthropic_decode_response_documented() -> None:
         "stop_reason": "end_turn",
         "usage": {"input_tokens": 15, "output_tokens": 8},
     }
-    out = ANTHROPIC.decode_response(payload)
+    out = whole(ANTHROPIC, payload)
     assert out == [
         ReasoningDelta("Hmm."),
         TextDelta("The capital of France is Paris."),
@@ -1207,7 +1212,7 @@ def test_anthropic_decode_response_documented() -> None:
 )
 def test_anthropic_decode_response_no_content(payload: Any, text: str) -> None:
     with pytest.raises(RequestRejected, match=text):
-        ANTHROPIC.decode_response(payload)
+        whole(ANTHROPIC, payload)
 
 
 # ============================================================================================

@@ -17,7 +17,14 @@ from mlchat.cli import mcp as mcp_cmd
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
-from mlchat.errors import Interrupted, MlchatError, OutputError, RequestRejected, UsageError
+from mlchat.errors import (
+    Interrupted,
+    MlchatError,
+    OutputError,
+    Refused,
+    RequestRejected,
+    UsageError,
+)
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -295,10 +302,18 @@ def run(
                     rt.warn("the reply above is incomplete")
             raise
     replies = turn.replies
-    document = fmt.document(replies[-1], convo.dialect) if fmt is not None else None
+    final = replies[-1]
+    refused = final.refused
+    # A refusal is not the document asked for: it is shown as it is, with its own exit status.
+    document = fmt.document(final, convo.dialect) if fmt is not None and not refused else None
     with stdout_writes():
         if opts.as_json:
             _print_json(rt, replies, turn.results, convo.model, table, data=document)
+        elif fmt is not None and refused:
+            from mlchat.text import escape_controls
+
+            rt.out.write((escape_controls(final.text) if rt.stdout_tty else final.text) + "\n")
+            rt.out.flush()
         elif fmt is not None:
             pretty = bool(rt.stdout_tty)
             indent = 2 if pretty else None
@@ -306,6 +321,8 @@ def run(
             rt.out.flush()
     if opts.usage:
         rt.note(prices.usage_line(convo.model, total_usage(replies), table))
+    if refused:
+        raise Refused("the model refused to answer")
 
 
 def _print_json(
@@ -318,18 +335,14 @@ def _print_json(
     data: Any = None,
 ) -> None:
     from mlchat import prices
-    from mlchat.session import Reply
+    from mlchat.session import Reply, usage_json
     from mlchat.toolloop import total_usage
 
     final = replies[-1] if replies else Reply()
     doc = final.to_json(model)
     usage = total_usage(replies)
     if usage is not None:
-        doc["usage"] = {
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "total_tokens": usage.total_tokens,
-        }
+        doc["usage"] = usage_json(usage)
     if results:
         by_id = {r.call.id: r for r in results}
         calls = [c for r in replies for c in r.to_json(model)["tool_calls"]]

@@ -7,7 +7,6 @@ shown, and no key command or keyring is consulted. Imports: typer, config, profi
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -37,6 +36,8 @@ def profiles(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
+    import json
+
     from mlchat import config, keysource
     from mlchat import profiles as P
 

@@ -5,9 +5,8 @@ and the config file. Imports: typer, roles (inside the functions), errors, cli.a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
     from mlchat.types import Message
 
 ROLE = "Model and prompt"
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def complete_role(incomplete: str) -> list[str]:
@@ -69,12 +67,15 @@ SaveRoleOpt = Annotated[
 ]
 
 
-@dataclass(frozen=True, slots=True)
 class Active:
-    """The role in use and the values of its placeholders; `role` None: no role."""
+    """The role in use and the values of its placeholders; `role` None: no role. (A plain
+    class: a dataclass costs every start of mlchat, `--help` included, half a millisecond.)"""
 
-    role: Role | None = None
-    values: Mapping[str, str] = field(default_factory=dict)
+    __slots__ = ("role", "values")
+
+    def __init__(self, role: Role | None = None, values: Mapping[str, str] | None = None) -> None:
+        self.role = role
+        self.values: Mapping[str, str] = values or {}
 
     def prompt(self, text: str) -> str:
         return self.role.prompt(text, self.values) if self.role else text
@@ -112,7 +113,7 @@ def param_values(raw: list[str] | None) -> dict[str, str]:
         name, sep, value = item.partition(PARAM_SEP)
         if not sep:
             raise UsageError(f"-p {name}: give a name and a value: -p NAME VALUE")
-        if not _IDENT.fullmatch(name):
+        if not (name.isidentifier() and name.isascii()):
             raise UsageError(f"-p {name}: a name is letters, digits and _ (as in {{name}})")
         out[name] = value
     return out

@@ -8,7 +8,6 @@ cli.common/boundary.
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
@@ -73,6 +72,8 @@ def list_(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
+    import json
+
     from mlchat import roles
     from mlchat.text import escape_controls
 

@@ -13,10 +13,12 @@ import base64
 import json
 from typing import Any
 
-from mlchat.errors import IncompleteReply
-from mlchat.providers.common import as_dict, loads, raise_if_error
+from mlchat.errors import IncompleteReply, ProtocolError
+from mlchat.providers.common import as_dict, count, loads, raise_if_error
 from mlchat.sse import SSEEvent
 from mlchat.types import (
+    PROGRESS,
+    AnsweredBy,
     ChatRequest,
     Dialect,
     Finished,
@@ -25,6 +27,7 @@ from mlchat.types import (
     Message,
     Params,
     ReasoningDelta,
+    ServerTool,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
@@ -43,7 +46,7 @@ STOP_REASONS = {
     "stop_sequence": "stop",
     "max_tokens": "length",
     "tool_use": "tool_calls",
-    "refusal": "content_filter",
+    "refusal": "refusal",
 }
 
 
@@ -181,7 +184,7 @@ class AnthropicProvider:
             message = body.get("message") if body is not None else None
             raise_if_error({"status": "error", "message": message or "the reply has no content"})
         assert body is not None and isinstance(content, list)
-        events: list[StreamEvent] = []
+        events: list[StreamEvent] = _model(body.get("model"))
         tools = 0
         for block in content:
             b = as_dict(block) or {}
@@ -194,17 +197,21 @@ class AnthropicProvider:
                 events.append(
                     ToolCallDelta(
                         index=tools,
-                        id=b.get("id") if isinstance(b.get("id"), str) else None,
-                        name=b.get("name") if isinstance(b.get("name"), str) else None,
+                        id=_str(b.get("id")),
+                        name=_str(b.get("name")),
                         arguments=json.dumps(b.get("input") if b.get("input") is not None else {}),
                     )
                 )
                 tools += 1
+            elif isinstance(kind, str) and is_server_block(kind):
+                events.append(_server_tool(b, kind, b.get("input")))
         usage = _usage(body.get("usage"))
         if usage is not None:
             events.append(usage)
-        reason = body.get("stop_reason")
-        events.append(Finished(_reason(reason)))
+        reason = _reason(body.get("stop_reason"))
+        if reason is None and not any(isinstance(e, PROGRESS) for e in events):
+            raise ProtocolError("the reply has neither content nor a stop reason")
+        events.append(Finished(reason))
         return events
 
     def unsupported_params(self, params: Params) -> list[str]:
@@ -220,6 +227,36 @@ class AnthropicProvider:
 
 PROVIDER = AnthropicProvider()
 
+# Blocks of tools the service runs itself (web search, code execution, web fetch, MCP connector):
+# their input and results are shown, never run here, and never become local tool calls.
+SERVER_USES = ("server_tool_use", "mcp_tool_use")
+
+
+def is_server_block(kind: str) -> bool:
+    return kind in SERVER_USES or (kind.endswith("_tool_result") and kind != "tool_result")
+
+
+# Which delta types belong to which block type; a known delta on the wrong block is a broken
+# stream, an unknown one (a newer API) is ignored.
+_DELTA_BLOCKS = {
+    "text_delta": ("text",),
+    "citations_delta": ("text",),
+    "thinking_delta": ("thinking",),
+    "signature_delta": ("thinking",),
+    "input_json_delta": ("tool_use", *SERVER_USES),
+}
+
+
+_KNOWN_BLOCKS = frozenset(kind for kinds in _DELTA_BLOCKS.values() for kind in kinds)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _model(value: Any) -> list[StreamEvent]:
+    return [AnsweredBy(value)] if isinstance(value, str) and value else []
+
 
 def _reason(value: Any) -> str | None:
     if not isinstance(value, str) or not value:
@@ -227,27 +264,53 @@ def _reason(value: Any) -> str | None:
     return STOP_REASONS.get(value, value)
 
 
+def _server_tool(block: dict[str, Any], kind: str, data: Any) -> ServerTool:
+    if kind not in SERVER_USES:
+        data = block.get("content")
+    ident = _str(block.get("id")) or _str(block.get("tool_use_id"))
+    return ServerTool(kind, ident, _str(block.get("name")), json.dumps(data))
+
+
 def _usage(value: Any) -> Usage | None:
+    """Anthropic counts cache reads and writes apart from `input_tokens`: all three are input."""
     usage = as_dict(value)
     if usage is None:
         return None
-    inp = usage.get("input_tokens")
-    out = usage.get("output_tokens")
-    if not isinstance(inp, int) and not isinstance(out, int):
+    inp = count(usage.get("input_tokens"))
+    out = count(usage.get("output_tokens"))
+    read = count(usage.get("cache_read_input_tokens"))
+    write = count(usage.get("cache_creation_input_tokens"))
+    if inp is None and out is None and read is None and write is None:
         return None
-    return Usage(inp if isinstance(inp, int) else None, out if isinstance(out, int) else None)
+    total = None
+    if inp is not None or read is not None or write is not None:
+        total = (inp or 0) + (read or 0) + (write or 0)
+    return Usage(total, out, read or None, write or None)
+
+
+class _Block:
+    __slots__ = ("kind", "open", "parts", "start")
+
+    def __init__(self, kind: str, start: dict[str, Any]) -> None:
+        self.kind = kind
+        self.open = True
+        self.parts: list[str] = []  # streamed input JSON
+        self.start = start
 
 
 class AnthropicStream:
-    """Decodes `message_start` … `message_stop`, keyed by each event's `type`."""
+    """Decodes `message_start` … `message_stop`, keyed by each event's `type`.
+
+    The block protocol is checked: a delta or stop for a block that was never started (or has
+    ended), a block started twice, or a delta of the wrong kind for its block is a ProtocolError,
+    never silently an empty or misattributed reply."""
 
     def __init__(self) -> None:
         self.stop_reason: str | None = None
         self._done = False
-        self._blocks: dict[int, str] = {}  # content block index -> type
+        self._content = False
+        self._blocks: dict[int, _Block] = {}
         self._tool_index: dict[int, int] = {}  # content block index -> tool ordinal
-        self._tool_input: dict[int, Any] = {}  # input given whole in content_block_start
-        self._tool_streamed: set[int] = set()
 
     @property
     def done(self) -> bool:
@@ -264,52 +327,45 @@ class AnthropicStream:
         if kind == "error" or ev.event == "error":
             body.setdefault("status", "error")
         raise_if_error(body)
-        raw_index = body.get("index")
-        index = raw_index if isinstance(raw_index, int) else 0
+        out = self._event(kind, body)
+        if not self._content and any(isinstance(e, PROGRESS) for e in out):
+            self._content = True
+        return out
+
+    def _block(self, body: dict[str, Any], what: str) -> tuple[int, _Block]:
+        raw = body.get("index")
+        index = raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
+        block = self._blocks.get(index)
+        if block is None:
+            raise ProtocolError(
+                f"the stream sent a {what} for content block {index}, which was never started"
+            )
+        if not block.open:
+            raise ProtocolError(
+                f"the stream sent a {what} for content block {index} after it ended"
+            )
+        return index, block
+
+    def _event(self, kind: Any, body: dict[str, Any]) -> list[StreamEvent]:
         if kind == "message_start":
             message = as_dict(body.get("message")) or {}
-            usage = as_dict(message.get("usage")) or {}
-            inp = usage.get("input_tokens")
-            return [Usage(inp, None)] if isinstance(inp, int) else []
+            usage = _usage(message.get("usage"))
+            events = _model(message.get("model"))
+            if usage is not None:
+                # message_start's output count is a placeholder (1); the real one comes last.
+                events.append(
+                    Usage(usage.input_tokens, None, usage.cached_tokens, usage.cache_write_tokens)
+                )
+            return events
         if kind == "content_block_start":
-            block = as_dict(body.get("content_block")) or {}
-            btype = str(block.get("type", ""))
-            self._blocks[index] = btype
-            if btype == "text" and isinstance(block.get("text"), str) and block["text"]:
-                return [TextDelta(block["text"])]
-            if btype == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]:
-                return [ReasoningDelta(block["thinking"])]
-            if btype == "tool_use":
-                ordinal = len(self._tool_index)
-                self._tool_index[index] = ordinal
-                if block.get("input"):
-                    self._tool_input[index] = block["input"]
-                return [
-                    ToolCallDelta(
-                        index=ordinal,
-                        id=block.get("id") if isinstance(block.get("id"), str) else None,
-                        name=block.get("name") if isinstance(block.get("name"), str) else None,
-                    )
-                ]
-            return []
+            return self._start(body)
         if kind == "content_block_delta":
-            delta = as_dict(body.get("delta")) or {}
-            dtype = delta.get("type")
-            if dtype == "text_delta" and isinstance(delta.get("text"), str):
-                return [TextDelta(delta["text"])] if delta["text"] else []
-            if dtype == "thinking_delta" and isinstance(delta.get("thinking"), str):
-                return [ReasoningDelta(delta["thinking"])] if delta["thinking"] else []
-            if dtype == "input_json_delta" and isinstance(delta.get("partial_json"), str):
-                if index not in self._tool_index:
-                    self._tool_index[index] = len(self._tool_index)
-                self._tool_streamed.add(index)
-                return [ToolCallDelta(self._tool_index[index], arguments=delta["partial_json"])]
-            return []
+            index, block = self._block(body, "delta")
+            return self._delta(index, block, as_dict(body.get("delta")) or {})
         if kind == "content_block_stop":
-            if index in self._tool_input and index not in self._tool_streamed:
-                args = json.dumps(self._tool_input.pop(index))
-                return [ToolCallDelta(self._tool_index[index], arguments=args)]
-            return []
+            index, block = self._block(body, "stop")
+            block.open = False
+            return self._stop(index, block)
         if kind == "message_delta":
             delta = as_dict(body.get("delta")) or {}
             reason = _reason(delta.get("stop_reason"))
@@ -319,8 +375,68 @@ class AnthropicStream:
             return [counts] if counts is not None else []
         if kind == "message_stop":
             self._done = True
+            if self.stop_reason is None and not self._content:
+                raise ProtocolError("the stream ended with neither a stop reason nor any content")
             return [Finished(self.stop_reason)]
         return []  # ping and anything unknown
+
+    def _start(self, body: dict[str, Any]) -> list[StreamEvent]:
+        raw = body.get("index")
+        index = raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
+        if index in self._blocks:
+            raise ProtocolError(f"the stream started content block {index} twice")
+        block = as_dict(body.get("content_block")) or {}
+        btype = str(block.get("type", ""))
+        self._blocks[index] = _Block(btype, block)
+        if btype == "text" and isinstance(block.get("text"), str) and block["text"]:
+            return [TextDelta(block["text"])]
+        if btype == "thinking" and isinstance(block.get("thinking"), str) and block["thinking"]:
+            return [ReasoningDelta(block["thinking"])]
+        if btype == "tool_use":
+            ordinal = len(self._tool_index)
+            self._tool_index[index] = ordinal
+            return [
+                ToolCallDelta(index=ordinal, id=_str(block.get("id")), name=_str(block.get("name")))
+            ]
+        if is_server_block(btype) and btype not in SERVER_USES:
+            return [_server_tool(block, btype, None)]  # a result comes whole
+        return []
+
+    def _delta(self, index: int, block: _Block, delta: dict[str, Any]) -> list[StreamEvent]:
+        dtype = delta.get("type")
+        allowed = _DELTA_BLOCKS.get(dtype) if isinstance(dtype, str) else None
+        if allowed is None or block.kind not in _KNOWN_BLOCKS:
+            return []  # a newer delta, or a block type we do not read (redacted_thinking)
+        if block.kind not in allowed:
+            raise ProtocolError(
+                f"the stream sent a {dtype} for content block {index}, "
+                f"a {block.kind or 'untyped'} block"
+            )
+        if dtype == "text_delta" and isinstance(delta.get("text"), str):
+            return [TextDelta(delta["text"])] if delta["text"] else []
+        if dtype == "thinking_delta" and isinstance(delta.get("thinking"), str):
+            return [ReasoningDelta(delta["thinking"])] if delta["thinking"] else []
+        if dtype == "input_json_delta" and isinstance(delta.get("partial_json"), str):
+            if block.kind == "tool_use":
+                return [ToolCallDelta(self._tool_index[index], arguments=delta["partial_json"])]
+            block.parts.append(delta["partial_json"])
+        return []
+
+    def _stop(self, index: int, block: _Block) -> list[StreamEvent]:
+        if block.kind == "tool_use" and block.start.get("input") and not block.parts:
+            # Input given whole in content_block_start (some relays), not streamed.
+            args = json.dumps(block.start["input"])
+            return [ToolCallDelta(self._tool_index[index], arguments=args)]
+        if block.kind in SERVER_USES:
+            data: Any = block.start.get("input")
+            if block.parts:
+                text = "".join(block.parts)
+                try:
+                    data = loads(text) if text.strip() else {}
+                except ProtocolError:
+                    data = text
+            return [_server_tool(block.start, block.kind, data)]
+        return []
 
     def end(self) -> list[StreamEvent]:
         if self._done:

@@ -28,6 +28,12 @@ from mlchat.types import ModelInfo
 
 KEY_HINT = "set MODELSLAB_API_KEY or run `mlchat key set`"
 MAX_MESSAGE = 300
+MAX_WAIT = 7 * 24 * 3600.0  # a longer wait asked by a server is taken as a week
+_HUGE = 1e15  # numbers of seconds are capped here before any arithmetic
+MAX_DEPTH = 128  # JSON from the wire nested deeper than this is refused
+MAX_COUNT = 10**12  # a token count above this is nonsense, and ignored
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def as_dict(value: Any) -> dict[str, Any] | None:
@@ -35,11 +41,56 @@ def as_dict(value: Any) -> dict[str, Any] | None:
 
 
 def loads(text: str) -> Any:
-    """Parse one JSON document from the wire; a malformed one is a protocol error."""
+    """Parse one JSON document from the wire; a malformed one is a protocol error, and so is one
+    Python cannot hold (an integer over its 4,300-digit limit, nesting deeper than its stack).
+    Lone surrogates (`"\\ud800"`), which no terminal or UTF-8 file can take, become U+FFFD."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ProtocolError(f"the service sent malformed JSON ({exc.msg})") from None
+    except ValueError:  # int too long for int(): "Exceeds the limit (4300 digits)"
+        raise ProtocolError("the service sent a number too long to read") from None
+    except RecursionError:
+        raise ProtocolError("the service sent JSON nested too deeply to read") from None
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
+        # Python could hold it, but every later json.dumps or walk of it would risk the stack.
+        raise ProtocolError(f"the service sent JSON nested over {MAX_DEPTH} deep")
+    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
+        return _no_surrogates(value)
+    return value
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a parsed document, without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack.extend((v, level + 1) for v in item if isinstance(v, dict | list))
+    return deepest
+
+
+def _no_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_no_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def count(value: Any) -> int | None:
+    """A token count from the wire: a non-negative integer of sane size, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:
+        return value
+    return None
 
 
 def error_payload(payload: Any) -> tuple[str, str | None] | None:
@@ -109,7 +160,15 @@ def retry_after(
     (ModelsLab's documented 429 field), `retry-after-ms`, `Retry-After` (seconds or an HTTP date),
     and for a 429 only (`rate_limited`) `X-RateLimit-Reset` (a Unix time, as ModelsLab's own CLI
     reads it; small values are taken as seconds): elsewhere it is the end of a quota window, not
-    a request to wait. `now` is the current Unix time (for dates); None means the real clock."""
+    a request to wait. `now` is the current Unix time (for dates); None means the real clock.
+    A wait over a week (`Retry-After: 1e20`) is taken as a week."""
+    wait = _retry_after(headers, payload, now, rate_limited)
+    return None if wait is None else min(wait, MAX_WAIT)
+
+
+def _retry_after(
+    headers: Mapping[str, str], payload: Any, now: float | None, rate_limited: bool
+) -> float | None:
     body = as_dict(payload)
     if body is not None:
         wait = _seconds(body.get("retry_after"))
@@ -129,11 +188,11 @@ def retry_after(
 
         try:
             when = parsedate_to_datetime(ra)
-        except (TypeError, ValueError, IndexError):
+            if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+                when = when.replace(tzinfo=UTC)
+            return max(0.0, when.timestamp() - _now(now))
+        except (TypeError, ValueError, IndexError, OverflowError, OSError):
             return None
-        if when.tzinfo is None:  # "-0000": UTC by RFC 5322
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, when.timestamp() - _now(now))
     reset = _seconds(lower.get("x-ratelimit-reset")) if rate_limited else None
     if reset is not None:
         return max(0.0, reset - _now(now)) if reset > 1_000_000_000 else reset
@@ -145,12 +204,17 @@ def _seconds(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
+        text = value.strip()
+        if len(text) > 40 or not text.isascii():
+            return _HUGE if text.isascii() and text.isdigit() else None
         try:
-            value = float(value.strip())
+            value = float(text)
         except ValueError:
             return None
-    if isinstance(value, int | float) and value >= 0 and value == value and value != float("inf"):
-        return float(value)
+    if isinstance(value, int):  # a 400-digit integer would overflow float()
+        return float(min(value, int(_HUGE))) if value >= 0 else None
+    if isinstance(value, float) and value >= 0 and value == value:
+        return min(value, _HUGE)
     return None
 
 
@@ -218,8 +282,8 @@ def http_error(
     text = body.decode("utf-8", errors="replace").strip()
     if text[:1] in ("{", "["):
         try:
-            payload = json.loads(text)
-        except ValueError:
+            payload = loads(text)
+        except ProtocolError:
             payload = None
     found = error_payload(payload)
     if found is not None:

@@ -14,15 +14,18 @@ import json
 from dataclasses import replace
 from typing import Any
 
-from mlchat.errors import IncompleteReply
+from mlchat.errors import IncompleteReply, ProtocolError
 from mlchat.providers.common import (
     as_dict,
     content_text,
+    count,
     loads,
     raise_if_error,
 )
 from mlchat.sse import SSEEvent
 from mlchat.types import (
+    PROGRESS,
+    AnsweredBy,
     ChatRequest,
     Dialect,
     Finished,
@@ -31,6 +34,7 @@ from mlchat.types import (
     Message,
     Params,
     ReasoningDelta,
+    RefusalDelta,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
@@ -101,22 +105,23 @@ class OpenAIProvider:
             message = body.get("message") if body is not None else None
             raise_if_error({"status": "error", "message": message or "the reply has no choices"})
         assert isinstance(choices, list)
+        assert body is not None
         choice = as_dict(choices[0]) or {}
         msg = as_dict(choice.get("message")) or as_dict(choice.get("delta")) or {}
-        events: list[StreamEvent] = []
-        reasoning = msg.get("reasoning_content") or msg.get("reasoning")
-        if isinstance(reasoning, str) and reasoning:
-            events.append(ReasoningDelta(reasoning))
-        text = content_text(msg.get("content"))
-        if text:
-            events.append(TextDelta(text))
-        for i, call in enumerate(msg.get("tool_calls") or []):
-            events.extend(_tool_delta(call, i))
-        usage = _usage(body.get("usage") if body is not None else None)
+        events: list[StreamEvent] = _model(body.get("model"))
+        events += _content(msg)
+        calls = msg.get("tool_calls")
+        if isinstance(calls, list):
+            for i, call in enumerate(calls):
+                events.extend(_tool_delta(call, i))
+        usage = _usage(body.get("usage"))
         if usage is not None:
             events.append(usage)
         reason = choice.get("finish_reason")
-        events.append(Finished(reason if isinstance(reason, str) else None))
+        reason = reason if isinstance(reason, str) and reason else None
+        if reason is None and not any(isinstance(e, PROGRESS) for e in events):
+            raise ProtocolError("the reply has neither content nor a finish reason")
+        events.append(Finished(reason))
         return events
 
     def unsupported_params(self, params: Params) -> list[str]:
@@ -141,6 +146,25 @@ def _message(m: Message) -> dict[str, Any]:
     return out
 
 
+def _content(delta: dict[str, Any]) -> list[StreamEvent]:
+    """Reasoning, text and refusal of one message or delta."""
+    events: list[StreamEvent] = []
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        events.append(ReasoningDelta(reasoning))
+    text = content_text(delta.get("content"))
+    if text:
+        events.append(TextDelta(text))
+    refusal = delta.get("refusal")
+    if isinstance(refusal, str) and refusal:
+        events.append(RefusalDelta(refusal))
+    return events
+
+
+def _model(value: Any) -> list[StreamEvent]:
+    return [AnsweredBy(value)] if isinstance(value, str) and value else []
+
+
 def _part(chunk: str | ImagePart) -> dict[str, Any]:
     """A content part: text, or an image as its URL (fetched from the web) or a data: URL."""
     if isinstance(chunk, str):
@@ -150,15 +174,18 @@ def _part(chunk: str | ImagePart) -> dict[str, Any]:
 
 
 def _usage(value: Any) -> Usage | None:
+    """OpenAI counts cached tokens inside `prompt_tokens` and names them in
+    `prompt_tokens_details.cached_tokens`; some relays use Anthropic's names."""
     usage = as_dict(value)
     if usage is None:
         return None
-    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
-    completion = usage.get("completion_tokens", usage.get("output_tokens"))
-    return Usage(
-        prompt if isinstance(prompt, int) else None,
-        completion if isinstance(completion, int) else None,
-    )
+    prompt = count(usage.get("prompt_tokens", usage.get("input_tokens")))
+    completion = count(usage.get("completion_tokens", usage.get("output_tokens")))
+    details = as_dict(usage.get("prompt_tokens_details")) or {}
+    cached = count(details.get("cached_tokens"))
+    if cached is not None and prompt is not None:
+        cached = min(cached, prompt)
+    return Usage(prompt, completion, cached or None)
 
 
 def _tool_delta(value: Any, position: int) -> list[StreamEvent]:
@@ -193,6 +220,8 @@ class OpenAIStream:
         self._tool_ids: dict[str, int] = {}
         self._last_tool = -1
         self._next_tool = 0
+        self._model: str | None = None
+        self._content = False
 
     @property
     def done(self) -> bool:
@@ -204,6 +233,8 @@ class OpenAIStream:
         data = ev.data.strip()
         if data == "[DONE]":
             self._done = True
+            if self.finish_reason is None and not self._content:
+                raise ProtocolError("the stream ended with neither a finish reason nor any content")
             return [Finished(self.finish_reason)]
         if not data:
             return []
@@ -215,6 +246,10 @@ class OpenAIStream:
         if body is None:
             return []
         events: list[StreamEvent] = []
+        model = body.get("model")
+        if isinstance(model, str) and model and model != self._model:
+            self._model = model
+            events += _model(model)
         choices = body.get("choices")
         if isinstance(choices, list):
             for choice in choices:
@@ -222,12 +257,7 @@ class OpenAIStream:
                 if c is None or c.get("index", 0) not in (0, None):
                     continue  # n > 1 is not something a terminal can show; keep the first
                 delta = as_dict(c.get("delta")) or as_dict(c.get("message")) or {}
-                reasoning = delta.get("reasoning_content") or delta.get("reasoning")
-                if isinstance(reasoning, str) and reasoning:
-                    events.append(ReasoningDelta(reasoning))
-                text = content_text(delta.get("content"))
-                if text:
-                    events.append(TextDelta(text))
+                events += _content(delta)
                 calls = delta.get("tool_calls")
                 if isinstance(calls, list):
                     for i, call in enumerate(calls):
@@ -238,6 +268,8 @@ class OpenAIStream:
         usage = _usage(body.get("usage"))
         if usage is not None:
             events.append(usage)
+        if not self._content and any(isinstance(e, PROGRESS) for e in events):
+            self._content = True
         return events
 
     def _tool(self, call: Any, position: int) -> list[StreamEvent]:

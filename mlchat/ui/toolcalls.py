@@ -16,7 +16,7 @@ from mlchat.ui import arguments
 
 if TYPE_CHECKING:
     from mlchat.tools import ToolResult
-    from mlchat.types import ToolCall
+    from mlchat.types import ServerTool, ToolCall
 
 Approval = Literal["yes", "no", "always"]
 
@@ -71,3 +71,27 @@ def show_result(rt: Runtime, result: ToolResult) -> None:
         size = len(result.content)
         plural = "s" * (size != 1)
         _note(rt, f"mlchat: tool {result.call.name} returned {size:,} character{plural}")
+
+
+def show_server_tool(rt: Runtime, tool: ServerTool) -> None:
+    """One line for a tool the service ran itself ("searched the web: ..."); results are not
+    shown apart: `--json` carries them."""
+    if not tool.is_use:
+        return
+    import json
+
+    try:
+        data = json.loads(tool.data)
+    except (ValueError, RecursionError):
+        data = tool.data
+    query = data.get("query") if isinstance(data, dict) else None
+    detail = query if isinstance(query, str) else tool.data
+    if tool.name == "web_search":
+        what = "searched the web"
+    elif tool.name == "web_fetch":
+        what = "fetched"
+        url = data.get("url") if isinstance(data, dict) else None
+        detail = url if isinstance(url, str) else detail
+    else:
+        what = f"the service ran {tool.name or 'a tool'}"
+    _note(rt, f"mlchat: {what}: {clip(detail, 200)}")
