@@ -60,6 +60,31 @@ class Status:
     tools: list[ToolInfo] = field(default_factory=list)
     error: str | None = None
 
+    def row(self) -> dict[str, object]:
+        return {
+            "name": self.config.name,
+            "transport": self.config.transport,
+            "target": self.config.target,
+            "state": self.state,
+            "tools": len(self.tools),
+            "error": self.error,
+        }
+
+
+def status_lines(statuses: Sequence[Status]) -> list[str]:
+    """One line per server, for `mlchat mcp list` and the REPL's /mcp: name, transport, state,
+    tool count, and the command or URL, or what failed (sanitised: errors come from servers)."""
+    from mlchat.text import escape_controls
+
+    width = max((len(s.config.name) for s in statuses), default=4)
+    lines = []
+    for s in statuses:
+        count = f"{len(s.tools)} tool{'s' * (len(s.tools) != 1)}" if s.state != "disabled" else "-"
+        head = f"{s.config.name:<{width}}  {s.config.transport:<5}  {s.state:<11}  {count:<9}"
+        detail = escape_controls(" ".join((s.error or s.config.target).split()))
+        lines.append(f"{head}  {detail}")
+    return lines
+
 
 @dataclass(frozen=True, slots=True)
 class _Route:

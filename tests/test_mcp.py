@@ -407,15 +407,25 @@ def test_the_api_key_stays_out_of_a_server_unless_passed(emulator: Emulator, pid
 
 
 def test_chat_uses_servers_from_the_first_turn(emulator: Emulator, http_url: str) -> None:
-    write_config(f'[mcp.web]\nurl = "{http_url}"\n')
+    write_config(f'[mcp.web]\nurl = "{http_url}"\n[mcp.gone]\ncommand = "/nonexistent/x"\n')
     emulator.script(
         Reply.chat("", tool_calls=[call("web__echo", {"text": "c"})], finish_reason="tool_calls"),
         Reply.chat("first"),
         Reply.chat("second"),
     )
-    r = invoke(["chat", "--mcp", "web", "-y"], stdin=b"one\ntwo\n", env=env_with(emulator))
+    r = invoke(
+        ["chat", "--mcp", "web", "--mcp", "gone", "-y"],
+        stdin=b"/mcp\none\n/mcp\ntwo\n",
+        env=env_with(emulator),
+    )
     assert r.code == 0, r.err
     assert "first" in r.out and "second" in r.out
+    before, after = r.out.split("\nfirst\n", 1)
+    assert "(the servers start with the first message)" in before  # /mcp starts nothing
+    assert "web   http   running      7 tools" in after
+    assert "gone  stdio  failed       0 tools    failed to start: command not found" in after
+    assert "    web__echo: Echo the text back" in after
+    assert r.err.count("MCP server gone failed to start") == 1
     assert emulator.requests[1].json["messages"][-1]["content"] == "web says: c"
     assert "web__echo" in tool_names(emulator.requests[2].json)
 

@@ -161,28 +161,10 @@ def _source_for(rt: Runtime, json_files: Sequence[Path] | None, only: str | None
     return source
 
 
-def _row(status: Status) -> dict[str, Any]:
-    return {
-        "name": status.config.name,
-        "transport": status.config.transport,
-        "target": status.config.target,
-        "state": status.state,
-        "tools": len(status.tools),
-        "error": status.error,
-    }
-
-
 def status_lines(rt: Runtime, statuses: Sequence[Status]) -> list[str]:
-    """One line per server: name, transport, state, tool count, and what failed (for `list` and
-    the REPL's /mcp)."""
-    rows = [_row(s) for s in statuses]
-    width = max((len(r["name"]) for r in rows), default=4)
-    lines = []
-    for r in rows:
-        count = f"{r['tools']} tool{'s' * (r['tools'] != 1)}" if r["state"] != "disabled" else "-"
-        line = f"{r['name']:<{width}}  {r['transport']:<5}  {r['state']:<11}  {count:<9}"
-        lines.append(rt.scrub(f"{line}  {_one_line(r['error'] or r['target'])}"))
-    return lines
+    from mlchat.mcp_tools import status_lines as lines
+
+    return [rt.scrub(line) for line in lines(statuses)]
 
 
 def _one_line(text: str) -> str:
@@ -223,7 +205,7 @@ def list_cmd(
             statuses = list(source.status.values())
             with stdout_writes():
                 if as_json:
-                    rt.out.write(json.dumps([_row(s) for s in statuses], indent=2) + "\n")
+                    rt.out.write(json.dumps([s.row() for s in statuses], indent=2) + "\n")
                 elif not statuses:
                     rt.note("mlchat: no MCP servers configured (add [mcp.NAME] to the config file)")
                 else:

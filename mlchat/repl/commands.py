@@ -251,13 +251,33 @@ def cmd_history(repl: Repl, arg: str) -> None:
 
 def cmd_tools(repl: Repl, arg: str) -> None:
     if repl.tools is None or not repl.tools.tools:
-        repl.show("no tools: start the chat with --tools FILE")
+        mcp = " (/mcp shows the MCP servers' tools)" if repl.tools and repl.tools.sources else ""
+        repl.show(f"no tools: start the chat with --tools FILE{mcp}")
         return
     lines = []
     for name, tool in repl.tools.tools.items():
         always = " (approved for this session)" if name in repl.tools.always else ""
         lines.append(f"{name}{always}: {first_line(tool.spec.description or '-', 60)}")
         lines.append(f"    runs: {first_line(' '.join(tool.argv), 66)}")
+    repl.show("\n".join(lines))
+
+
+def cmd_mcp(repl: Repl, arg: str) -> None:
+    """The MCP servers of this chat, as `mlchat mcp list` shows them, with what failed."""
+    from mlchat.mcp_tools import McpTools, status_lines
+
+    sources = [s for s in (repl.tools.sources if repl.tools else ()) if isinstance(s, McpTools)]
+    if not sources:
+        repl.show("no MCP servers: start the chat with --mcp NAME (or --mcp all)")
+        return
+    lines: list[str] = []
+    for source in sources:
+        lines += status_lines(list(source.status.values()))
+        if not source.started:
+            lines.append("(the servers start with the first message)")
+        for route_name, route in source.routes.items():
+            if source.status[route.server].state == "running":
+                lines.append(f"    {route_name}: {first_line(route.spec.description or '-', 60)}")
     repl.show("\n".join(lines))
 
 
@@ -296,6 +316,7 @@ COMMANDS: dict[str, Command] = {
     "load": Command(cmd_load, "NAME", "load the conversation saved as NAME"),
     "history": Command(cmd_history, "", "show the conversation so far, briefly"),
     "tools": Command(cmd_tools, "", "list the tools the model may call (--tools FILE)"),
+    "mcp": Command(cmd_mcp, "", "show the MCP servers: state, tools, what failed (--mcp)"),
     "exit": Command(cmd_exit, "", "leave the chat (Ctrl-D does too)"),
     "quit": Command(cmd_exit, "", "leave the chat"),
 }
