@@ -75,6 +75,7 @@ class Role:
     api: str | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     tools: str | None = None
+    mcp: tuple[str, ...] = ()  # MCP servers of the config file ([mcp.NAME]) it uses, or "all"
     json_mode: bool = False
     schema: str | None = None
     defaults: Mapping[str, str] = field(default_factory=dict)
@@ -243,13 +244,13 @@ def parse(name: str, text: str, path: Path | None, where: str | None = None) -> 
             _check(key, value, fields, params)
         except UsageError as exc:
             raise ConfigError(f"{where}:{_line_of(text, key)}: {exc.message}") from None
-    if path is not None and fields.get("tools"):
+    if path is not None and (fields.get("tools") or fields.get("mcp")):
         from mlchat import config
 
         problem = config.untrusted(path)
         if problem is not None:
             raise ConfigError(
-                f"bad owner or permissions on {path}: {problem}; refusing its tools file",
+                f"bad owner or permissions on {path}: {problem}; refusing its tools",
                 hint=f"run: chmod go-w {path}",
             )
     return Role(
@@ -274,6 +275,10 @@ def _check(key: str, value: Any, fields: dict[str, Any], params: dict[str, Any])
     elif key in P.SPECS:
         coerced = config.check_option((key,), value)
         params[key] = tuple(coerced) if key == "stop" else coerced
+    elif key == "mcp":
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise UsageError('mcp must be a list of server names, e.g. ["time"] or ["all"]')
+        fields[key] = tuple(value)
     elif key == "json_mode":
         if not isinstance(value, bool):
             raise UsageError("json_mode must be true or false")
@@ -296,7 +301,7 @@ def _suggest(key: str) -> str | None:
 
     from mlchat import params as P
 
-    known = [*TEXT_FIELDS, "model", "api", "json_mode", "defaults", *P.SPECS]
+    known = [*TEXT_FIELDS, "model", "api", "mcp", "json_mode", "defaults", *P.SPECS]
     close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
     return close[0] if close else None
 

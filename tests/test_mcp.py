@@ -537,3 +537,16 @@ def test_without_the_sdk_one_line_says_what_to_install(
         "hint: pip install 'mlchat[mcp]'",
     ]
     assert emulator.requests == []
+
+
+def test_a_role_names_its_servers(emulator: Emulator, http_url: str) -> None:
+    write_config(f'[mcp.web]\nurl = "{http_url}"\n')
+    roles = Path(os.environ["XDG_CONFIG_HOME"]) / "mlchat" / "roles"
+    roles.mkdir(parents=True)
+    (roles / "webby.toml").write_text('description = "uses web"\nmcp = ["web"]\n')
+    r = invoke(["ask", "-r", "webby", "-y", "hi"], env=env_with(emulator))
+    assert r.code == 0, r.err
+    assert "web__echo" in tool_names(emulator.requests[0].json)
+    (roles / "bad.toml").write_text('mcp = "web"\n')
+    r = invoke(["ask", "-r", "bad", "-y", "hi"], env=env_with(emulator))
+    assert r.code == 3 and "mcp must be a list of server names" in r.err

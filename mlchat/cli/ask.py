@@ -178,6 +178,7 @@ def ask(
         flags = role_use.flags_with(active, flags)
         if active.role is not None:  # the role's tools and output format, unless flags say
             tools_file = tools_file or active.role.tools_path()
+            mcp = mcp or list(active.role.mcp)  # --mcp on the command line replaces the role's
             if schema is None and not json_mode:
                 schema, json_mode = active.role.schema, active.role.json_mode
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)

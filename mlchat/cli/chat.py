@@ -85,6 +85,7 @@ def chat(
         flags = role_use.flags_with(active, flags)
         if active.role is not None:
             tools_file = tools_file or active.role.tools_path()
+            mcp = mcp or list(active.role.mcp)  # --mcp on the command line replaces the role's
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = s.prices
