@@ -9,11 +9,12 @@
 # Subcommands of a command path ('' is mlchat itself).
 __mlchat_subcommands() {
     case $1 in
-        '') REPLY='chat ask models tokens profiles roles key config sessions' ;;
+        '') REPLY='chat ask models tokens profiles roles key config sessions mcp' ;;
         'roles') REPLY='list show edit rm' ;;
         'key') REPLY='set status remove' ;;
         'config') REPLY='path show get set unset' ;;
         'sessions') REPLY='list show export rm rename search' ;;
+        'mcp') REPLY='list tools call' ;;
         *) REPLY='' ;;
     esac
 }
@@ -22,8 +23,8 @@ __mlchat_subcommands() {
 __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
-        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --save-role -h --help' ;;
-        'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
+        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --save-role -h --help' ;;
+        'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
         'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
         'tokens') REPLY='-f --file -r --role -p --param -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
         'profiles') REPLY='--json -h --help' ;;
@@ -35,7 +36,7 @@ __mlchat_options() {
         'key') REPLY='-h --help' ;;
         'key set') REPLY='--keyring --profile -h --help' ;;
         'key status') REPLY='--check --profile -h --help' ;;
-        'key remove') REPLY='-h --help' ;;
+        'key remove') REPLY='--keyring --profile -h --help' ;;
         'config') REPLY='-h --help' ;;
         'config path') REPLY='-h --help' ;;
         'config show') REPLY='-h --help' ;;
@@ -49,6 +50,10 @@ __mlchat_options() {
         'sessions rm') REPLY='-y --yes -h --help' ;;
         'sessions rename') REPLY='-h --help' ;;
         'sessions search') REPLY='-n --limit --json -h --help' ;;
+        'mcp') REPLY='-h --help' ;;
+        'mcp list') REPLY='--json --mcp-config -h --help' ;;
+        'mcp tools') REPLY='--json --mcp-config -h --help' ;;
+        'mcp call') REPLY='--mcp-config -h --help' ;;
         *) REPLY='' ;;
     esac
 }
@@ -77,6 +82,8 @@ __mlchat_value() {
         'chat --session') REPLY='text' ;;
         'chat --tools') REPLY='file' ;;
         'chat --max-rounds') REPLY='text' ;;
+        'chat --mcp') REPLY='text' ;;
+        'chat --mcp-config') REPLY='file' ;;
         'chat --save-role') REPLY='text' ;;
         'ask -r'|'ask --role') REPLY='role' ;;
         'ask -p'|'ask --param') REPLY='text' ;;
@@ -98,6 +105,8 @@ __mlchat_value() {
         'ask --session') REPLY='text' ;;
         'ask --tools') REPLY='file' ;;
         'ask --max-rounds') REPLY='text' ;;
+        'ask --mcp') REPLY='text' ;;
+        'ask --mcp-config') REPLY='file' ;;
         'ask --schema') REPLY='file' ;;
         'ask -f'|'ask --file') REPLY='file' ;;
         'ask --max-files') REPLY='text' ;;
@@ -119,10 +128,14 @@ __mlchat_value() {
         'tokens --max-bytes') REPLY='text' ;;
         'key set --profile') REPLY='profile' ;;
         'key status --profile') REPLY='profile' ;;
+        'key remove --profile') REPLY='profile' ;;
         'sessions list -n'|'sessions list --limit') REPLY='text' ;;
         'sessions export -f'|'sessions export --format') REPLY='choice:md json' ;;
         'sessions export -o'|'sessions export --output') REPLY='file' ;;
         'sessions search -n'|'sessions search --limit') REPLY='text' ;;
+        'mcp list --mcp-config') REPLY='file' ;;
+        'mcp tools --mcp-config') REPLY='file' ;;
+        'mcp call --mcp-config') REPLY='file' ;;
         *) REPLY='' ;;
     esac
 }

@@ -12,7 +12,7 @@ complete -c mlchat -f
 function __mlchat_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' chat ask models tokens profiles roles key config sessions
+            printf '%s\n' chat ask models tokens profiles roles key config sessions mcp
         case 'roles'
             printf '%s\n' list show edit rm
         case 'key'
@@ -21,6 +21,8 @@ function __mlchat_subcommands
             printf '%s\n' path show get set unset
         case 'sessions'
             printf '%s\n' list show export rm rename search
+        case 'mcp'
+            printf '%s\n' list tools call
     end
 end
 
@@ -28,9 +30,9 @@ end
 function __mlchat_takes_value
     switch $argv[1]
         case 'chat'
-            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --save-role
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --save-role
         case 'ask'
-            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --schema -f --file --max-files --max-bytes --save-role
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --schema -f --file --max-files --max-bytes --save-role
         case 'models'
             contains -- $argv[2] --base-url --profile --timeout
         case 'tokens'
@@ -39,12 +41,20 @@ function __mlchat_takes_value
             contains -- $argv[2] --profile
         case 'key status'
             contains -- $argv[2] --profile
+        case 'key remove'
+            contains -- $argv[2] --profile
         case 'sessions list'
             contains -- $argv[2] -n --limit
         case 'sessions export'
             contains -- $argv[2] -f --format -o --output
         case 'sessions search'
             contains -- $argv[2] -n --limit
+        case 'mcp list'
+            contains -- $argv[2] --mcp-config
+        case 'mcp tools'
+            contains -- $argv[2] --mcp-config
+        case 'mcp call'
+            contains -- $argv[2] --mcp-config
         case '*'
             return 1
     end
@@ -138,6 +148,7 @@ complete -c mlchat -n "__mlchat_at ''" -f -a roles -d 'List, show, edit or remov
 complete -c mlchat -n "__mlchat_at ''" -f -a key -d 'Store, inspect or remove the ModelsLab API key.'
 complete -c mlchat -n "__mlchat_at ''" -f -a config -d 'Read and edit the config file.'
 complete -c mlchat -n "__mlchat_at ''" -f -a sessions -d 'List, show, search, export and delete saved conversations.'
+complete -c mlchat -n "__mlchat_at ''" -f -a mcp -d 'Inspect and try the MCP tool servers of the config file.'
 complete -c mlchat -n "__mlchat_at ''" -s V -l version -d 'Show the version and exit.'
 complete -c mlchat -n "__mlchat_at ''" -l debug -d 'Show requests on stderr and tracebacks for errors (key masked).'
 complete -c mlchat -n "__mlchat_at ''" -l install-completion -d 'Install completion for the current shell.'
@@ -172,6 +183,8 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l no-log -d 'Do not save this conver
 complete -c mlchat -n "__mlchat_at 'chat'" -l tools -d 'TOML or JSON file of tools the model may call (each runs a local command).' -r -F
 complete -c mlchat -n "__mlchat_at 'chat'" -s y -l yes -d 'Run tool calls without asking.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l max-rounds -d 'Most rounds of tool calls before giving up [default: 8].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] of the config file; repeatable; \'all\').' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
 complete -c mlchat -n "__mlchat_at 'chat'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s h -l help -d 'Show this message and exit.'
 
@@ -205,6 +218,8 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l no-log -d 'Do not save this convers
 complete -c mlchat -n "__mlchat_at 'ask'" -l tools -d 'TOML or JSON file of tools the model may call (each runs a local command).' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -s y -l yes -d 'Run tool calls without asking.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l max-rounds -d 'Most rounds of tool calls before giving up [default: 8].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] of the config file; repeatable; \'all\').' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -l json-mode -d 'Ask for a JSON object (response_format json_object); print it validated.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l schema -d 'JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn\'t.' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
@@ -279,6 +294,8 @@ complete -c mlchat -n "__mlchat_at 'key status'" -l profile -d 'The key of this 
 complete -c mlchat -n "__mlchat_at 'key status'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat key remove
+complete -c mlchat -n "__mlchat_at 'key remove'" -l keyring -d 'Remove it from the system keyring instead, and unset api_key_keyring.'
+complete -c mlchat -n "__mlchat_at 'key remove'" -l profile -d 'The key of this [profiles.NAME] table [default: the top level of the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'key remove'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat config
@@ -337,3 +354,23 @@ complete -c mlchat -n "__mlchat_at 'sessions rename'" -s h -l help -d 'Show this
 complete -c mlchat -n "__mlchat_at 'sessions search'" -s n -l limit -d 'How many to show (0: all).' -x
 complete -c mlchat -n "__mlchat_at 'sessions search'" -l json -d 'Print one JSON document.'
 complete -c mlchat -n "__mlchat_at 'sessions search'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat mcp
+complete -c mlchat -n "__mlchat_at 'mcp'" -f -a list -d 'List the configured servers: transport, state and tool count.'
+complete -c mlchat -n "__mlchat_at 'mcp'" -f -a tools -d 'Show each tool of one server: name, description and argument schema.'
+complete -c mlchat -n "__mlchat_at 'mcp'" -f -a call -d 'Call one tool by hand and print its result, to test a configuration.'
+complete -c mlchat -n "__mlchat_at 'mcp'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat mcp list
+complete -c mlchat -n "__mlchat_at 'mcp list'" -l json -d 'One JSON array on stdout.'
+complete -c mlchat -n "__mlchat_at 'mcp list'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
+complete -c mlchat -n "__mlchat_at 'mcp list'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat mcp tools
+complete -c mlchat -n "__mlchat_at 'mcp tools'" -l json -d 'One JSON array on stdout.'
+complete -c mlchat -n "__mlchat_at 'mcp tools'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
+complete -c mlchat -n "__mlchat_at 'mcp tools'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat mcp call
+complete -c mlchat -n "__mlchat_at 'mcp call'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
+complete -c mlchat -n "__mlchat_at 'mcp call'" -s h -l help -d 'Show this message and exit.'

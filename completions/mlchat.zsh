@@ -61,6 +61,58 @@ __mlchat_profiles() {
     _wanted profiles expl 'profile' compadd -a names
 }
 
+_mlchat_mcp_call() {
+    _arguments -s -S \
+        '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':name: ' \
+        ':tool: ' \
+        '::json: '
+}
+
+_mlchat_mcp_tools() {
+    _arguments -s -S \
+        '(--json)--json[One JSON array on stdout.]' \
+        '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':name: '
+}
+
+_mlchat_mcp_list() {
+    _arguments -s -S \
+        '(--json)--json[One JSON array on stdout.]' \
+        '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
+        '(- *)'{-h,--help}'[Show this message and exit.]'
+}
+
+_mlchat_mcp() {
+    local curcontext=$curcontext state state_descr line ret=1
+    typeset -A opt_args
+    _arguments -C -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        '1: :->command' \
+        '*:: :->argument' && ret=0
+    case $state in
+        command)
+            local -a commands=(
+                'list:List the configured servers: transport, state and tool count.'
+                'tools:Show each tool of one server: name, description and argument schema.'
+                'call:Call one tool by hand and print its result, to test a configuration.'
+            )
+            _describe -t commands 'mlchat mcp command' commands && ret=0
+            ;;
+        argument)
+            curcontext=${curcontext%:*:*}:mlchat-mcp-$words[1]:
+            case $words[1] in
+                list) _mlchat_mcp_list && ret=0 ;;
+                tools) _mlchat_mcp_tools && ret=0 ;;
+                call) _mlchat_mcp_call && ret=0 ;;
+            esac
+            ;;
+    esac
+    return ret
+}
+
 _mlchat_sessions_search() {
     _arguments -s -S \
         '(-n --limit)'{-n+,--limit=}'[How many to show (0: all).]:text: ' \
@@ -201,6 +253,8 @@ _mlchat_config() {
 
 _mlchat_key_remove() {
     _arguments -s -S \
+        '(--keyring)--keyring[Remove it from the system keyring instead, and unset api_key_keyring.]' \
+        '(--profile)--profile=[The key of this (profiles.NAME) table (default: the top level of the file).]:profile:__mlchat_profiles' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
@@ -367,6 +421,8 @@ _mlchat_ask() {
         '(--tools)--tools=[TOML or JSON file of tools the model may call (each runs a local command).]:file:_files' \
         '(-y --yes)'{-y,--yes}'[Run tool calls without asking.]' \
         '(--max-rounds)--max-rounds=[Most rounds of tool calls before giving up (default: 8).]:text: ' \
+        '*--mcp=[Use this MCP server'\''s tools (a (mcp.NAME) of the config file; repeatable; '\''all'\'').]:text: ' \
+        '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
         '(--json-mode)--json-mode[Ask for a JSON object (response_format json_object); print it validated.]' \
         '(--schema)--schema=[JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn'\''t.]:file:_files' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
@@ -407,6 +463,8 @@ _mlchat_chat() {
         '(--tools)--tools=[TOML or JSON file of tools the model may call (each runs a local command).]:file:_files' \
         '(-y --yes)'{-y,--yes}'[Run tool calls without asking.]' \
         '(--max-rounds)--max-rounds=[Most rounds of tool calls before giving up (default: 8).]:text: ' \
+        '*--mcp=[Use this MCP server'\''s tools (a (mcp.NAME) of the config file; repeatable; '\''all'\'').]:text: ' \
+        '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
         '(--save-role)--save-role=[Save the options given (the prompt becomes the template) as role NAME; send nothing.]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
@@ -434,6 +492,7 @@ _mlchat() {
                 'key:Store, inspect or remove the ModelsLab API key.'
                 'config:Read and edit the config file.'
                 'sessions:List, show, search, export and delete saved conversations.'
+                'mcp:Inspect and try the MCP tool servers of the config file.'
             )
             _describe -t commands 'mlchat command' commands && ret=0
             ;;
@@ -449,6 +508,7 @@ _mlchat() {
                 key) _mlchat_key && ret=0 ;;
                 config) _mlchat_config && ret=0 ;;
                 sessions) _mlchat_sessions && ret=0 ;;
+                mcp) _mlchat_mcp && ret=0 ;;
             esac
             ;;
     esac

@@ -196,6 +196,7 @@ OPTIONS: dict[str, Option] = {
     "api_key_keyring": Option("bool", "true: the key is in the system keyring (key set --keyring)"),
     "profile": Option("profile", "the profile used when none is given", env="MLCHAT_PROFILE"),
     "profiles": Option("table", "[profiles.NAME] tables: base_url, api, model, key source, ..."),
+    "mcp": Option("table", "MCP tool servers: [mcp.NAME] tables, used with --mcp NAME"),
 }
 PRICE_FIELDS = ("input", "output", "cache_read", "cache_write")
 
@@ -224,6 +225,12 @@ def check_option(path: KeyPath, value: Any) -> Any:
         from mlchat import profiles
 
         return profiles.check_profiles(path, value)
+    if name == "mcp":
+        # Checked whole by mlchat.mcp_config when a run uses a server: a mistake in a server's
+        # table must not stop the commands that use none.
+        if len(path) > 1 or not isinstance(value, dict):
+            raise UsageError("mcp must be a table of [mcp.NAME] tables; edit them in the file")
+        return value
     if len(path) > 1 or name not in OPTIONS:
         raise UsageError(f"unknown key '{_dotted(path)}'")
     opt = OPTIONS[name]

@@ -9,10 +9,10 @@ ends when a reply has no tool calls, or fails after `max_rounds` rounds of calls
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
 from mlchat.session import Conversation, NullLog, OpenStream, Reply, ReplyStatus, TurnLog, run_turn
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 DEFAULT_MAX_ROUNDS = 8
 STRUCTURED_TOOL = "respond"
+OBJECT = {"type": "object"}  # what a source's arguments must be before anyone is asked
 
 Approval = Literal["yes", "no", "always"]
 
@@ -114,6 +115,23 @@ def load_schema(value: str, read: Callable[[str], str]) -> dict[str, Any]:
     return found
 
 
+class ToolSource(Protocol):
+    """Tools from elsewhere than the tools file (MCP servers: mlchat.mcp_tools). Their calls
+    take the same path as local ones: the same approval, display, caps and recording."""
+
+    def specs(self) -> tuple[ToolSpec, ...]:
+        """The tools offered now (a source may start its servers here, or withdraw tools)."""
+        ...
+
+    def owns(self, name: str) -> bool: ...
+
+    def trusted(self, name: str) -> bool:
+        """True when the configuration lets this tool run without asking."""
+        ...
+
+    def run(self, call: ToolCall) -> toolmod.ToolResult: ...
+
+
 @dataclass
 class ToolSession:
     """Tools offered in a conversation and the approvals given so far."""
@@ -125,26 +143,45 @@ class ToolSession:
     # Values no tool may see in its environment (the key, wherever it came from); read when a
     # tool runs, so a key entered after the session was built is covered too.
     secrets: Collection[str] = ()
+    sources: Sequence[ToolSource] = ()
 
     def __post_init__(self) -> None:
         self.always: set[str] = set()
 
     def specs(self) -> tuple[ToolSpec, ...]:
-        return tuple(t.spec for t in self.tools.values())
+        local = tuple(t.spec for t in self.tools.values())
+        return local + tuple(spec for src in self.sources for spec in src.specs())
+
+    def prune(self, offered: tuple[ToolSpec, ...]) -> tuple[ToolSpec, ...]:
+        """`offered` without the tools a source has withdrawn since (a server that failed)."""
+        if not self.sources:
+            return offered
+        live = {spec.name for src in self.sources for spec in src.specs()}
+        owned = {s.name for s in offered if any(src.owns(s.name) for src in self.sources)}
+        return tuple(s for s in offered if s.name in live or s.name not in owned)
 
     def execute(self, call: ToolCall) -> toolmod.ToolResult:
         from mlchat import tools as toolmod  # subprocess and shlex: only when tools are in play
 
         tool = self.tools.get(call.name)
-        if tool is None or toolmod.parse_arguments(call.arguments, tool.spec.parameters)[1]:
+        source = None
+        if tool is None:
+            source = next((src for src in self.sources if src.owns(call.name)), None)
+        if source is None and (
+            tool is None or toolmod.parse_arguments(call.arguments, tool.spec.parameters)[1]
+        ):
             # Nothing will run: the model gets the reason, and nobody is asked about it.
             return toolmod.run(tool, call, self.env, self.secrets)
-        if call.name not in self.always:
+        if source is not None and toolmod.parse_arguments(call.arguments, OBJECT)[1]:
+            return source.run(call)  # arguments that are not an object: refused there, unasked
+        if call.name not in self.always and not (source and source.trusted(call.name)):
             answer = self.approve(call)
             if answer == "no":
                 return toolmod.refused(call)
             if answer == "always":
                 self.always.add(call.name)
+        if source is not None:
+            return source.run(call)
         return toolmod.run(tool, call, self.env, self.secrets)
 
 
@@ -203,6 +240,7 @@ def run_rounds(
             )
             convo.messages.append(message)
             log.user(convo, message)
+        convo.tools = tools.prune(convo.tools)
 
 
 def record(

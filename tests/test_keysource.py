@@ -335,3 +335,21 @@ def test_a_config_others_can_write_is_not_trusted_with_a_key_command(tmp_path: P
     assert r.code == 3
     assert "refusing to use its profiles.p.api_key_cmd" in r.err
     assert not marker.exists()
+
+
+def test_key_remove_keyring_and_profile(emulator: Emulator, file_keyring: Path) -> None:
+    import keyring
+
+    write_config(f"[profiles.work]\nbase_url = {toml_str(emulator.base_url)}\n")
+    assert (
+        invoke(["key", "set", "--keyring", "--profile", "work"], stdin=f"{KEY}\n".encode()).code
+        == 0
+    )
+    r = invoke(["key", "remove", "--keyring", "--profile", "work"])
+    assert r.code == 0, r.err
+    assert "removed from the system keyring (mlchat/work)" in r.err
+    assert keyring.get_password("mlchat", "work") is None
+    assert "api_key_keyring" not in config.config_path().read_text()
+    assert invoke(["key", "set", "--profile", "work"], stdin=f"{KEY}\n".encode()).code == 0
+    assert invoke(["key", "remove", "--profile", "work"]).code == 0
+    assert KEY not in config.config_path().read_text()

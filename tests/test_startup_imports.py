@@ -32,6 +32,8 @@ EVERYTHING = ("typer", "rich", "httpx", "prompt_toolkit", "platformdirs")
 DRAWING = ("rich.markdown", "rich.live", "rich.syntax", "rich.traceback", "markdown_it", "pygments")
 NETWORK_AND_REPL = ("httpx", "httpcore", "prompt_toolkit", "platformdirs")
 VALIDATOR = ("jsonschema_rs",)
+# The MCP SDK and what it brings (anyio comes with httpx): only a run that uses a server pays.
+MCP = ("mcp", "mcp_types", "pydantic", "httpx2", "starlette", "uvicorn", "jsonschema")
 
 
 def child_env(**extra: str) -> dict[str, str]:
@@ -92,7 +94,7 @@ def test_help_loads_neither_network_repl_nor_reply_drawing(args: list[str]) -> N
     proc, modules = imported(args)
     assert proc.returncode in (0, 2), proc.stderr  # typer exits 2 after no-args help
     assert "Usage: mlchat" in proc.stdout
-    assert loaded(modules, NETWORK_AND_REPL + DRAWING + VALIDATOR) == []
+    assert loaded(modules, NETWORK_AND_REPL + DRAWING + VALIDATOR + MCP) == []
 
 
 def test_the_json_schema_validator_is_loaded_only_for_a_schema(emulator: Emulator) -> None:
@@ -197,3 +199,30 @@ def test_a_typer_wanting_more_than_the_stand_ins_gets_the_real_modules() -> None
         [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=30
     )
     assert proc.stdout == "ok\n", proc.stderr
+
+
+def test_the_mcp_sdk_is_imported_only_when_a_server_is_used(tmp_path: Path) -> None:
+    """A configured server costs nothing to a run that does not use it."""
+    from tests.emulator import Emulator
+
+    config = tmp_path / "config" / "mlchat" / "config.toml"
+    config.parent.mkdir(parents=True)
+    server = ROOT / "tests" / "mcp_server.py"
+    config.write_text(
+        f"[mcp.demo]\ncommand = [{str(sys.executable)!r}, {str(server)!r}, 'stdio']\n"
+    )
+    with Emulator() as emu:
+        env = {
+            "MODELSLAB_API_KEY": "ml-test-key-0123456789",
+            "MODELSLAB_BASE_URL": emu.base_url,
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "XDG_STATE_HOME": str(tmp_path / "state"),
+            "XDG_DATA_HOME": str(tmp_path / "data"),
+            "XDG_CACHE_HOME": str(tmp_path / "cache"),
+        }
+        proc, modules = imported(["ask", "hello"], **env)
+        assert proc.returncode == 0, proc.stderr
+        assert loaded(modules, MCP) == []
+        proc, modules = imported(["ask", "--mcp", "demo", "-y", "hello"], **env)
+        assert proc.returncode == 0, proc.stderr
+        assert "mcp" in modules and "mlchat.mcp_client" in modules

@@ -9,7 +9,7 @@ import typer
 import typer.core
 
 from mlchat import __version__
-from mlchat.cli import argv, config_cmd, key, profiles_cmd, roles_cmd
+from mlchat.cli import argv, config_cmd, key, mcp, profiles_cmd, roles_cmd
 from mlchat.cli import ask as ask_cmd
 from mlchat.cli import chat as chat_cmd
 from mlchat.cli import models as models_cmd
@@ -97,3 +97,4 @@ app.add_typer(roles_cmd.app, name="roles")
 app.add_typer(key.app, name="key")
 app.add_typer(config_cmd.app, name="config")
 app.add_typer(sessions_cmd.app, name="sessions")
+app.add_typer(mcp.app, name="mcp")

@@ -13,6 +13,7 @@ import typer
 
 from mlchat import signals
 from mlchat.cli import attaching, common, role_use, tooling
+from mlchat.cli import mcp as mcp_cmd
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
@@ -138,6 +139,8 @@ def ask(
     tools_file: tooling.ToolsOpt = None,
     yes: tooling.YesOpt = False,
     max_rounds: tooling.MaxRoundsOpt = None,
+    mcp: mcp_cmd.McpOpt = None,
+    mcp_config: mcp_cmd.McpConfigOpt = None,
     json_mode: Annotated[
         bool,
         typer.Option(
@@ -185,17 +188,22 @@ def ask(
             rt, s, prompt, files, limit, allow_binary=allow_binary, required=active.needs_input
         )
         table = s.prices
+        source = mcp_cmd.tool_source(rt, dict(s.file), mcp, mcp_config)
+        mcp_cmd.check_approvals(rt, source, yes)
         opts = Options(
             stream=not no_stream,
             as_json=as_json,
             plain=plain,
             usage=usage,
             output=_output_format(json_mode, schema),
-            tools=tooling.session(rt, tools_file, yes, max_rounds),
+            tools=tooling.session(rt, tools_file, yes, max_rounds, mcp_cmd.sources(source)),
             reasoning=reasoning,
         )
         resume = continue_ or session is not None
-        with common.conversation_log(rt, s, no_log=no_log, need_store=resume) as (store, log):
+        with (
+            mcp_cmd.running(source, opts.tools),
+            common.conversation_log(rt, s, no_log=no_log, need_store=resume) as (store, log),
+        ):
             convo = common.starting_conversation(
                 rt, s, flags, store, continue_latest=continue_, ref=session
             )

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from mlchat.cli import common, role_use, tooling
+from mlchat.cli import mcp as mcp_cmd
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
@@ -66,6 +67,8 @@ def chat(
     tools_file: tooling.ToolsOpt = None,
     yes: tooling.YesOpt = False,
     max_rounds: tooling.MaxRoundsOpt = None,
+    mcp: mcp_cmd.McpOpt = None,
+    mcp_config: mcp_cmd.McpConfigOpt = None,
     save_role: role_use.SaveRoleOpt = None,
 ) -> None:
     from mlchat import config, models, prices
@@ -86,11 +89,14 @@ def chat(
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
         table = s.prices
-        tool_session = tooling.session(rt, tools_file, yes, max_rounds)
+        source = mcp_cmd.tool_source(rt, dict(s.file), mcp, mcp_config)
+        mcp_cmd.check_approvals(rt, source, yes)
+        tool_session = tooling.session(rt, tools_file, yes, max_rounds, mcp_cmd.sources(source))
         from mlchat.repl.loop import run as run_repl
 
         resume = continue_ or session is not None
         with (
+            mcp_cmd.running(source, tool_session),
             # The store is wanted even with --no-log, so that /save and /load work.
             common.conversation_log(rt, s, no_log=no_log, need_store=resume, want_store=True) as (
                 store,

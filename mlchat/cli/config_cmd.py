@@ -59,7 +59,8 @@ KEYS_HELP = """\
   api_key_cmd        run this command; its first line of output is the key
   api_key_keyring    true: the key is in the system keyring (key set --keyring)
   profile            the profile used when none is given
-  profiles           [profiles.NAME] tables: base_url, api, model, key source, ..."""
+  profiles           [profiles.NAME] tables: base_url, api, model, key source, ...
+  mcp                MCP tool servers: [mcp.NAME] tables, used with --mcp NAME"""
 
 
 app = typer.Typer(

@@ -237,17 +237,40 @@ def status(
         """
     ),
 )
-def remove(ctx: typer.Context) -> None:
-    from mlchat import config
+def remove(
+    ctx: typer.Context,
+    keyring: Annotated[
+        bool,
+        typer.Option(
+            "--keyring",
+            help="Remove it from the system keyring instead, and unset api_key_keyring.",
+        ),
+    ] = False,
+    profile: ProfileFlag = None,
+) -> None:
+    from mlchat import config, keysource, profiles
 
     rt = common.runtime(ctx)
     with boundary(rt):
-        path, _ = common.load_config(rt, writing=True)
+        path, file = common.load_config(rt, writing=True)
+        config.validate_file(file, str(path))
+        chosen = profiles.choose(profile, {}, {**file, "profile": None})
+        prefix: tuple[str, ...] = ("profiles", chosen.name) if chosen else ()
         old_mode = config.insecure_mode(path)
-        if config.remove_key(path):
+        if keyring:
+            account = chosen.name if chosen else keysource.DEFAULT_ACCOUNT
+            where = f"{keysource.SERVICE}/{account}"
+            if keysource.keyring_delete(account):
+                rt.note(f"mlchat: key removed from the system keyring ({where})")
+            else:
+                rt.note(f"mlchat: no key in the system keyring for {where}")
+            if config.unset_in_file(path, (*prefix, "api_key_keyring")):
+                common.wrote(rt, path, old_mode)
+            return
+        if config.unset_in_file(path, (*prefix, "api_key")):
             rt.note(f"mlchat: key removed from {path}")
             common.wrote(rt, path, old_mode)
         else:
             rt.note(f"mlchat: no key in {path}")
-        if rt.env.get(config.KEY_ENV, "").strip():
+        if rt.env.get(config.KEY_ENV, "").strip() and not chosen:
             rt.note(f"mlchat: {config.KEY_ENV} is still set in the environment")

@@ -4,7 +4,7 @@ mlchat/ui/toolcalls.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,7 +14,7 @@ from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
-    from mlchat.toolloop import Approval, ToolSession
+    from mlchat.toolloop import Approval, ToolSession, ToolSource
     from mlchat.types import ToolCall
 
 PANEL = "Structured output and tools"
@@ -44,9 +44,14 @@ MaxRoundsOpt = Annotated[
 
 
 def session(
-    rt: Runtime, path: Path | None, yes: bool, max_rounds: int | None
+    rt: Runtime,
+    path: Path | None,
+    yes: bool,
+    max_rounds: int | None,
+    sources: Sequence[ToolSource] = (),
 ) -> ToolSession | None:
-    if path is None:
+    """The tools of a run: the tools file's, and those of `sources` (MCP servers)."""
+    if path is None and not sources:
         return None
     from mlchat import tools as tools_mod
     from mlchat.toolloop import DEFAULT_MAX_ROUNDS, ToolSession
@@ -55,14 +60,13 @@ def session(
         max_rounds = DEFAULT_MAX_ROUNDS
     if max_rounds < 1:
         raise UsageError(f"--max-rounds must be at least 1, got {max_rounds}")
-    if not yes and not (rt.stdin_tty and rt.stderr_tty):
+    if path is not None and not yes and not (rt.stdin_tty and rt.stderr_tty):
         raise UsageError(
             "--tools needs --yes when not on a terminal (nobody can approve the calls)",
             hint="review the tools file, then add --yes",
         )
-    return ToolSession(
-        tools_mod.load(path), approver(rt, yes), max_rounds, dict(rt.env), rt.secrets
-    )
+    local = tools_mod.load(path) if path is not None else {}
+    return ToolSession(local, approver(rt, yes), max_rounds, dict(rt.env), rt.secrets, sources)
 
 
 def approver(rt: Runtime, yes: bool) -> Callable[[ToolCall], Approval]:
