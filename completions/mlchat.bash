@@ -23,8 +23,8 @@ __mlchat_subcommands() {
 __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
-        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --save-role -h --help' ;;
-        'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
+        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --save-role -h --help' ;;
+        'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
         'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
         'tokens') REPLY='-f --file -r --role -p --param -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
         'profiles') REPLY='--json -h --help' ;;
@@ -77,6 +77,7 @@ __mlchat_value() {
         'chat --base-url') REPLY='text' ;;
         'chat --profile') REPLY='profile' ;;
         'chat --timeout') REPLY='text' ;;
+        'chat --max-time') REPLY='text' ;;
         'chat --retries') REPLY='text' ;;
         'chat --session') REPLY='text' ;;
         'chat --tools') REPLY='file' ;;
@@ -99,6 +100,7 @@ __mlchat_value() {
         'ask --base-url') REPLY='text' ;;
         'ask --profile') REPLY='profile' ;;
         'ask --timeout') REPLY='text' ;;
+        'ask --max-time') REPLY='text' ;;
         'ask --retries') REPLY='text' ;;
         'ask --session') REPLY='text' ;;
         'ask --tools') REPLY='file' ;;

@@ -30,9 +30,9 @@ end
 function __mlchat_takes_value
     switch $argv[1]
         case 'chat'
-            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --mcp --mcp-config --save-role
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --save-role
         case 'ask'
-            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --retries --session --tools --max-rounds --mcp --mcp-config --schema -f --file --max-files --max-bytes --save-role
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --schema -f --file --max-files --max-bytes --save-role
         case 'models'
             contains -- $argv[2] --base-url --profile --timeout
         case 'tokens'
@@ -175,6 +175,7 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l hide-reasoning -d 'Never show the 
 complete -c mlchat -n "__mlchat_at 'chat'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'chat'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l max-time -d 'Overall deadline for the request, retries included, in seconds [default: none, or MLCHAT_MAX_TIME].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s c -l continue -d 'Continue the most recently updated saved conversation.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l session -d 'Resume the saved conversation with this id, id prefix or name.' -x
@@ -209,6 +210,7 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l hide-reasoning -d 'Never show the m
 complete -c mlchat -n "__mlchat_at 'ask'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'ask'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l max-time -d 'Overall deadline for the request, retries included, in seconds [default: none, or MLCHAT_MAX_TIME].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s c -l continue -d 'Continue the most recently updated saved conversation.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l session -d 'Resume the saved conversation with this id, id prefix or name.' -x

@@ -413,6 +413,7 @@ _mlchat_ask() {
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
+        '(--max-time)--max-time=[Overall deadline for the request, retries included, in seconds (default: none, or MLCHAT_MAX_TIME).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
         '(--session)--session=[Resume the saved conversation with this id, id prefix or name.]:text: ' \
@@ -454,6 +455,7 @@ _mlchat_chat() {
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
+        '(--max-time)--max-time=[Overall deadline for the request, retries included, in seconds (default: none, or MLCHAT_MAX_TIME).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
         '(--session)--session=[Resume the saved conversation with this id, id prefix or name.]:text: ' \

@@ -66,6 +66,7 @@ MAX_BODY = 64 * 1024 * 1024  # a whole (non-streamed) reply larger than this is 
 NETWORK_HINT = "check the network and the base URL (--base-url or MODELSLAB_BASE_URL)"
 TIMEOUT_HINT = "raise the limit with --timeout (or MLCHAT_TIMEOUT, or `timeout` in the config file)"
 IDLE_HINT = "raise the limit with MLCHAT_IDLE_TIMEOUT (or `idle_timeout` in the config file)"
+MAX_TIME_HINT = "raise the limit with --max-time (or MLCHAT_MAX_TIME, or `max_time` in the config)"
 CERT_HINT = (
     "if a proxy or a private CA signs this certificate, point SSL_CERT_FILE at a bundle that "
     "holds that CA; mlchat never turns verification off"
@@ -81,6 +82,8 @@ class Timeouts:
     connect: float = 10.0
     read: float = 120.0
     idle: float = 300.0
+    # The overall deadline of one request, retries and waits included (--max-time), as curl's.
+    total: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +131,7 @@ class Client:
         self._wall = wall
         self._max_event = max_event_bytes
         self._http: httpx.Client | None = None
+        self._deadline: float | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -186,6 +190,26 @@ class Client:
     def _ms(self, since: float) -> str:
         return f"{(self._clock() - since) * 1000:.0f} ms"
 
+    def _left(self) -> float | None:
+        """Seconds left before the --max-time deadline (None: no deadline); past it, the
+        request ends with StreamTimeout."""
+        if self._deadline is None:
+            return None
+        left = self._deadline - self._clock()
+        if left <= 0:
+            assert self.timeouts.total is not None
+            raise StreamTimeout(
+                f"the request took longer than {self.timeouts.total:g} s (--max-time)",
+                hint=MAX_TIME_HINT,
+            )
+        return left
+
+    def _past_deadline(self) -> None:
+        """After a timeout: raise the --max-time error when the deadline is (all but) reached."""
+        if self._deadline is not None and self._deadline - self._clock() < 0.05:
+            self._deadline = self._clock()  # so _left() raises
+            self._left()
+
     def _open(self, req: HttpRequest, attempt: int) -> httpx.Response:
         """Send `req`; return the open response (2xx) or raise the mapped error."""
         import httpx
@@ -197,8 +221,18 @@ class Client:
         )
         try:
             http = self._client()
+            extra: dict[str, Any] = {}
+            left = self._left()
+            if left is not None:
+                t = self.timeouts
+                extra["timeout"] = httpx.Timeout(
+                    connect=min(t.connect, left),
+                    read=min(t.read, left),
+                    write=min(t.read, left),
+                    pool=min(t.connect, left),
+                )
             request = http.build_request(
-                req.method, url, headers=dict(req.headers), content=content
+                req.method, url, headers=dict(req.headers), content=content, **extra
             )
             response = http.send(request, stream=True)
         except httpx.InvalidURL as exc:
@@ -266,6 +300,10 @@ class Client:
                 )
             return ConnectFailed(f"cannot connect to {host}: {reason}", hint=hint)
         if isinstance(exc, httpx.TimeoutException):
+            try:
+                self._past_deadline()
+            except StreamTimeout as late:
+                return late
             return StreamTimeout(
                 f"no answer from {host} within {self.timeouts.read:g} s", hint=TIMEOUT_HINT
             )
@@ -296,6 +334,7 @@ class Client:
         try:
             yield
         except httpx.TimeoutException:
+            self._past_deadline()
             raise StreamTimeout(
                 f"the service went silent for more than {self.timeouts.read:g} s",
                 hint=TIMEOUT_HINT,
@@ -324,6 +363,9 @@ class Client:
             return False
         # A server's wait wins; 0 (or none) falls back to our backoff, never to a busy loop.
         delay = wait if wait else self.retry.backoff(attempt)
+        left = None if self._deadline is None else self._deadline - self._clock()
+        if left is not None and delay >= left:
+            return False  # the deadline would pass while waiting: this error is the answer
         if self._status is not None:
             self._status(
                 f"{error.message} — retrying in {delay:.1f} s "
@@ -355,11 +397,17 @@ class Client:
             for response in holder:
                 response.close()
 
+    def _start_deadline(self) -> float:
+        started = self._clock()
+        total = self.timeouts.total
+        self._deadline = None if total is None else started + total
+        return started
+
     def _events(
         self, provider: Provider, req: HttpRequest, holder: list[httpx.Response]
     ) -> Iterator[StreamEvent]:
         attempt = 0
-        started = self._clock()
+        started = self._start_deadline()
         while True:
             produced = False
             try:
@@ -433,6 +481,7 @@ class Client:
                         yield from out
                         if decoder.done:
                             return
+                    self._left()
                     if self._clock() - last_content > idle:
                         waited = describe_wait(idle)
                         raise StreamTimeout(
@@ -462,7 +511,7 @@ class Client:
 
     def _json(self, req: HttpRequest) -> Any:
         attempt = 0
-        started = self._clock()
+        started = self._start_deadline()
         while True:
             try:
                 response = self._open(req, attempt)

@@ -47,6 +47,7 @@ API_ENV = "MLCHAT_API"
 TIMEOUT_ENV = "MLCHAT_TIMEOUT"
 RETRIES_ENV = "MLCHAT_RETRIES"
 IDLE_ENV = "MLCHAT_IDLE_TIMEOUT"
+MAX_TIME_ENV = "MLCHAT_MAX_TIME"
 DEFAULT_IDLE = 300.0  # seconds of keep-alives without content (at least the read timeout)
 DASHBOARD_URL = "https://modelslab.com/dashboard/api-keys"
 DIR_MODE = 0o700
@@ -177,6 +178,12 @@ OPTIONS: dict[str, Option] = {
         DEFAULT_IDLE,
         env=IDLE_ENV,
     ),
+    "max_time": Option(
+        "seconds",
+        "overall deadline of one request, retries included, seconds (> 0)",
+        None,
+        env=MAX_TIME_ENV,
+    ),
     "log": Option("bool", "save conversations (true or false)", True),
     "attach_max_files": Option("count", "most files one message may attach (-f, @)", 1000),
     "attach_max_bytes": Option(
@@ -191,7 +198,7 @@ OPTIONS: dict[str, Option] = {
     "profiles": Option("table", "[profiles.NAME] tables: base_url, api, model, key source, ..."),
     "mcp": Option("table", "MCP tool servers: [mcp.NAME] tables, used with --mcp NAME"),
 }
-PRICE_FIELDS = ("input", "output")
+PRICE_FIELDS = ("input", "output", "cache_read", "cache_write")
 
 
 def suggest(name: str, choices: list[str] | None = None) -> str | None:
@@ -285,17 +292,25 @@ def check_model(value: Any, name: str = "model") -> str:
     return model
 
 
+MAX_SECONDS = 7 * 24 * 3600.0  # a week: longer timeouts overflow the socket layer (1e308)
+MAX_RETRIES = 100
+
+
 def check_seconds(value: Any, name: str = "timeout") -> float:
     number = _to_number(value, name, "a number of seconds")
     if not math.isfinite(number) or number <= 0:
         raise UsageError(f"{name} must be a number of seconds > 0, got {value}")
+    if number > MAX_SECONDS:
+        raise UsageError(f"{name} must be at most {MAX_SECONDS:g} seconds (a week), got {value}")
     return number
 
 
 def check_count(value: Any, name: str = "retries") -> int:
     number = _to_number(value, name, "a whole number")
-    if not number.is_integer() or number < 0:
+    if not math.isfinite(number) or not number.is_integer() or number < 0:
         raise UsageError(f"{name} must be a whole number >= 0, got {value}")
+    if "retries" in name.lower() and number > MAX_RETRIES:  # each retry may wait a minute
+        raise UsageError(f"{name} must be at most {MAX_RETRIES}, got {value}")
     return int(number)
 
 
@@ -304,6 +319,8 @@ def _to_number(value: Any, name: str, kind: str) -> float:
         raise UsageError(f"{name} must be {kind}, not {str(value).lower()}")
     try:
         return float(value.strip() if isinstance(value, str) else value)
+    except OverflowError:  # an integer past float's range (a config `timeout = 1e400`-sized int)
+        return math.inf
     except (TypeError, ValueError):
         raise UsageError(f"{name} must be {kind}, got '{value}'") from None
 
@@ -338,7 +355,7 @@ def _check_prices(path: KeyPath, value: Any) -> Any:
     if len(path) != 3 or path[2] not in PRICE_FIELDS:
         field_name = path[2] if len(path) > 2 else ""
         raise UsageError(
-            f"{where} has no field '{field_name}'; a price has {' and '.join(PRICE_FIELDS)}"
+            f"{where} has no field '{field_name}'; a price has {', '.join(PRICE_FIELDS)}"
         )
     number = _to_number(value, f"{where}.{path[2]}", "a number of USD per 1M tokens")
     if not math.isfinite(number) or number < 0:
@@ -423,7 +440,7 @@ def parse_value(path: KeyPath, texts: list[str]) -> Any:
         if len(texts) == 1 and texts[0].lstrip().startswith("["):
             try:
                 value: Any = tomllib.loads(f"v = {texts[0]}")["v"]
-            except tomllib.TOMLDecodeError:
+            except (tomllib.TOMLDecodeError, RecursionError):
                 raise UsageError(
                     "stop: not a TOML array of strings", hint="""e.g. '["END", "STOP"]'"""
                 ) from None
@@ -480,6 +497,8 @@ def parse_text(text: str, path: Path) -> dict[str, Any]:
         where = str(exc)
         at = where[where.rfind("(at ") :] if "(at " in where else ""
         raise ConfigError(f"{path} is not valid TOML {at}".rstrip(), hint=_HAND_FIX) from None
+    except RecursionError:  # tomllib recurses once per nesting level
+        raise ConfigError(f"{path} nests arrays or tables too deeply", hint=_HAND_FIX) from None
 
 
 def load_file(path: Path | None = None) -> dict[str, Any]:
@@ -691,6 +710,7 @@ class Flags:
     timeout: float | None = None
     retries: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    max_time: float | None = None
     profile: str | None = None
 
 
@@ -713,6 +733,8 @@ class Settings:
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(SHIPPED))
     # The longest a stream may send keep-alives without content.
     idle_timeout: float = DEFAULT_IDLE
+    # The overall deadline of one request (--max-time), None for none.
+    max_time: float | None = None
     # The active [profiles.NAME] (None: the top level), and a key read only when it is needed
     # (a command or the keyring: see keysource), with a description of where the key comes from.
     profile: str | None = None
@@ -768,12 +790,22 @@ def resolve(
     from_file = {name: checked[name] for name in P.SPECS if name in checked}
     if "stop" in from_file:
         from_file["stop"] = tuple(from_file["stop"])
-    merged = P.merge(P.merge(P.DEFAULTS, from_file), flags.params)
+    defaults = P.DEFAULTS
+    if dialect == "anthropic":
+        # Recent Anthropic-compatible models refuse temperature and top_p in one request: the
+        # playground's top_p is sent only when the user sets it.
+        from dataclasses import replace
+
+        defaults = replace(defaults, top_p=None)
+    merged = P.merge(P.merge(defaults, from_file), flags.params)
     P.validate(merged, dialect)
 
     timeout = _pick(flags.timeout, "--timeout", env, TIMEOUT_ENV, check_seconds)
     timeout = float(timeout if timeout is not None else checked.get("timeout", DEFAULT_TIMEOUT))
     retries = _pick(flags.retries, "--retries", env, RETRIES_ENV, check_count)
+    max_time = _pick(flags.max_time, "--max-time", env, MAX_TIME_ENV, check_seconds)
+    if max_time is None:
+        max_time = checked.get("max_time")
     # A stream of pings is at least as alive as a silent one: never below the read timeout,
     # unless set.
     idle = _pick(None, "", env, IDLE_ENV, check_seconds)
@@ -795,6 +827,7 @@ def resolve(
         log=checked.get("log", True),
         prices=price_table(checked.get("prices")),
         idle_timeout=float(idle),
+        max_time=None if max_time is None else float(max_time),
         profile=profile.name if profile else None,
         key_ref=found.ref,
         key_label=found.label,

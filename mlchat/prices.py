@@ -6,6 +6,10 @@ mlchat.config) extends or overrides it, field by field, in USD per 1M tokens:
     [prices."minimax-minimax-m1"]
     input = 0.4
     output = 2.2
+    cache_read = 0.1      # optional: input tokens read from the prompt cache
+    cache_write = 0.5     # optional: input tokens written to it
+
+Cached input tokens cost the cache price where the table has one, the full input price otherwise.
 
 Arithmetic is done in decimal, so 5 input tokens at $0.40/1M cost exactly 0.000002, not
 0.0000020000000000000003.
@@ -28,6 +32,8 @@ class Price:
 
     input: float | None = None
     output: float | None = None
+    cache_read: float | None = None
+    cache_write: float | None = None
 
 
 # From the model pages on modelslab.com (the seed page for minimax-minimax-m1).
@@ -44,8 +50,10 @@ def table(config_prices: Mapping[str, Mapping[str, float]] | None = None) -> dic
     for model, entry in (config_prices or {}).items():
         base = merged.get(model, Price())
         merged[model] = Price(
-            input=float(entry["input"]) if "input" in entry else base.input,
-            output=float(entry["output"]) if "output" in entry else base.output,
+            *(
+                float(entry[name]) if name in entry else getattr(base, name)
+                for name in ("input", "output", "cache_read", "cache_write")
+            )
         )
     return merged
 
@@ -75,7 +83,16 @@ def cost(
     from decimal import Decimal  # here, not at import: --help and completion never need it
 
     total = Decimal(0)
-    for tokens, rate in ((usage.input_tokens, p.input), (usage.output_tokens, p.output)):
+    read = usage.cached_tokens or 0
+    write = usage.cache_write_tokens or 0
+    plain = max(0, (usage.input_tokens or 0) - read - write)
+    sides = (
+        (plain, p.input),
+        (read, p.cache_read if p.cache_read is not None else p.input),
+        (write, p.cache_write if p.cache_write is not None else p.input),
+        (usage.output_tokens, p.output),
+    )
+    for tokens, rate in sides:
         if not tokens:
             continue
         if rate is None:
@@ -117,8 +134,10 @@ def usage_line(model: str, usage: Usage | None, prices: Mapping[str, Price] | No
     def n(value: int | None) -> str:
         return "?" if value is None else str(value)
 
+    cached = f" ({usage.cached_tokens} cached)" if usage.cached_tokens else ""
     counts = (
-        f"{n(usage.input_tokens)} in + {n(usage.output_tokens)} out = {usage.total_tokens} tokens"
+        f"{n(usage.input_tokens)} in{cached} + {n(usage.output_tokens)} out = "
+        f"{usage.total_tokens} tokens"
     )
     amount = cost(model, usage, prices)
     if amount is None:

@@ -105,7 +105,9 @@ class SSEDecoder:
         elif name == "id":
             if "\0" not in value:
                 self._id = value
-        elif name == "retry" and value.isdigit():
+        elif name == "retry" and value.isascii() and value.isdigit() and len(value) <= 12:
+            # ASCII digits only, as the spec says (str.isdigit also takes "²" and "٣"), and of a
+            # sane length: no 5,000-digit int().
             self._retry = int(value)
         # Any other field name is ignored, as the spec requires.
 

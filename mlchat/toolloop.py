@@ -275,6 +275,11 @@ def total_usage(replies: list[Reply]) -> Usage | None:
     found = [r.usage for r in replies if r.usage is not None]
     if not found:
         return None
-    inputs = [u.input_tokens for u in found if u.input_tokens is not None]
-    outputs = [u.output_tokens for u in found if u.output_tokens is not None]
-    return Usage(sum(inputs) if inputs else None, sum(outputs) if outputs else None)
+
+    def add(name: str) -> int | None:
+        values = [getattr(u, name) for u in found if getattr(u, name) is not None]
+        return sum(values) if values else None
+
+    return Usage(
+        add("input_tokens"), add("output_tokens"), add("cached_tokens"), add("cache_write_tokens")
+    )

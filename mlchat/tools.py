@@ -65,6 +65,8 @@ def load(path: Path) -> dict[str, Tool]:
         data: Any = json.loads(text) if path.suffix.lower() == ".json" else tomllib.loads(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"tools file {path} does not parse: {exc}") from None
+    except RecursionError:
+        raise UsageError(f"tools file {path} nests too deeply") from None
     entries = data.get("tools") if isinstance(data, dict) else data
     if not isinstance(entries, list) or not entries:
         raise UsageError(f"tools file {path} defines no tools (expected [[tools]] entries)")
@@ -118,7 +120,10 @@ def _tool(entry: Any, where: str, base: Path, shared: tuple[str, ...] = ()) -> T
         ) from None
     command = entry.get("command")
     if isinstance(command, str) and command.strip():
-        argv = tuple(shlex.split(command))
+        try:
+            argv = tuple(shlex.split(command))
+        except ValueError as exc:  # an unbalanced quote
+            raise UsageError(f"{where} ({name}): command does not split: {exc}") from None
     elif isinstance(command, list) and command and all(isinstance(c, str) for c in command):
         argv = tuple(command)
     else:

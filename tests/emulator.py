@@ -455,7 +455,7 @@ class Reply:
         *,
         reasoning: str | None = None,
         tool_calls: list[dict[str, Any]] | None = None,
-        usage: dict[str, int] | Literal["auto"] | None = "auto",
+        usage: dict[str, Any] | Literal["auto"] | None = "auto",
         finish_reason: str | None = "stop",
         chunk_size: int | None = None,
         delay: float = 0.0,
@@ -620,7 +620,7 @@ class ChatReply(Reply):
     text: str = DEFAULT_TEXT
     reasoning: str | None = None
     tool_calls: list[_ToolCall] = field(default_factory=list)
-    usage: dict[str, int] | Literal["auto"] | None = "auto"
+    usage: dict[str, Any] | Literal["auto"] | None = "auto"
     finish_reason: str | None = "stop"
     chunk_size: int | None = None
     delay: float = 0.0

@@ -251,3 +251,241 @@ def test_invalid_tool_arguments_are_marked_in_json(
     assert bad["arguments_text"] == '{"city": "Par'
     assert bad["arguments_error"].startswith("not valid JSON")
     assert listed["arguments"] is None and listed["arguments_error"] == "not a JSON object"
+
+
+# -- usage, the answering model, hints, sampling defaults ---------------------------------------
+
+
+def test_anthropic_cache_tokens_are_input_tokens(env: dict[str, str], emulator: Emulator) -> None:
+    usage = {"input_tokens": 1, "output_tokens": 5, "cache_read_input_tokens": 34}
+    emulator.script(Reply.chat("hi", usage=usage), Reply.chat("hi", usage=usage))
+    for stream in ([], ["--no-stream"]):
+        r = invoke(["ask", "--api", "anthropic", "--json", "q", *stream], env=env)
+        assert r.code == 0, r.err
+        got = json.loads(r.out)["usage"]
+        assert got["input_tokens"] == 35 and got["cached_input_tokens"] == 34
+        assert got["total_tokens"] == 40
+
+
+def test_cached_tokens_on_the_usage_line(env: dict[str, str], emulator: Emulator) -> None:
+    usage = {"prompt_tokens": 40, "completion_tokens": 2, "total_tokens": 42}
+    emulator.script(
+        Reply.chat("hi", usage={**usage, "prompt_tokens_details": {"cached_tokens": 32}})
+    )
+    r = invoke(["ask", "--usage", "q"], env=env)
+    assert r.code == 0, r.err
+    assert r.err.startswith("usage: 40 in (32 cached) + 2 out = 42 tokens")
+
+
+def test_cost_uses_cache_prices_where_known() -> None:
+    from mlchat import prices
+    from mlchat.types import Usage
+
+    table = {"m": prices.Price(input=1.0, output=2.0, cache_read=0.1)}
+    # 10 uncached at $1, 90 cached at $0.10, 10 written at the full input price, 5 out at $2.
+    got = prices.cost("m", Usage(110, 5, 90, 10), table)
+    assert got == pytest.approx((10 + 9 + 10 + 10) / 1e6)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("api", APIS)
+def test_json_model_is_the_model_that_answered(
+    env: dict[str, str], emulator: Emulator, api: str, stream: bool
+) -> None:
+    emulator.script(Reply.chat("hi", model="minimax-m1-2026-04"))
+    args = ["ask", "--api", api, "--json", "q"] + ([] if stream else ["--no-stream"])
+    r = invoke(args, env=env)
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["model"] == "minimax-m1-2026-04"
+    assert doc["requested_model"] == "minimax-minimax-m1"
+
+
+def test_same_model_has_no_requested_model(env: dict[str, str], emulator: Emulator) -> None:
+    emulator.script(Reply.chat("hi", ids=True))
+    doc = json.loads(invoke(["ask", "--json", "q"], env=env).out)
+    assert doc["model"] == "minimax-minimax-m1" and "requested_model" not in doc
+
+
+def test_404_for_a_path_hints_at_the_base_url(env: dict[str, str], emulator: Emulator) -> None:
+    wrong = {**env, "MODELSLAB_BASE_URL": emulator.base_url + "/v2"}
+    for args in (["models"], ["ask", "q"]):
+        r = invoke(args, env=wrong)
+        assert r.code == 4
+        assert "hint: no such API path: check the base URL" in r.err
+        assert "mlchat models" not in r.err
+
+
+def test_404_for_an_unknown_model_hints_at_models(env: dict[str, str], emulator: Emulator) -> None:
+    emulator.script(Reply.error(404))
+    r = invoke(["ask", "q"], env=env)
+    assert r.code == 4
+    assert r.err.splitlines()[-1] == "hint: run `mlchat models` to see the available model ids"
+
+
+def test_anthropic_sends_top_p_only_when_set(env: dict[str, str], emulator: Emulator) -> None:
+    assert invoke(["ask", "--api", "anthropic", "q"], env=env).code == 0
+    assert "top_p" not in emulator.requests[-1].json
+    assert emulator.requests[-1].json["temperature"] == 0.7
+    assert invoke(["ask", "--api", "anthropic", "--top-p", "0.5", "q"], env=env).code == 0
+    assert emulator.requests[-1].json["top_p"] == 0.5
+    assert invoke(["ask", "q"], env=env).code == 0
+    assert emulator.requests[-1].json["top_p"] == 0.9  # the OpenAI dialect keeps the playground's
+
+
+# -- hostile or malformed data ------------------------------------------------------------------
+
+HOSTILE = {
+    "retry-non-ascii-digits": [
+        "retry: ٣٣\n" + 'data: {"choices":[{"delta":{"content":"ok"}}]}\n\n'
+    ],
+    "long-int": ['data: {"choices":[], "usage": {"prompt_tokens": ' + "9" * 5000 + "}}\n\n"],
+    "deep-nesting": ["data: " + "[" * 5000 + "]" * 5000 + "\n\n"],
+    "tool-calls-true": ['data: {"choices":[{"delta":{"tool_calls":true,"content":"ok"}}]}\n\n'],
+    "huge-usage": [
+        'data: {"choices":[{"delta":{"content":"ok"}}],"usage":{"prompt_tokens":1e400}}\n\n'
+    ],
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_hostile_stream_never_exits_1(env: dict[str, str], emulator: Emulator, case: str) -> None:
+    emulator.script(*[Reply.sse([*HOSTILE[case], "data: [DONE]\n\n"])] * 3)
+    r = invoke(["ask", "--json", "q"], env=env)
+    assert r.code in (0, 6), r.err
+    assert "internal error" not in r.err and "Traceback" not in r.err
+    json.loads(r.out)
+    if r.code:
+        assert len(r.err.splitlines()) == 1
+
+
+def test_whole_reply_with_tool_calls_true(env: dict[str, str], emulator: Emulator) -> None:
+    body = {
+        "choices": [{"message": {"content": "ok", "tool_calls": True}, "finish_reason": "stop"}]
+    }
+    emulator.script(Reply.json(body))
+    r = invoke(["ask", "--no-stream", "--json", "q"], env=env)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["tool_calls"] == []
+
+
+def test_lone_surrogates_in_text_and_error(env: dict[str, str], emulator: Emulator) -> None:
+    emulator.script(
+        Reply.sse(['data: {"choices":[{"delta":{"content":"a\\ud800b"}}]}\n\n', "data: [DONE]\n\n"])
+    )
+    r = invoke(["ask", "--json", "q"], env=env)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["text"] == "a\ufffdb"
+    emulator.script(Reply.error(400, '{"status": "error", "message": "bad \\udfff thing"}'))
+    r = invoke(["ask", "--json", "q"], env=env)
+    assert r.code == 4
+    assert json.loads(r.out)["error"]["message"] == "HTTP 400: bad \ufffd thing"
+
+
+@pytest.mark.parametrize(
+    "headers_body",
+    [
+        ({"Retry-After": "1e20"}, None),
+        ({}, {"status": "error", "message": "slow", "retry_after": int("9" * 400)}),
+    ],
+)
+def test_absurd_waits_are_capped(
+    env: dict[str, str], emulator: Emulator, headers_body: tuple[dict[str, str], object]
+) -> None:
+    headers, body = headers_body
+    default = {"status": "error", "message": "slow"}
+    emulator.script(Reply.error(429, body if isinstance(body, dict) else default, headers=headers))
+    r = invoke(["ask", "q"], env=env)
+    assert r.code == 5
+    assert "168 h" in r.err  # a week, and no sleep
+
+
+@pytest.mark.parametrize(
+    ("args", "extra_env"),
+    [
+        (["--timeout", "1e308"], {}),
+        (["--max-time", "1e308"], {}),
+        ([], {"MLCHAT_TIMEOUT": "1e308"}),
+        (["--retries", "100000"], {}),
+    ],
+)
+def test_user_numbers_out_of_range_are_usage_errors(
+    env: dict[str, str], emulator: Emulator, args: list[str], extra_env: dict[str, str]
+) -> None:
+    r = invoke(["ask", *args, "q"], env={**env, **extra_env})
+    assert r.code == 2
+    assert r.err.startswith("mlchat: error: ")
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "timeout = 99999999999999999999\n",
+        "timeout = " + "9" * 400 + "\n",
+        "stop = " + "[" * 5000 + "]" * 5000 + "\n",
+    ],
+)
+def test_config_numbers_and_nesting_are_config_errors(
+    env: dict[str, str], emulator: Emulator, text: str
+) -> None:
+    r = invoke(["config", "path"], env=env)
+    path = Path(r.out.strip())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    r = invoke(["ask", "q"], env=env)
+    assert r.code == 3, r.err
+    assert r.err.startswith("mlchat: error: ")
+    assert emulator.requests == []
+
+
+@pytest.mark.parametrize(
+    "entry", ['command = "echo \'unbalanced"', 'command = "echo"\ntimeout = 1e300']
+)
+def test_tools_file_bad_command_or_timeout(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path, entry: str
+) -> None:
+    tools = tmp_path / "tools.toml"
+    tools.write_text(f'[[tools]]\nname = "t"\ndescription = "d"\n{entry}\n')
+    r = invoke(["ask", "--tools", str(tools), "-y", "q"], env=env)
+    assert r.code == 2, r.err
+    assert r.err.startswith("mlchat: error: ") and len(r.err.splitlines()) == 1
+    assert emulator.requests == []
+
+
+# -- the watchdog and --max-time -----------------------------------------------------------------
+
+USAGE_ONLY = 'data: {"choices": [], "usage": {"prompt_tokens": 1, "completion_tokens": 0}}\n\n'
+USAGE_DELTA = named("message_delta", {"delta": {}, "usage": {"output_tokens": 1}})
+
+
+@pytest.mark.parametrize(("api", "frame"), [("openai", USAGE_ONLY), ("anthropic", USAGE_DELTA)])
+def test_usage_only_events_do_not_feed_the_watchdog(
+    env: dict[str, str], emulator: Emulator, api: str, frame: str
+) -> None:
+    frames = [MESSAGE_START] if api == "anthropic" else []
+    emulator.script(*[Reply.sse(frames + [frame] * 40, delay=0.05)] * 3)
+    r = invoke(["ask", "--api", api, "q"], env={**env, "MLCHAT_IDLE_TIMEOUT": "0.4"})
+    assert r.code == EXIT_NETWORK
+    assert "only keep-alives" in r.err
+
+
+@pytest.mark.parametrize("source", ["flag", "env", "config"])
+def test_max_time_is_an_overall_deadline(
+    env: dict[str, str], emulator: Emulator, source: str
+) -> None:
+    emulator.script(Reply.chat("one two three four five six seven eight", chunk_size=4, delay=0.15))
+    args, extra = ["ask", "q"], {}
+    if source == "flag":
+        args = ["ask", "--max-time", "0.5", "q"]
+    elif source == "env":
+        extra = {"MLCHAT_MAX_TIME": "0.5"}
+    else:
+        path = Path(invoke(["config", "path"], env=env).out.strip())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("max_time = 0.5\n")
+    r = invoke(args, env={**env, **extra})
+    assert r.code == EXIT_NETWORK, r.err
+    assert r.out.startswith("one ") and not r.out.startswith("one two three four five six")
+    assert "--max-time" in r.err
+    assert "mlchat: warning: the reply above is incomplete" in r.err

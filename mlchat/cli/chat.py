@@ -59,6 +59,7 @@ def chat(
     base_url: o.BaseUrlOpt = None,
     profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
+    max_time: o.MaxTimeOpt = None,
     retries: o.RetriesOpt = None,
     continue_: common.ContinueOpt = False,
     session: common.SessionOpt = None,

@@ -218,7 +218,7 @@ def client(rt: Runtime, s: config.Settings) -> Client:
     return Client(
         s.base_url,
         require_key(s, rt),
-        timeouts=Timeouts(read=s.timeout, idle=s.idle_timeout),
+        timeouts=Timeouts(read=s.timeout, idle=s.idle_timeout, total=s.max_time),
         retry=RetryPolicy(retries=s.retries),
         transport=rt.transport,
         debug=(lambda line: rt.note(rt.scrub(f"mlchat: debug: {line}"))) if rt.debug else None,

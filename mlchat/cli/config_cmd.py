@@ -49,6 +49,7 @@ KEYS_HELP = """\
   timeout            longest silence accepted while a reply streams, seconds (> 0)
   retries            retries before any of the reply has arrived (>= 0)
   idle_timeout       longest a stream may send only keep-alives, seconds (> 0)
+  max_time           overall deadline of one request, retries included, seconds (> 0)
   log                save conversations (true or false)
   attach_max_files   most files one message may attach (-f, @)
   attach_max_bytes   most bytes of attached text per message, and per image

@@ -164,6 +164,16 @@ TimeoutOpt = Annotated[
         rich_help_panel=CONNECTION,
     ),
 ]
+MaxTimeOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--max-time",
+        help="Overall deadline for the request, retries included, in seconds "
+        "\\[default: none, or MLCHAT_MAX_TIME].",
+        rich_help_panel=CONNECTION,
+        metavar="SECONDS",
+    ),
+]
 RetriesOpt = Annotated[
     int | None,
     typer.Option(
@@ -198,7 +208,16 @@ ProfileOpt = Annotated[
     ),
 ]
 
-SETTING_NAMES = ("model", "system", "api", "base_url", "timeout", "retries", "profile")
+SETTING_NAMES = (
+    "model",
+    "system",
+    "api",
+    "base_url",
+    "timeout",
+    "retries",
+    "profile",
+    "max_time",
+)
 PARAM_NAMES = ("temperature", "top_p", "max_tokens", "frequency_penalty", "presence_penalty")
 
 

@@ -265,8 +265,16 @@ def classify(
     hint: str | None = None
     if status == 402 or "credit" in lowered:
         hint = "add credits in your ModelsLab dashboard"
-    elif status == 404 or "not found" in lowered:
+    elif "model" in lowered and (
+        "not found" in lowered
+        or "unknown" in lowered
+        or "does not exist" in lowered
+        or "invalid" in lowered
+    ):
+        # Only when the service says the model is unknown: a 404 for a wrong path is not that.
         hint = "run `mlchat models` to see the available model ids"
+    elif status == 404:
+        hint = "no such API path: check the base URL (--base-url or MODELSLAB_BASE_URL)"
     elif status == 413:
         hint = "the prompt is too large for this model"
     return RequestRejected(message, status=status, hint=hint, kind=kind)
