@@ -407,6 +407,9 @@ _mlchat_ask() {
         '(--no-stream)--no-stream[Wait for the whole reply.]' \
         '(--json)--json[Print one JSON object: text, reasoning, model, usage, finish_reason, tool_calls.]' \
         '(--plain)--plain[Raw text instead of rendered Markdown.]' \
+        '(-x --extract)'{-x,--extract}'[Print only the code of the reply'\''s first fenced block (exit 4 if it has none).]' \
+        '(--extract-last)--extract-last[Print only the code of the reply'\''s last fenced block (implies -x).]' \
+        '(--quiet)--quiet[With -x: do not show the reply on stderr.]' \
         '(--usage)--usage[After the reply, print the tokens in and out and the cost on stderr.]' \
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
         '(--hide-reasoning)--hide-reasoning[Never show the model'\''s reasoning.]' \

@@ -1,6 +1,6 @@
 """Copying text to the clipboard (`/copy`): OSC 52 written to the terminal, and a local clipboard
-tool when one exists (wl-copy, xclip, xsel, pbcopy). Also finding a reply's fenced code blocks.
-Imports the standard library and mlchat.runtime.
+tool when one exists (wl-copy, xclip, xsel, pbcopy). Also the contents of a reply's fenced code
+blocks (mlchat/fences.py). Imports the standard library and mlchat.runtime.
 """
 
 from __future__ import annotations
@@ -8,7 +8,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import os
-import re
 import shutil
 import subprocess
 from collections.abc import Mapping
@@ -73,25 +72,9 @@ def copy_to_clipboard(rt: Runtime, text: str) -> list[str]:
     return used
 
 
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
-
-
 def code_blocks(text: str) -> list[str]:
-    """The contents of the fenced code blocks of a Markdown text, in order. A block left open
-    (an interrupted reply) still counts."""
-    blocks: list[str] = []
-    fence: str | None = None
-    lines: list[str] = []
-    for line in text.split("\n"):
-        if fence is None:
-            match = _FENCE.match(line)
-            if match is not None:
-                fence, lines = match.group(1), []
-        elif re.fullmatch(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}\s*", line):
-            blocks.append("\n".join(lines))
-            fence = None
-        else:
-            lines.append(line)
-    if fence is not None:
-        blocks.append("\n".join(lines))
-    return blocks
+    """The contents of the fenced code blocks of a Markdown text, in order (mlchat/fences.py:
+    a CommonMark parse). A block left open (an interrupted reply) still counts."""
+    from mlchat.fences import fences
+
+    return [fence.code for fence in fences(text)]

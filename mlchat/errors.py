@@ -6,6 +6,7 @@
     ├── ConfigError (3)           no key, unreadable or invalid config file
     │   └── AuthError (3)         401 / 403
     ├── RequestRejected (4)       400, 402, 404, 413, 422, errors carried with HTTP 200
+    ├── NoCodeBlock (4)           `ask -x`: the reply holds no fenced code block
     ├── RateLimited (5)           429
     ├── NetworkError (6)          connection failures
     │   ├── ConnectFailed (6)     the request never reached the service (safe to retry)
@@ -79,6 +80,12 @@ class AuthError(ApiError, ConfigError):
 
 
 class RequestRejected(ApiError):
+    exit_code = EXIT_REJECTED
+
+
+class NoCodeBlock(MlchatError):
+    """`ask -x`: the reply (shown on stderr) holds no fenced code block to print."""
+
     exit_code = EXIT_REJECTED
 
 

@@ -59,8 +59,9 @@ class Turn:
     has answered without calling a tool.
 
     `quiet` draws nothing (`--json`, structured output: the caller prints one document at the
-    end); `replying` is held while each reply streams (the REPL keeps typed-ahead keys then, and
-    not while a tool call waits for approval)."""
+    end); `on_stderr` draws the reply on stderr instead of stdout (`ask -x`); `replying` is
+    held while each reply streams (the REPL keeps typed-ahead keys then, and not while a tool
+    call waits for approval)."""
 
     def __init__(
         self,
@@ -77,6 +78,7 @@ class Turn:
         request_options: Mapping[str, Any] | None = None,
         extra_tools: tuple[ToolSpec, ...] = (),
         replying: Callable[[], AbstractContextManager[None]] = nullcontext,
+        on_stderr: bool = False,
     ) -> None:
         self.rt = rt
         self.client = client
@@ -90,6 +92,7 @@ class Turn:
         self.request_options = dict(request_options or {})
         self.extra_tools = extra_tools
         self.replying = replying
+        self.on_stderr = on_stderr  # the reply is drawn on stderr (`ask -x`: stdout gets the code)
         self.replies: list[Reply] = []  # every round's reply, kept even when a later one fails
         self.results: list[ToolResult] = []
         self._renderers: list[Renderer] = []
@@ -130,10 +133,10 @@ class Turn:
             return NullRenderer()
         rt = self.rt
         return make_renderer(
-            out=rt.out,
+            out=rt.err if self.on_stderr else rt.out,
             err=rt.err,
             env=rt.env,
-            stdout_tty=bool(rt.stdout_tty),
+            stdout_tty=bool(rt.stderr_tty if self.on_stderr else rt.stdout_tty),
             stderr_tty=bool(rt.stderr_tty),
             plain=self.plain,
             reasoning=self.reasoning,

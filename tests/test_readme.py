@@ -188,7 +188,7 @@ def test_every_command_and_option_in_the_readme_exists(tree: Any, gen: ModuleTyp
         ("`mlchat models -m x`", "`mlchat models` has no option -m"),
         ("`mlchat --json ask hi`", "`mlchat` has no option --json"),  # root options only
         ("Use `--verbose` to see more.", "no command has option --verbose"),
-        ("`-q/--quiet`", "no command has option --quiet"),
+        ("`-q/--hush`", "no command has option --hush"),
         ("`$ MLCHAT_MODEL=x mlchat tokens -x`", "`mlchat tokens` has no option -x"),
     ],
 )

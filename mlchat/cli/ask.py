@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from mlchat import prices
     from mlchat.attach import Limits
     from mlchat.config import Settings
+    from mlchat.fences import Fence
     from mlchat.session import Conversation, Reply, TurnLog
     from mlchat.toolloop import (
         OutputFormat,
@@ -41,6 +42,7 @@ if TYPE_CHECKING:
     from mlchat.ui.render import ReasoningMode
 
 STRUCTURED = "Structured output and tools"
+Extract = Literal["first", "last"] | None
 
 HELP = doc(
     """Ask one question and stream the answer.
@@ -118,6 +120,31 @@ def ask(
         ),
     ] = False,
     plain: o.PlainOpt = False,
+    extract: Annotated[
+        bool,
+        typer.Option(
+            "--extract",
+            "-x",
+            help="Print only the code of the reply's first fenced block (exit 4 if it has none).",
+            rich_help_panel=o.OUTPUT,
+        ),
+    ] = False,
+    extract_last: Annotated[
+        bool,
+        typer.Option(
+            "--extract-last",
+            help="Print only the code of the reply's last fenced block (implies -x).",
+            rich_help_panel=o.OUTPUT,
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            help="With -x: do not show the reply on stderr.",
+            rich_help_panel=o.OUTPUT,
+        ),
+    ] = False,
     usage: Annotated[
         bool,
         typer.Option(
@@ -172,6 +199,9 @@ def ask(
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         if continue_ and session is not None:
             raise UsageError("give either -c/--continue or --session, not both")
+        which: Extract = "last" if extract_last else "first" if extract else None
+        if which is None and quiet:
+            raise UsageError("--quiet goes with -x/--extract or --extract-last")
         if save_role is not None:
             role_use.save(rt, save_role, ctx.params, prompt)
             return
@@ -180,8 +210,12 @@ def ask(
         if active.role is not None:  # the role's tools and output format, unless flags say
             tools_file = tools_file or active.role.tools_path()
             mcp = mcp or list(active.role.mcp)  # --mcp on the command line replaces the role's
-            if schema is None and not json_mode:
+            if schema is None and not json_mode and which is None:
                 schema, json_mode = active.role.schema, active.role.json_mode
+        if which is not None and (schema is not None or json_mode):
+            raise UsageError(
+                "-x extracts a code block: it does not go with --json-mode or --schema"
+            )
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
         limit = attaching.limits(s, max_files, max_bytes)
@@ -199,6 +233,8 @@ def ask(
             output=_output_format(json_mode, schema),
             tools=tooling.session(rt, tools_file, yes, max_rounds, mcp_cmd.sources(source)),
             reasoning=reasoning,
+            extract=which,
+            quiet=quiet,
         )
         resume = continue_ or session is not None
         with (
@@ -239,6 +275,8 @@ class Options:
     output: OutputFormat | None = None
     tools: ToolSession | None = None
     reasoning: ReasoningMode = "auto"
+    extract: Extract = None  # -x / --extract-last: stdout gets that code block only
+    quiet: bool = False  # with extract: the reply is not shown on stderr
 
 
 def run(
@@ -260,6 +298,9 @@ def run(
         rt.warn(f"{name} is not part of the {convo.dialect} dialect and is not sent")
     fmt = opts.output
     request_options = fmt.request_options(convo.dialect) if fmt is not None else {}
+    extract = opts.extract
+    # With -x the reply is drawn on stderr, and only on a terminal unless --quiet.
+    hidden = extract is not None and (opts.quiet or not rt.stderr_tty)
     # The client first: without a key nothing is sent, so nothing is saved.
     with common.client(rt, s) as client:
         turn = Turn(
@@ -272,7 +313,8 @@ def run(
             plain=opts.plain,
             reasoning=opts.reasoning,
             # With --json or a structured format, stdout gets one document at the end.
-            quiet=opts.as_json or fmt is not None,
+            quiet=opts.as_json or fmt is not None or hidden,
+            on_stderr=extract is not None,
             request_options=request_options,
             extra_tools=fmt.extra_tools(convo.dialect) if fmt is not None else (),
         )
@@ -306,6 +348,18 @@ def run(
     replies = turn.replies
     final = replies[-1]
     refused = final.refused
+    if extract is not None:
+        _extract(
+            rt,
+            final,
+            extract,
+            opts,
+            shown=not hidden,
+            dump=lambda code: _print_json(rt, replies, turn.results, convo.model, table, code=code),
+        )
+        if opts.usage:
+            rt.note(prices.usage_line(convo.model, total_usage(replies), table))
+        return
     # A refusal is not the document asked for: it is shown as it is, with its own exit status.
     document = fmt.document(final, convo.dialect) if fmt is not None and not refused else None
     with stdout_writes():
@@ -335,6 +389,7 @@ def _print_json(
     table: Mapping[str, prices.Price],
     error: MlchatError | None = None,
     data: Any = None,
+    code: list[Fence] | None = None,
 ) -> None:
     from mlchat import prices
     from mlchat.session import Reply, usage_json
@@ -356,6 +411,8 @@ def _print_json(
         doc["tool_calls"] = calls
     if data is not None:
         doc["data"] = data
+    if code is not None:
+        doc["code"] = [fence.to_json() for fence in code]
     cost = prices.cost(model, usage, table)
     if cost is not None:
         doc["cost"] = cost
@@ -364,3 +421,38 @@ def _print_json(
         doc["incomplete"] = True
     rt.out.write(json.dumps(doc, ensure_ascii=False) + "\n")
     rt.out.flush()
+
+
+def _extract(
+    rt: Runtime,
+    final: Reply,
+    which: Extract,
+    opts: Options,
+    *,
+    shown: bool,
+    dump: Callable[[list[Fence]], None],
+) -> None:
+    """`-x`: stdout gets the first (or last) fenced block's code, or with --json the document
+    with every block; a reply without one is shown on stderr (when it was not already) and is
+    exit 4. A refusal is reported as one."""
+    from mlchat.errors import NoCodeBlock
+    from mlchat.fences import fences
+    from mlchat.text import escape_controls
+    from mlchat.turn import stdout_writes
+
+    blocks = fences(final.text)
+    with stdout_writes():
+        if opts.as_json:
+            dump(blocks)
+        elif blocks:
+            code = blocks[0 if which == "first" else -1].code
+            rt.out.write((escape_controls(code) if rt.stdout_tty else code) + "\n")
+            rt.out.flush()
+    if final.refused:
+        raise Refused("the model refused to answer")
+    if not blocks:
+        if not shown and not opts.as_json and final.text:
+            text = escape_controls(final.text) if rt.stderr_tty else final.text
+            rt.err.write(text if text.endswith("\n") else text + "\n")
+            rt.err.flush()
+        raise NoCodeBlock("the reply has no fenced code block (it is shown on stderr)")
