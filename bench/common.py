@@ -349,7 +349,17 @@ def run(
         err.seek(0)
         stdout = b"".join(chunks)
         return Run(
-            child.argv, code, wall, cpu, rss, first, stdout, err.read(), clock.spent, started, seen.at
+            child.argv,
+            code,
+            wall,
+            cpu,
+            rss,
+            first,
+            stdout,
+            err.read(),
+            clock.spent,
+            started,
+            seen.at,
         )
 
 
