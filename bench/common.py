@@ -219,6 +219,9 @@ class Run:
     # CPU seconds the child spent between the first and the last read that brought output: the
     # streaming alone, without start-up and exit (None where the clock cannot be read).
     stream_cpu: float | None = None
+    started: float = 0.0  # time.perf_counter() just before the spawn
+    # perf_counter() when `marker` (if given) first appeared in the output; None if it never did
+    marker_at: float | None = None
 
     def check(self) -> Run:
         if self.returncode != 0:
@@ -311,8 +314,10 @@ def run(
     *,
     stdin: bytes | None = None,
     peak_rss: bool = False,
+    marker: bytes | None = None,
 ) -> Run:
-    """Run with stdout and stderr on pipes (as in `mlchat ask ... | less`)."""
+    """Run with stdout and stderr on pipes (as in `mlchat ask ... | less`). With `marker`, the
+    moment it first appears on stdout is `Run.marker_at`."""
     with tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as inp:
         if stdin is not None:
             inp.write(stdin)
@@ -331,17 +336,30 @@ def run(
         first: float | None = None
         chunks: list[bytes] = []
         clock = _CpuClock(child.proc.pid)
+        seen = _Marker(marker)
         while data := os.read(out.fileno(), 65536):
             if first is None:
                 first = time.perf_counter() - started
+            seen.feed(data)
             clock.sample()
             chunks.append(data)
         out.close()
         code, cpu, rss = child.reap()
         wall = time.perf_counter() - started
         err.seek(0)
+        stdout = b"".join(chunks)
         return Run(
-            child.argv, code, wall, cpu, rss, first, b"".join(chunks), err.read(), clock.spent
+            child.argv,
+            code,
+            wall,
+            cpu,
+            rss,
+            first,
+            stdout,
+            err.read(),
+            clock.spent,
+            started,
+            seen.at,
         )
 
 
@@ -352,8 +370,10 @@ def run_pty(
     cols: int = 100,
     rows: int = 40,
     peak_rss: bool = False,
+    marker: bytes | None = None,
 ) -> Run:
-    """Run on a pseudo-terminal (stdin, stdout and stderr), as an interactive `mlchat ask`."""
+    """Run on a pseudo-terminal (stdin, stdout and stderr), as an interactive `mlchat ask`.
+    With `marker`, the moment it first appears in the output is `Run.marker_at`."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     started = time.perf_counter()
@@ -372,6 +392,7 @@ def run_pty(
     first: float | None = None
     chunks: list[bytes] = []
     clock = _CpuClock(child.proc.pid)
+    seen = _Marker(marker)
     try:
         while True:
             try:
@@ -382,13 +403,32 @@ def run_pty(
                 break
             if first is None:
                 first = time.perf_counter() - started
+            seen.feed(data)
             clock.sample()
             chunks.append(data)
     finally:
         os.close(master)
     code, cpu, rss = child.reap()
     wall = time.perf_counter() - started
-    return Run(child.argv, code, wall, cpu, rss, first, b"".join(chunks), b"", clock.spent)
+    out = b"".join(chunks)
+    return Run(child.argv, code, wall, cpu, rss, first, out, b"", clock.spent, started, seen.at)
+
+
+class _Marker:
+    """Notes the moment a byte string first appears in a stream read piece by piece."""
+
+    def __init__(self, marker: bytes | None) -> None:
+        self.marker = marker
+        self.at: float | None = None
+        self._tail = b""
+
+    def feed(self, data: bytes) -> None:
+        if self.marker is None or self.at is not None:
+            return
+        window = self._tail + data
+        if self.marker in window:
+            self.at = time.perf_counter()
+        self._tail = window[-len(self.marker) :]
 
 
 def interleaved(

@@ -2,7 +2,8 @@
 
 `python bench/floor_httpx.py BASE_URL PROMPT` (key in MODELSLAB_API_KEY) sends the same streaming
 `/chat/completions` request as `mlchat ask`, decodes each SSE `data:` line as JSON and writes every
-content delta to stdout, flushed, as mlchat does when piped. No retries, no error mapping, no
+content delta to stdout, flushed, as mlchat does when piped. A PROMPT of `-` is read from stdin
+(as `mlchat ask` reads a piped prompt). No retries, no error mapping, no
 rendering: what is left is the cost of Python, httpx and the stream itself.
 
 Imports: the standard library and httpx.
@@ -17,6 +18,8 @@ import httpx
 
 def main() -> None:
     base_url, prompt = sys.argv[1], sys.argv[2]
+    if prompt == "-":
+        prompt = sys.stdin.read()
     body = {
         "model": "minimax-minimax-m1",
         "messages": [{"role": "user", "content": prompt}],

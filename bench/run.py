@@ -1,4 +1,5 @@
-"""Every benchmark in one run: start-up, time to first byte, streaming cost, peak memory, and the
+"""Every benchmark in one run: start-up and help, send first (request on the wire, first token on
+screen), chat time per turn, streaming cost, peak memory, and the
 renderer benchmark (bench/render.py) when the checkout has it. Prints one table of figures, each
 with its floor measured in the same run, the ratio, the target and pass/FAIL.
 
@@ -28,13 +29,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import common as c
 import memory
+import send
 import startup
 import stream
-import ttfb
+import turns
 
 GROUPS: dict[str, Callable[[bool], list[c.Row]]] = {
     "start-up": startup.measure,
-    "first byte": ttfb.measure,
+    "send first": send.measure,
+    "chat turns": turns.measure,
     "streaming": stream.measure,
     "memory": memory.measure,
 }

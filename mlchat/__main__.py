@@ -1,7 +1,9 @@
 """Entry point for `mlchat` and `python -m mlchat`.
 
 `--version` is answered before Typer is imported: it is the command scripts call most often.
-Help is drawn by Typer without the parts of rich it does not use (see cli/fasthelp.py). Errors in
+A help Typer has drawn before under the same conditions is replayed from the cache, also
+before Typer is imported (see helpcache.py); otherwise Typer draws it, without the parts of rich
+it does not use (see cli/fasthelp.py), and it is recorded. Errors in
 the command line itself (an unknown option, `-t abc`) are reported like every other error: one
 `mlchat: error:` line and a hint, exit 2, instead of Typer's boxed panel.
 """
@@ -31,11 +33,21 @@ def main() -> None:
 
         sys.stdout.write(f"mlchat {__version__}\n")
         return
-    try:
-        from mlchat.cli import app, fasthelp
+    from mlchat import helpcache
 
-        fasthelp.install()
-        code = app(prog_name="mlchat", standalone_mode=False)
+    cached, help_key = helpcache.lookup(sys.argv[1:])
+    if cached is not None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(cached)
+        sys.stdout.flush()
+        return
+    try:
+        with helpcache.recording(help_key) as status:
+            from mlchat.cli import app, fasthelp
+
+            fasthelp.install()
+            code = app(prog_name="mlchat", standalone_mode=False)
+            status.append(code if type(code) is int else 0)
     except KeyboardInterrupt:  # Ctrl-C before a command's own boundary is in place
         sys.stderr.write("\nmlchat: interrupted\n")
         sys.exit(130)

@@ -1,4 +1,4 @@
-"""Incremental Server-Sent Events decoder. Pure: imports the standard library only.
+"""Incremental Server-Sent Events decoder. Pure: imports the standard library and mlchat.errors.
 
 Follows the WHATWG "event stream interpretation" rules on bytes, so it is correct whatever the
 chunking of the transport: lines end in LF, CRLF or CR (a CR at the end of a chunk waits for the
@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mlchat.errors import ProtocolError
+
 # A single event larger than this is refused: a server that never sends a blank line must not
 # make us buffer without bound.
 MAX_EVENT_BYTES = 16 * 1024 * 1024
 
 
-class SSEError(ValueError):
-    """The byte stream is not a usable event stream (an event over the size limit)."""
+class SSEError(ProtocolError):
+    """The byte stream is not a usable event stream (an event over the size limit): a protocol
+    error like any other reply we cannot read, so it can never escape as an untyped one."""
 
 
 @dataclass(frozen=True, slots=True)

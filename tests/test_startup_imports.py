@@ -226,3 +226,61 @@ def test_the_mcp_sdk_is_imported_only_when_a_server_is_used(tmp_path: Path) -> N
         proc, modules = imported(["ask", "--mcp", "demo", "-y", "hello"], **env)
         assert proc.returncode == 0, proc.stderr
         assert "mcp" in modules and "mlchat.mcp_client" in modules
+
+
+@pytest.mark.parametrize(
+    ("body", "check"),
+    [
+        # subclassing a stand-in would give a class that is not a subclass of the real one
+        (
+            "from rich.markdown import Markdown\nclass Mine(Markdown): pass\n",
+            "issubclass(m.Mine, M)",
+        ),
+        # a name the stand-ins do not offer
+        ("from rich.markdown import Markdown, MarkdownElement\n", "m.Markdown is M"),
+        # the module itself, used as a module
+        ("import rich.markdown\nX = rich.markdown.Markdown\n", "m.X is M"),
+        # a stand-in under another name
+        ("from rich.markdown import Markdown as Other\n", "m.Other is M"),
+        # anything else that fails while the stand-ins are in place
+        ("from rich.markdown import Markdown\nassert Markdown.__module__ == 'nope'\n", None),
+    ],
+    ids=["subclass", "more-names", "module", "renamed", "other-error"],
+)
+def test_fasthelp_falls_back_to_the_real_modules(
+    tmp_path: Path, body: str, check: str | None
+) -> None:
+    """Any use of the stand-ins they do not forward ends in the ordinary import, never in a
+    broken or different module."""
+    (tmp_path / "fake_rich_utils.py").write_text(body)
+    expect = (
+        f"assert {check}, 'stand-in leaked'"
+        if check
+        else "raise SystemExit('imported with a failing body')"
+    )
+    code = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from mlchat.cli import fasthelp
+        fasthelp.TARGET = "fake_rich_utils"
+        fasthelp.install()
+        try:
+            import fake_rich_utils as m
+        except AssertionError:
+            m = None
+        from rich.markdown import Markdown as M
+        assert type(sys.modules["rich.markdown"]).__name__ == "module"
+        assert sys.modules["rich.markdown"].__file__, "the stand-in module stayed"
+        if m is None:
+            assert {check is None}, "the body failed"
+            print("ok")
+            raise SystemExit(0)
+        {expect}
+        print("ok")
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=30
+    )
+    assert proc.stdout == "ok\n", proc.stderr

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from mlchat import store as S
 from mlchat.errors import UsageError
 from mlchat.session import Conversation, Reply
 from mlchat.store import Store, StoreError, validate_name
+from mlchat.store import schema as S
 from mlchat.turnlog import StoreLog
 from mlchat.types import Finished, Message, Params, ReasoningDelta, TextDelta, ToolCallDelta, Usage
 
@@ -112,7 +112,7 @@ def test_next_migration_is_one_more_function(db: Path, monkeypatch: pytest.Monke
 def test_a_version_1_store_gains_profile_and_role_and_keeps_its_conversations(db: Path) -> None:
     db.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(db)
-    S._migration_1(con)
+    S.migration_1(con)
     con.execute(
         "INSERT INTO conversations (id, created, updated, model, dialect) "
         "VALUES ('c0ffee00', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'm', 'openai')"

@@ -233,7 +233,7 @@ def test_a_whole_reply_with_no_stop_reason_and_no_content_is_an_error(
 # -- tool arguments that are not JSON ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("api", ["openai"])
+@pytest.mark.parametrize("api", APIS)
 def test_invalid_tool_arguments_are_marked_in_json(
     env: dict[str, str], emulator: Emulator, api: str
 ) -> None:
@@ -251,6 +251,51 @@ def test_invalid_tool_arguments_are_marked_in_json(
     assert bad["arguments_text"] == '{"city": "Par'
     assert bad["arguments_error"].startswith("not valid JSON")
     assert listed["arguments"] is None and listed["arguments_error"] == "not a JSON object"
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(
+    "arguments", ["[" * 5000 + "]" * 5000, '{"a": ' + "9" * 5000 + "}", '{"city": "Par']
+)
+def test_unreadable_tool_arguments_are_answered_with_an_error_and_sent_back(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path, api: str, arguments: str
+) -> None:
+    """The tool loop answers the model with an error result, and the turn goes back to the
+    service readable: never an internal error while building the next request."""
+    marker = tmp_path / "ran"
+    (tmp_path / "mark.py").write_text(f"open({str(marker)!r}, 'w')\n")
+    tools = tmp_path / "tools.toml"
+    tools.write_text(
+        f"""
+[[tools]]
+name = "lookup"
+description = "d"
+command = [{json.dumps(sys.executable)}, {json.dumps(str(tmp_path / "mark.py"))}]
+[tools.parameters]
+type = "object"
+"""
+    )
+    call = {"id": "call_1", "name": "lookup", "arguments": arguments}
+    emulator.script(
+        Reply.chat("", tool_calls=[call], finish_reason="tool_calls"), Reply.chat("Done.")
+    )
+    r = invoke(["ask", "--api", api, "--tools", str(tools), "-y", "--json", "q"], env=env)
+    assert r.code == 0, r.err
+    assert "internal error" not in r.err
+    doc = json.loads(r.out)
+    assert doc["text"] == "Done."
+    (sent,) = doc["tool_calls"]
+    assert sent["is_error"] is True and sent["arguments"] is None
+    assert not marker.exists()  # never run with arguments it cannot read
+    messages = emulator.requests[-1].json["messages"]
+    if api == "anthropic":
+        use = messages[-2]["content"][-1]
+        assert use["type"] == "tool_use" and use["input"] == {}
+        result = messages[-1]["content"][0]
+        assert result["type"] == "tool_result" and result["is_error"] is True
+    else:
+        assert messages[-2]["tool_calls"][0]["function"]["arguments"] == arguments
+        assert messages[-1]["role"] == "tool" and "error" in messages[-1]["content"]
 
 
 # -- usage, the answering model, hints, sampling defaults ---------------------------------------

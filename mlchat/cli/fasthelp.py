@@ -8,6 +8,13 @@ markdown_it, ~45 ms) and `rich.traceback` (~8 ms) at module level, but uses them
 is unchanged, and the stand-in modules are removed again as soon as the import ends, so any later
 `import rich.markdown` (the renderer's) gets the real module.
 
+It fails safe: any exception while `typer.rich_utils` runs with the stand-ins (a Typer that
+imports another name from those modules, subclasses one of the classes, or uses them in any way
+the stand-ins do not forward) puts the real modules in place and runs it again, the ordinary way;
+afterwards only the two names must still be stand-ins, or the module is run again the ordinary
+way too. tests/test_startup_imports.py proves each fallback. Only help and usage errors import
+`typer.rich_utils`; a help drawn before is replayed without it (see mlchat/helpcache.py).
+
 Imports: the standard library only.
 """
 
@@ -42,7 +49,19 @@ def _stand_in(module: str, name: str) -> type:
         def __instancecheck__(cls, obj: Any) -> bool:
             return isinstance(obj, _real(module, name))
 
-    return Deferred(name, (), {"__module__": module, "__qualname__": name})
+        def __subclasscheck__(cls, sub: Any) -> bool:
+            return issubclass(sub, _real(module, name))
+
+    def refuse(cls: type, /, **kwargs: Any) -> None:
+        # A subclass of a stand-in would not be a subclass of the real class: fall back.
+        raise TypeError(f"{module}.{name} is a stand-in and cannot be subclassed")
+
+    namespace = {
+        "__module__": module,
+        "__qualname__": name,
+        "__init_subclass__": classmethod(refuse),
+    }
+    return Deferred(name, (), namespace)
 
 
 class _Loader:
@@ -66,13 +85,33 @@ class _Loader:
                 stand_ins[name] = sys.modules[name] = stub
         try:
             self._loader.exec_module(module)
-        except ImportError:
+            if not _only_expected(module, stand_ins):
+                raise ImportError("the stand-ins escaped into other names")
+        except Exception:
             # A Typer that wants more from these modules than the stand-ins offer: import it
             # the ordinary way (slower, never broken).
             _remove(stand_ins)
+            for name in DEFERRED:
+                importlib.import_module(name)
             self._loader.exec_module(module)
         finally:
             _remove(stand_ins)
+
+
+def _only_expected(module: types.ModuleType, stand_ins: dict[str, types.ModuleType]) -> bool:
+    """Whether the stand-ins are bound in `module` under the expected names only."""
+    expected = {
+        id(getattr(stub, attr)): attr
+        for stub in stand_ins.values()
+        for attr in DEFERRED[stub.__name__]
+    }
+    stubs = {id(stub) for stub in stand_ins.values()}
+    for key, value in vars(module).items():
+        if id(value) in stubs:
+            return False  # the stand-in module itself (`import rich.markdown`)
+        if id(value) in expected and expected[id(value)] != key:
+            return False
+    return True
 
 
 def _remove(stand_ins: dict[str, types.ModuleType]) -> None:

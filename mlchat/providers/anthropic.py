@@ -118,9 +118,12 @@ def _block(chunk: str | ImagePart) -> dict[str, Any]:
 
 
 def _input(arguments: str) -> Any:
+    """A call's arguments as the `input` object sent back; arguments that are not a readable
+    JSON object (malformed, nested past the parser's stack, a 5,000-digit number) go back as
+    `{}`: the tool loop has already answered the call with an error result."""
     try:
         value = json.loads(arguments) if arguments.strip() else {}
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {"value": value}
 

@@ -1,38 +1,38 @@
-"""HTTP for mlchat: sending requests, streaming replies, retries, timeouts and error mapping.
-
-The only module that imports httpx, and only inside functions, so that `--help`, `--version` and
-shell completion never pay for it. Sync only: Ctrl-C arrives as KeyboardInterrupt in the consuming
-loop, and leaving the `chat()` context closes the response.
+"""The API client: one `Client` per command sends requests, streams replies (Server-Sent Events
+through mlchat.sse and the provider's decoder), retries before any content, and keeps to the
+timeouts and the overall deadline. Part of mlchat.client (httpx's home); httpx is imported inside
+the methods, so that `--help`, `--version` and completion never pay for it. Sync only: Ctrl-C
+arrives as KeyboardInterrupt in the consuming loop, and leaving `chat()` closes the response.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import random
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from mlchat import __version__
+from mlchat.client.failures import (
+    IDLE_HINT,
+    MAX_TIME_HINT,
+    reading,
+    reason,
+    size,
+    transport_error,
+)
+from mlchat.client.policy import MAX_SLEEP, RetryPolicy, Timeouts, is_retryable
 from mlchat.errors import (
     ApiError,
     ConfigError,
-    ConnectFailed,
-    FetchFailed,
-    IncompleteReply,
     MlchatError,
-    NetworkError,
     ProtocolError,
-    RateLimited,
     RequestRejected,
-    ServerError,
     StreamTimeout,
     UsageError,
 )
-from mlchat.prompt_input import human_size
 from mlchat.providers import Provider
 from mlchat.providers.anthropic import count_tokens_request
 from mlchat.providers.common import (
@@ -58,46 +58,9 @@ from mlchat.types import (
 if TYPE_CHECKING:
     import httpx
 
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
-MAX_SLEEP = 60.0  # a server asking for a longer wait gets an error that says when to come back
 HEAD_LIMIT = 64 * 1024  # bytes of a stream kept to recognise a bare JSON body
 MAX_ERROR_BODY = 1024 * 1024  # an error page longer than this is cut: only its first line is shown
 MAX_BODY = 64 * 1024 * 1024  # a whole (non-streamed) reply larger than this is refused
-NETWORK_HINT = "check the network and the base URL (--base-url or MODELSLAB_BASE_URL)"
-TIMEOUT_HINT = "raise the limit with --timeout (or MLCHAT_TIMEOUT, or `timeout` in the config file)"
-IDLE_HINT = "raise the limit with MLCHAT_IDLE_TIMEOUT (or `idle_timeout` in the config file)"
-MAX_TIME_HINT = "raise the limit with --max-time (or MLCHAT_MAX_TIME, or `max_time` in the config)"
-CERT_HINT = (
-    "if a proxy or a private CA signs this certificate, point SSL_CERT_FILE at a bundle that "
-    "holds that CA; mlchat never turns verification off"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Timeouts:
-    """connect: to open the connection; read: the longest silence accepted between bytes (reasoning
-    models think for a long time); idle: the longest a stream may send only keep-alives (comments,
-    pings) without any content, so that a stream of pings alone cannot hang us forever."""
-
-    connect: float = 10.0
-    read: float = 120.0
-    idle: float = 300.0
-    # The overall deadline of one request, retries and waits included (--max-time), as curl's.
-    total: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Retries before any content: exponential backoff from `base` doubling up to `cap`, with
-    up to 25% of jitter taken off (so the cap is never exceeded and clients spread out)."""
-
-    retries: int = 2
-    base: float = 0.5
-    cap: float = 8.0
-
-    def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
-        delay: float = min(self.cap, self.base * 2.0**attempt)
-        return delay * (1.0 - 0.25 * rand())
 
 
 class Client:
@@ -159,7 +122,7 @@ class Client:
                 name = "SSL_CERT_FILE" if os.environ.get("SSL_CERT_FILE") else "SSL_CERT_DIR"
                 raise ConfigError(
                     f"cannot load the CA certificates named by {name}="
-                    f"{os.environ.get(name, '')}: {_reason(exc)}",
+                    f"{os.environ.get(name, '')}: {reason(exc)}",
                     hint=f"point {name} at a readable PEM bundle, or unset it",
                 ) from None
         return self._http
@@ -236,10 +199,10 @@ class Client:
             )
             response = http.send(request, stream=True)
         except httpx.InvalidURL as exc:
-            raise UsageError(f"invalid base URL {self.base_url}: {_reason(exc)}") from None
+            raise UsageError(f"invalid base URL {self.base_url}: {reason(exc)}") from None
         except httpx.HTTPError as exc:
             self._log(
-                f"{req.method} {url} -> {type(exc).__name__}: {_reason(exc)} "
+                f"{req.method} {url} -> {type(exc).__name__}: {reason(exc)} "
                 f"({self._attempt(attempt)}, {self._ms(started)})"
             )
             raise self._transport_error(exc, url) from None
@@ -268,49 +231,7 @@ class Client:
         return response
 
     def _transport_error(self, exc: Exception, url: str) -> MlchatError:
-        """The error for a request that got no response."""
-        import httpx
-
-        host = _host(url)
-        reason = _reason(exc)
-        proxied = any(
-            os.environ.get(name)
-            for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY")
-        )
-        hint = NETWORK_HINT + (" and HTTPS_PROXY / NO_PROXY" if proxied else "")
-        if isinstance(exc, httpx.ConnectTimeout):
-            return ConnectFailed(
-                f"timed out connecting to {host} after {self.timeouts.connect:g} s", hint=hint
-            )
-        if isinstance(exc, httpx.ProxyError):
-            return NetworkError(
-                f"the proxy refused the connection to {host}: {reason}",
-                hint="check HTTPS_PROXY / NO_PROXY",
-            )
-        if isinstance(exc, httpx.ConnectError):
-            upper = reason.upper()
-            if "CERTIFICATE" in upper:
-                return NetworkError(
-                    f"the TLS certificate of {host} is not trusted: {reason}", hint=CERT_HINT
-                )
-            if "SSL" in upper or "TLS" in upper:
-                return NetworkError(
-                    f"the TLS handshake with {host} failed: {reason}",
-                    hint="check that the base URL's scheme (http:// or https://) is right",
-                )
-            return ConnectFailed(f"cannot connect to {host}: {reason}", hint=hint)
-        if isinstance(exc, httpx.TimeoutException):
-            try:
-                self._past_deadline()
-            except StreamTimeout as late:
-                return late
-            return StreamTimeout(
-                f"no answer from {host} within {self.timeouts.read:g} s", hint=TIMEOUT_HINT
-            )
-        if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-            # The connection closed before any answer: the request most likely never ran.
-            return ConnectFailed(f"{host} closed the connection without answering ({reason})")
-        return ConnectFailed(f"network error talking to {host}: {reason}", hint=hint)
+        return transport_error(exc, url, self.timeouts, self._past_deadline)
 
     def _read_body(self, response: httpx.Response, limit: int, *, truncate: bool = False) -> bytes:
         """A whole body, with transport failures mapped; over `limit` it is cut (`truncate`) or
@@ -322,29 +243,12 @@ class Client:
                 if len(data) > limit:
                     if truncate:
                         return bytes(data[:limit])
-                    raise ProtocolError(f"the reply is larger than {_size(limit)}")
+                    raise ProtocolError(f"the reply is larger than {size(limit)}")
         return bytes(data)
 
-    @contextmanager
-    def _reading(self) -> Iterator[None]:
-        """Failures while a response body is read, as mlchat errors: what arrived before stays
-        with the caller."""
-        import httpx
-
-        try:
-            yield
-        except httpx.TimeoutException:
-            self._past_deadline()
-            raise StreamTimeout(
-                f"the service went silent for more than {self.timeouts.read:g} s",
-                hint=TIMEOUT_HINT,
-            ) from None
-        except httpx.DecodingError as exc:
-            raise ProtocolError(f"the service sent an unreadable body: {_reason(exc)}") from None
-        except httpx.TransportError as exc:
-            raise IncompleteReply(
-                f"the reply was cut short: the connection broke ({_reason(exc)})"
-            ) from None
+    def _reading(self) -> AbstractContextManager[None]:
+        """Failures while a response body is read, as mlchat errors (see failures.reading)."""
+        return reading(self.timeouts, self._past_deadline)
 
     def _wait(self, error: MlchatError, attempt: int) -> bool:
         """Sleep before retry `attempt` + 1 if `error` is retryable and retries remain; when
@@ -495,7 +399,7 @@ class Client:
                         return
         except SSEError:
             raise ProtocolError(
-                f"the service sent an event larger than {_size(self._max_event)}"
+                f"the service sent an event larger than {size(self._max_event)}"
             ) from None
         if head is not None and head.strip()[:1] == b"{":
             try:
@@ -543,111 +447,3 @@ class Client:
 
     def count_tokens(self, model: str, messages: tuple[Message, ...], system: str | None) -> int:
         return decode_count(self._json(count_tokens_request(model, messages, system, self._key)))
-
-
-def is_retryable(error: MlchatError) -> bool:
-    """Safe to send again when nothing of the reply has been shown: the request never got an
-    answer, the answer broke off before any content, or the service said "try again"."""
-    if isinstance(error, ConnectFailed | IncompleteReply):
-        return True
-    if isinstance(error, RateLimited | ServerError):
-        return error.status is None or error.status in RETRY_STATUSES or error.status < 400
-    if isinstance(error, ApiError):
-        return error.status in RETRY_STATUSES
-    return False
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).netloc or url
-
-
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(text.split())[:200]
-
-
-def _size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):g} MiB"
-    if n >= 1024:
-        return f"{n / 1024:g} KiB"
-    return f"{n} bytes"
-
-
-# -- fetching a URL the user attached ------------------------------------------------------------
-
-MAX_REDIRECTS = 5
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """A web resource the user attached: where it ended up (after redirects), its media type as
-    the server gave it (parameters such as charset kept) and its bytes."""
-
-    url: str
-    content_type: str
-    data: bytes
-
-
-def fetch(
-    url: str,
-    limit: int,
-    *,
-    timeouts: Timeouts | None = None,
-    transport: httpx.BaseTransport | None = None,
-) -> Fetched:
-    """GET `url` with the API client's rules (TLS always verified, the proxy and CA variables,
-    explicit timeouts), at most `limit` bytes. This client never carries the API key, so it may
-    follow redirects (at most MAX_REDIRECTS). Every failure is FetchFailed (exit 6) naming the
-    URL, except a URL that is not one (UsageError)."""
-    import httpx
-
-    t = timeouts or Timeouts()
-    shown = url if len(url) <= 200 else url[:199] + "…"
-    try:
-        http = httpx.Client(
-            timeout=httpx.Timeout(connect=t.connect, read=t.read, write=t.read, pool=t.connect),
-            transport=transport,
-            follow_redirects=True,
-            max_redirects=MAX_REDIRECTS,
-            headers={
-                "User-Agent": f"mlchat/{__version__}",
-                "Accept": "text/html, text/*;q=0.9, image/*;q=0.9, */*;q=0.5",
-            },
-            trust_env=True,
-        )
-    except OSError as exc:
-        raise FetchFailed(f"cannot fetch {shown}: {_reason(exc)}") from None
-    try:
-        with http, http.stream("GET", url) as response:
-            code = response.status_code
-            if code >= 400:
-                raise FetchFailed(f"cannot fetch {shown}: HTTP {code}")
-            declared = response.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > limit:
-                raise FetchFailed(
-                    f"cannot fetch {shown}: it is {human_size(int(declared))}, over the limit of "
-                    f"{human_size(limit)}",
-                    hint="raise it with --max-bytes (or attach_max_bytes in the config file)",
-                )
-            data = bytearray()
-            for chunk in response.iter_bytes():
-                data += chunk
-                if len(data) > limit:
-                    raise FetchFailed(
-                        f"cannot fetch {shown}: it is over the limit of {human_size(limit)}",
-                        hint="raise it with --max-bytes (or attach_max_bytes in the config file)",
-                    )
-            return Fetched(str(response.url), response.headers.get("content-type", ""), bytes(data))
-    except httpx.InvalidURL as exc:
-        raise UsageError(f"{shown} is not a URL mlchat can fetch: {_reason(exc)}") from None
-    except httpx.UnsupportedProtocol as exc:
-        raise UsageError(f"{shown} is not a URL mlchat can fetch: {_reason(exc)}") from None
-    except httpx.TooManyRedirects:
-        raise FetchFailed(f"cannot fetch {shown}: more than {MAX_REDIRECTS} redirects") from None
-    except httpx.TimeoutException:
-        raise FetchFailed(f"cannot fetch {shown}: timed out", hint=TIMEOUT_HINT) from None
-    except httpx.HTTPError as exc:
-        raise FetchFailed(f"cannot fetch {shown}: {_reason(exc)}", hint=NETWORK_HINT) from None

@@ -1,6 +1,6 @@
 """The store's attachments: the parts of a user message (text, files, images), content-addressed.
-Part of the conversation store (mlchat.store is its only caller; the SQL of both lives in these
-two modules and nowhere else). Imports: the standard library and mlchat.types.
+Part of the conversation store (the package mlchat.store is its only caller, and holds all of
+mlchat's SQL). Imports: the standard library and mlchat.types.
 
 Two tables (migration 3):
 

@@ -1,0 +1,121 @@
+"""`mlchat sessions show`: one conversation as readable text, control characters in the stored
+text neutralised (`export` gives the exact text).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from mlchat.cli import common
+from mlchat.cli.boundary import boundary
+from mlchat.cli.helptext import doc
+from mlchat.cli.sessions.base import OptionalRefArg, app, count, local_time, read_store, require
+
+if TYPE_CHECKING:
+    from mlchat.store import Record, Summary
+
+
+@app.command(
+    help=doc(
+        """Show a conversation as readable text.
+
+        Without ID, the most recently updated one. Control characters in the stored text are
+        shown neutralised; use `mlchat sessions export` for the exact text.
+
+        Examples:
+
+          mlchat sessions show
+          mlchat sessions show a1b2
+          mlchat sessions show rust-notes | less
+        """
+    )
+)
+def show(ctx: typer.Context, ref: OptionalRefArg = None) -> None:
+    rt = common.runtime(ctx)
+    with boundary(rt), read_store() as opened:
+        store, cid = require(opened, ref)
+        summary, records = store.record(cid)
+        pieces = _show(summary, records)
+        if rt.stdout_tty:
+            from mlchat.ui.console import print_styled
+
+            print_styled(rt.out, rt.env, pieces)
+        else:
+            rt.out.write("".join(text for text, _ in pieces))
+            rt.out.flush()
+
+
+def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None]]:
+    from mlchat.text import escape_controls as printable
+
+    out: list[tuple[str, str | None]] = [(summary.id, "bold cyan")]
+    if summary.name:
+        out.append((f"  {printable(summary.name)}", "bold"))
+    out.append(("\n", None))
+    out.append(
+        (
+            f"{printable(summary.model)} ({summary.dialect}) · {summary.messages} messages · "
+            f"created {local_time(summary.created)} · updated {local_time(summary.updated)}\n",
+            "dim",
+        )
+    )
+    held = [
+        f"{k} {printable(v)}"
+        for k, v in (("profile", summary.profile), ("role", summary.role))
+        if v
+    ]
+    if held:
+        out.append((" · ".join(held) + "\n", "dim"))
+    if summary.system:
+        out += [("system: ", "bold"), (printable(summary.system) + "\n", None)]
+    for r in records:
+        head = [r.role, local_time(r.created)]
+        if r.role == "assistant" and r.model:
+            head.insert(1, printable(r.model))
+        if r.usage is not None:
+            head.append(f"{count(r.usage.input_tokens)} in, {count(r.usage.output_tokens)} out")
+        if r.cost is not None:
+            head.append(f"${r.cost:.6f}".rstrip("0").rstrip("."))
+        if r.tool_call_id:
+            head.append(f"result of {printable(r.tool_call_id)}")
+        out.append(("\n── " + " · ".join(head) + "\n", "bold"))
+        if r.reasoning:
+            out.append((printable(r.reasoning).rstrip("\n") + "\n", "dim italic"))
+            if r.content:
+                out.append(("\n", None))
+        if r.parts:
+            out += _attachments(r)
+        elif r.content:
+            out.append((printable(r.content).rstrip("\n") + "\n", None))
+        for call in r.tool_calls:
+            out.append((f"→ {printable(call.name)}({printable(call.arguments)})\n", "yellow"))
+        if r.status == "interrupted":
+            out.append(
+                ("[interrupted" + (f": {printable(r.error)}" if r.error else "") + "]\n", "red")
+            )
+        elif r.status == "failed":
+            out.append((f"[failed: {printable(r.error or 'unknown error')}]\n", "red"))
+    return out
+
+
+def _attachments(r: Record) -> list[tuple[str, str | None]]:
+    """A message with attachments as `show` prints it: the text the user typed, and one line
+    naming each file or image instead of its contents."""
+    from mlchat.prompt_input import human_size
+    from mlchat.text import escape_controls as printable
+    from mlchat.types import ImagePart
+
+    out: list[tuple[str, str | None]] = []
+    for part in r.parts:
+        if isinstance(part, ImagePart):
+            name = printable(part.source or part.url or "image")
+            line = f"[image: {name}, {part.media_type}, {human_size(len(part.data))}]\n"
+            out.append((line, "cyan"))
+        elif part.source is not None:
+            size = human_size(len(part.text.encode("utf-8", errors="replace")))
+            out.append((f"[file: {printable(part.source)}, {size}]\n", "cyan"))
+        elif part.text.strip():
+            out.append((printable(part.text).rstrip("\n") + "\n", None))
+    return out
