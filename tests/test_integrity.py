@@ -3,10 +3,14 @@ nothing a user did not ask to delete is lost. CLI runs with piped input against 
 
 from __future__ import annotations
 
+import subprocess
+import threading
+
 from mlchat.cli.common import open_store
 from mlchat.store import Store
 from tests.conftest import invoke
 from tests.emulator import Emulator
+from tests.test_e2e import child_env, mlchat
 
 
 def chat(lines: list[str], env: dict[str, str], *args: str):  # type: ignore[no-untyped-def]
@@ -52,3 +56,122 @@ def test_no_log_without_save_still_saves_nothing(env: dict[str, str], emulator: 
     assert r.code == 0, r.err
     s = open_store(create=False)
     assert s is None or s.conversations() == []
+
+
+# -- two writers: real processes on one store file ------------------------------------------
+
+
+def _ask(emulator: Emulator, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        mlchat("ask", *args),
+        env=child_env(emulator),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+class LongChat:
+    """A `chat -c` held open on a pipe, sent one line at a time."""
+
+    def __init__(self, emulator: Emulator, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            mlchat("chat", *args),
+            env=child_env(emulator),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+
+    def say(self, line: str) -> str:
+        """Send a message and wait for its (one-line) reply."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline()
+
+    def command(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def close(self) -> str:
+        _out, err = self.proc.communicate("/exit\n", timeout=60)
+        assert self.proc.returncode == 0, err
+        return err
+
+
+def test_four_ask_writers_and_a_long_chat_keep_every_turn(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    assert _ask(emulator, "start").returncode == 0
+    chat_ = LongChat(emulator, "-c")
+    assert chat_.say("c0") == "echo: c0\n"
+    failures: list[str] = []
+
+    def writer(p: int) -> None:
+        for i in range(10):
+            done = _ask(emulator, "-c", f"p{p}-{i}")
+            if done.returncode != 0 or done.stdout != f"echo: p{p}-{i}\n":
+                failures.append(done.stderr)
+
+    threads = [threading.Thread(target=writer, args=(p,)) for p in range(4)]
+    for t in threads:
+        t.start()
+    for n in range(1, 5):  # the chat goes on while the others write
+        assert chat_.say(f"c{n}") == f"echo: c{n}\n"
+    for t in threads:
+        t.join(timeout=120)
+    assert chat_.say("c5") == "echo: c5\n"
+    err = chat_.close()
+    assert failures == [] and "warning" not in err
+    s = store()
+    assert len(s.conversations()) == 1
+    got = contents(s, s.conversations()[0].id)
+    expected = ["start"] + [f"c{n}" for n in range(6)]
+    expected += [f"p{p}-{i}" for p in range(4) for i in range(10)]
+    # Every question and every answer, once each; writers' rows interleave, but each answer
+    # comes after its own question.
+    questions = [m for m in got if not m.startswith("echo: ")]
+    answers = [m for m in got if m.startswith("echo: ")]
+    assert sorted(questions) == sorted(expected)
+    assert sorted(answers) == sorted(f"echo: {q}" for q in expected)
+    assert all(got.index(q) < got.index(f"echo: {q}") for q in expected)
+    assert len(got) == 2 * len(expected) == 94
+
+
+def test_undo_before_another_writers_turn_forks(env: dict[str, str], emulator: Emulator) -> None:
+    assert _ask(emulator, "start").returncode == 0
+    chat_ = LongChat(emulator, "-c")
+    assert chat_.say("mine") == "echo: mine\n"
+    assert _ask(emulator, "-c", "theirs").returncode == 0
+    chat_.command("/undo")
+    assert chat_.say("again") == "echo: again\n"
+    err = chat_.close()
+    assert "another process has written to conversation" in err
+    s = store()
+    old, new = sorted(s.conversations(), key=lambda c: c.created)
+    assert contents(s, old.id) == [
+        "start", "echo: start", "mine", "echo: mine", "theirs", "echo: theirs"
+    ]  # fmt: skip
+    assert contents(s, new.id) == ["start", "echo: start", "again", "echo: again"]
+
+
+def test_undo_of_a_turn_after_another_writers_deletes_only_it(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    assert _ask(emulator, "start").returncode == 0
+    chat_ = LongChat(emulator, "-c")
+    assert _ask(emulator, "-c", "theirs").returncode == 0
+    assert chat_.say("mine") == "echo: mine\n"
+    chat_.command("/undo")
+    err = chat_.close()
+    assert "another process" not in err
+    s = store()
+    assert len(s.conversations()) == 1
+    assert contents(s, s.conversations()[0].id) == [
+        "start", "echo: start", "theirs", "echo: theirs"
+    ]  # fmt: skip

@@ -304,6 +304,7 @@ class Store:
             name=summary.name,
             profile=summary.profile,
             role=summary.role,
+            seen_rows=frozenset(r.row for r in records),
         )
 
     # -- reading -------------------------------------------------------------------------------

@@ -74,6 +74,7 @@ class Record:
     # The attachments of a user message (files, images, pages); `content` is then the whole
     # text as it was sent, rebuilt from them.
     parts: tuple[Part, ...] = ()
+    row: int = 0  # the row id: which row this is, for the writer that loaded it
 
     @property
     def included(self) -> bool:
@@ -283,6 +284,7 @@ def record_from_row(row: sqlite3.Row, parts: tuple[Part, ...] = ()) -> Record:
         status=status,
         error=row["error"],
         parts=parts,
+        row=int(row["id"]),
     )
 
 
