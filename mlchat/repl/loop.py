@@ -24,6 +24,7 @@ from mlchat.repl.complete import Candidate, completions
 from mlchat.repl.reader import LineReader, default_reader
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, NullLog, TurnLog
+from mlchat.signals import Terminated
 from mlchat.text import escape_controls
 from mlchat.toolloop import ToolSession
 from mlchat.turn import Turn
@@ -116,6 +117,8 @@ class Repl:
             editing, self.edit_from = self.edit_from, None
             try:
                 text = reader.read(prefill)
+            except Terminated:
+                raise  # SIGTERM, SIGHUP: the chat ends (the error boundary says so)
             except KeyboardInterrupt:
                 if not reader.interactive:
                     return self._interrupted()
@@ -126,6 +129,8 @@ class Repl:
                 self.handle(text, editing)
             except Leave:
                 return self.exit_code
+            except Terminated:
+                raise
             except KeyboardInterrupt:
                 # Ctrl-C outside a reply (e.g. during /tokens): back to the prompt.
                 if not reader.interactive:
@@ -195,10 +200,13 @@ class Repl:
         )
         interrupted = False
         error: MlchatError | None = None
+        signal: Terminated | None = None
         try:
             turn.run(text)
         except OutputError:
             raise  # stdout is gone: the chat cannot go on
+        except Terminated as exc:
+            interrupted, signal = True, exc
         except KeyboardInterrupt:
             interrupted = True
         except MlchatError as exc:
@@ -206,6 +214,10 @@ class Repl:
         for reply in turn.replies:
             self._count(reply.usage)
         last = turn.last
+        if signal is not None:
+            if last is not None and last.has_content and self.saving:
+                self.rt.note("(the partial reply is saved)")
+            raise signal  # the chat ends: the error boundary exits with 128 + the signal
         if interrupted:
             if last is not None and last.has_content:
                 self.rt.note("(interrupted: the partial reply stays in the conversation)")
