@@ -3,13 +3,25 @@ nothing a user did not ask to delete is lost. CLI runs with piped input against 
 
 from __future__ import annotations
 
+import io
+import json
+import os
 import subprocess
+import sys
 import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
 
+import pytest
+from typer.testing import CliRunner
+
+from mlchat.cli import app
 from mlchat.cli.common import open_store
+from mlchat.runtime import Runtime
 from mlchat.store import Store
 from tests.conftest import invoke
-from tests.emulator import Emulator
+from tests.emulator import Emulator, Reply
 from tests.test_e2e import child_env, mlchat
 
 
@@ -175,3 +187,88 @@ def test_undo_of_a_turn_after_another_writers_deletes_only_it(
     assert contents(s, s.conversations()[0].id) == [
         "start", "echo: start", "theirs", "echo: theirs"
     ]  # fmt: skip
+
+
+# -- a tool round ended early ---------------------------------------------------------------
+
+
+def _tool_runtime(env: dict[str, str], answer: Callable[[str], str]) -> Runtime:
+    base = {k: v for k, v in os.environ.items() if k.startswith("XDG_") or k == "HOME"}
+    return Runtime(
+        env={**base, **env},
+        stdin=io.BytesIO(b""),
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+        stdin_tty=True,
+        stdout_tty=False,
+        stderr_tty=True,
+        sleep=lambda _s: None,
+        read_line=answer,
+    )
+
+
+def _ctrl_c(prompt: str) -> str:
+    raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_ctrl_c_at_the_approval_prompt_leaves_a_conversation_valid_to_send(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path, api: str
+) -> None:
+    tools = tmp_path / "tools.toml"
+    tools.write_text(f'[[tools]]\nname = "run_shell"\ncommand = [{json.dumps(sys.executable)}]\n')
+    emulator.script(
+        Reply.chat(
+            "",
+            tool_calls=[
+                {"id": "c1", "name": "run_shell", "arguments": "{}"},
+                {"id": "c2", "name": "run_shell", "arguments": "{}"},
+            ],
+            finish_reason="tool_calls",
+        )
+    )
+    rt = _tool_runtime(env, _ctrl_c)
+    result = CliRunner().invoke(app, ["ask", "--api", api, "--tools", str(tools), "go"], obj=rt)
+    assert result.exit_code == 130
+    r = invoke(["ask", "--api", api, "-c", "next"], env=env)
+    assert r.code == 0, r.err
+    sent = emulator.requests[-1].json["messages"]
+    if api == "openai":
+        assert [m["role"] for m in sent] == ["user", "assistant", "tool", "tool", "user"]
+        assert [m["tool_call_id"] for m in sent[2:4]] == ["c1", "c2"]
+        assert all("cancelled by the user" in m["content"] for m in sent[2:4])
+    else:
+        assert [m["role"] for m in sent] == ["user", "assistant", "user"]
+        results = [b for b in sent[2]["content"] if b["type"] == "tool_result"]
+        assert [b["tool_use_id"] for b in results] == ["c1", "c2"]
+        assert all(b["is_error"] for b in results)
+        assert sent[2]["content"][-1] == {"type": "text", "text": "next"}
+
+
+def test_ctrl_c_at_the_approval_prompt_in_chat_says_what_happened(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    from mlchat import tools as toolmod
+    from mlchat.toolloop import ToolSession
+    from mlchat.types import ToolCall
+    from tests.test_repl import chat as repl_chat
+    from tests.test_repl import sent
+
+    tools = tmp_path / "tools.toml"
+    tools.write_text(f'[[tools]]\nname = "run_shell"\ncommand = [{json.dumps(sys.executable)}]\n')
+
+    def approve(call: ToolCall) -> Literal["yes", "no", "always"]:
+        raise KeyboardInterrupt
+
+    emulator.script(
+        Reply.chat(
+            "",
+            tool_calls=[{"id": "c1", "name": "run_shell", "arguments": "{}"}],
+            finish_reason="tool_calls",
+        )
+    )
+    session = ToolSession(toolmod.load(tools), approve)
+    c = repl_chat(emulator, "go", "next", tools=session, interactive=True)
+    assert "the tool call was cancelled" in c.err
+    assert "partial reply" not in c.err
+    assert [m["role"] for m in sent(emulator)[-1]] == ["user", "assistant", "tool", "user"]

@@ -219,7 +219,12 @@ class Repl:
                 self.rt.note("(the partial reply is saved)")
             raise signal  # the chat ends: the error boundary exits with 128 + the signal
         if interrupted:
-            if last is not None and last.has_content:
+            if last is not None and last.finished and last.tool_calls:
+                self.rt.note(
+                    "(interrupted: the tool call was cancelled, and the conversation records "
+                    "it as cancelled)"
+                )
+            elif last is not None and last.has_content:
                 self.rt.note("(interrupted: the partial reply stays in the conversation)")
             else:
                 self.rt.note("(interrupted before any reply: /retry sends your message again)")
