@@ -79,6 +79,7 @@ class Turn:
         extra_tools: tuple[ToolSpec, ...] = (),
         replying: Callable[[], AbstractContextManager[None]] = nullcontext,
         on_stderr: bool = False,
+        length_hint: str | None = None,
     ) -> None:
         self.rt = rt
         self.client = client
@@ -93,6 +94,8 @@ class Turn:
         self.extra_tools = extra_tools
         self.replying = replying
         self.on_stderr = on_stderr  # the reply is drawn on stderr (`ask -x`: stdout gets the code)
+        # What to do about a reply cut off by the length limit (said after the warning).
+        self.length_hint = length_hint
         self.replies: list[Reply] = []  # every round's reply, kept even when a later one fails
         self.results: list[ToolResult] = []
         self._renderers: list[Renderer] = []
@@ -123,6 +126,10 @@ class Turn:
             request_options=self.request_options,
             scrub=self.rt.scrub,
         )
+        last = self.last
+        if last is not None and last.finish_reason == "length":
+            hint = f"; {self.length_hint}" if self.length_hint else ""
+            self.rt.warn(f"the reply stopped at the max_tokens limit: it is cut off{hint}")
 
     @property
     def last(self) -> Reply | None:

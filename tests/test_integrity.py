@@ -272,3 +272,50 @@ def test_ctrl_c_at_the_approval_prompt_in_chat_says_what_happened(
     assert "the tool call was cancelled" in c.err
     assert "partial reply" not in c.err
     assert [m["role"] for m in sent(emulator)[-1]] == ["user", "assistant", "tool", "user"]
+
+
+# -- a reply cut off by max_tokens ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_a_reply_cut_off_by_the_length_limit_says_so(
+    env: dict[str, str], emulator: Emulator, api: str
+) -> None:
+    emulator.script(Reply.chat("the first half of", finish_reason="length"))
+    r = invoke(["ask", "--api", api, "tell me"], env=env)
+    assert r.code == 0
+    assert r.out == "the first half of\n"
+    assert "warning: the reply stopped at the max_tokens limit" in r.err
+    assert "--max-tokens" in r.err
+    emulator.script(Reply.chat("whole"))
+    r = invoke(["ask", "--api", api, "tell me"], env=env)
+    assert "max_tokens" not in r.err
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_continue_joins_the_rest_to_the_cut_off_reply(
+    env: dict[str, str], emulator: Emulator, api: str
+) -> None:
+    emulator.script(
+        Reply.chat("the first half of", finish_reason="length"),
+        Reply.chat(" the story."),
+    )
+    r = chat(["tell me", "/continue", "/exit"], env, "--api", api)
+    assert r.code == 0, r.err
+    assert "/continue asks for the rest" in r.err
+    second = emulator.requests[1].json["messages"]
+    assert second[-1]["role"] == "user" and "cut off" in str(second[-1]["content"])
+    s = store()
+    assert contents(s, s.conversations()[0].id) == ["tell me", "the first half of the story."]
+    _, records = s.record(s.conversations()[0].id)
+    assert [r.status for r in records] == ["ok", "ok"]
+    r = chat(["and then?"], env, "-c")
+    sent = [m["content"] for m in emulator.requests[-1].json["messages"]]
+    assert sent[-2:] == ["the first half of the story.", "and then?"]
+
+
+def test_continue_with_nothing_to_continue_is_one_line(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    r = chat(["/continue"], env)
+    assert "nothing to continue" in r.err and emulator.requests == []

@@ -23,12 +23,12 @@ from mlchat.repl.commands import COMMANDS, Leave
 from mlchat.repl.complete import Candidate, completions
 from mlchat.repl.reader import LineReader, default_reader
 from mlchat.runtime import Runtime
-from mlchat.session import Conversation, NullLog, TurnLog
+from mlchat.session import Conversation, NullLog, ReplyStatus, TurnLog
 from mlchat.signals import Terminated
 from mlchat.text import escape_controls
 from mlchat.toolloop import ToolSession
 from mlchat.turn import Turn
-from mlchat.types import Usage
+from mlchat.types import Message, Usage
 from mlchat.ui.errors import report
 from mlchat.ui.render import ReasoningMode
 
@@ -43,6 +43,13 @@ class SessionStore(Protocol):
     def save_as(self, convo: Conversation, name: str) -> None: ...
 
     def find(self, ref: str) -> Conversation: ...
+
+
+# What /continue sends (never saved): the reply it gets is joined to the last one.
+CONTINUE_PROMPT = (
+    "Your last reply was cut off. Continue exactly where it stopped, without repeating "
+    "anything and without any preamble."
+)
 
 
 def _no_models() -> list[str]:
@@ -197,6 +204,7 @@ class Repl:
             plain=self.plain,
             reasoning=self.reasoning,
             replying=reader.replying if reader is not None else contextlib.nullcontext,
+            length_hint="/continue asks for the rest; /set max_tokens N raises the limit",
         )
         interrupted = False
         error: MlchatError | None = None
@@ -236,6 +244,72 @@ class Repl:
             self._fail(error, hint=hint)
         if self.rt.stdout_tty:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
+            self.rt.out.flush()
+
+    def continue_reply(self) -> None:
+        """/continue: ask the model to go on from where its last reply stopped, and join the two
+        parts into one reply, in the conversation and the store."""
+        convo = self.convo
+        last = convo.messages[-1] if convo.messages else None
+        if last is None or last.role != "assistant" or not last.content:
+            raise UsageError("nothing to continue: the last message is not a reply with text")
+        keep = len(convo.messages)
+        convo.messages.append(Message("user", CONTINUE_PROMPT))
+        reader = self._reader
+        # The instruction and the second part are never logged as such: only the joined reply.
+        turn = Turn(
+            self.rt,
+            self.client,
+            convo,
+            NullLog(),
+            stream=self.stream,
+            plain=self.plain,
+            reasoning=self.reasoning,
+            replying=reader.replying if reader is not None else contextlib.nullcontext,
+            length_hint="/continue asks for more",
+        )
+        interrupted = False
+        error: MlchatError | None = None
+        signal: Terminated | None = None
+        try:
+            turn.run(None)
+        except OutputError:
+            del convo.messages[keep:]
+            raise
+        except Terminated as exc:
+            interrupted, signal = True, exc
+        except KeyboardInterrupt:
+            interrupted = True
+        except MlchatError as exc:
+            error = exc
+        added = convo.messages[keep + 1 :]
+        del convo.messages[keep:]
+        for reply in turn.replies:
+            self._count(reply.usage)
+        more = "".join(m.content for m in added if m.role == "assistant")
+        final = turn.last
+        if more and final is not None:
+            cut = interrupted or error is not None or not final.finished
+            joined = Message(
+                "assistant", last.content + more, tool_calls=last.tool_calls, interrupted=cut
+            )
+            convo.messages[-1] = joined
+            status: ReplyStatus = "interrupted" if cut else "ok"
+            self.log.reply(convo, joined, final, status=status)
+        if signal is not None:
+            raise signal
+        if interrupted:
+            self.rt.note(
+                "(interrupted: what arrived is joined to the reply)"
+                if more
+                else "(interrupted before any more arrived)"
+            )
+            if not self.interactive:
+                self._stop = True
+        elif error is not None:
+            self._fail(error, hint=error.hint)
+        if self.rt.stdout_tty:
+            self.rt.out.write("\n")
             self.rt.out.flush()
 
     @property
