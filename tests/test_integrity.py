@@ -319,3 +319,24 @@ def test_continue_with_nothing_to_continue_is_one_line(
 ) -> None:
     r = chat(["/continue"], env)
     assert "nothing to continue" in r.err and emulator.requests == []
+
+
+# -- a message that failed ------------------------------------------------------------------
+
+
+def test_a_failed_message_goes_with_the_next_one_and_the_chat_says_so(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    emulator.script(Reply.error(400), Reply.chat("both answered"))
+    r = chat(["first try", "second"], env)
+    assert "your previous message got no reply, so it is sent again with this one" in r.err
+    assert "first try" in r.err.splitlines()[-1]
+    sent = [m["content"] for m in emulator.requests[-1].json["messages"]]
+    assert sent == ["first try", "second"]
+    s = store()
+    assert contents(s, s.conversations()[0].id) == ["first try", "second", "both answered"]
+
+
+def test_a_message_after_a_reply_has_no_such_note(env: dict[str, str], emulator: Emulator) -> None:
+    r = chat(["one", "two"], env)
+    assert "no reply" not in r.err

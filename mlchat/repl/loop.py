@@ -25,7 +25,7 @@ from mlchat.repl.reader import LineReader, default_reader
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, NullLog, ReplyStatus, TurnLog
 from mlchat.signals import Terminated
-from mlchat.text import escape_controls
+from mlchat.text import escape_controls, first_line
 from mlchat.toolloop import ToolSession
 from mlchat.turn import Turn
 from mlchat.types import Message, Usage
@@ -191,6 +191,14 @@ class Repl:
     def send(self, text: str | None) -> None:
         """Send `text` as the next user message, or with None resend the last one (/retry).
         With tools, rounds of tool calls run until the model answers (toolloop)."""
+        before = self.convo.messages[-1] if self.convo.messages else None
+        if text is not None and before is not None and before.role == "user":
+            # The last message got no reply (it failed, or was interrupted before any): it stays,
+            # and goes with this one, so the model sees both.
+            self.rt.note(
+                f"(your previous message got no reply, so it is sent again with this one: "
+                f"“{first_line(before.content, 40)}”)"
+            )
         # Only while a reply streams: typed-ahead keys are kept, and tool approvals (between
         # rounds) read from a normal terminal.
         reader = self._reader
