@@ -340,3 +340,45 @@ def test_a_failed_message_goes_with_the_next_one_and_the_chat_says_so(
 def test_a_message_after_a_reply_has_no_such_note(env: dict[str, str], emulator: Emulator) -> None:
     r = chat(["one", "two"], env)
     assert "no reply" not in r.err
+
+
+# -- a store that can be read but not written ------------------------------------------------
+
+
+def _immutable(paths: list[Path], on: bool) -> bool:
+    """chattr +i / -i: read-only even for root (for whom chmod changes nothing)."""
+    try:
+        done = subprocess.run(
+            ["chattr", "+i" if on else "-i", *map(str, paths)], capture_output=True, timeout=10
+        )
+    except OSError:
+        return False
+    return done.returncode == 0
+
+
+def test_a_read_only_store_can_be_read_and_only_writing_warns(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    assert chat(["alpha", "/save keep"], env).code == 0
+    s = store()
+    path = s.path
+    s.close()
+    for extra in path.parent.glob(path.name + "-*"):  # a closed store leaves none, normally
+        extra.unlink()
+    frozen = [path, path.parent]
+    if not _immutable(frozen, True):
+        pytest.skip("chattr +i is not available here")
+    try:
+        listed = invoke(["sessions", "list"], env=env)
+        assert listed.code == 0, listed.err
+        assert "keep" in listed.out
+        shown = invoke(["sessions", "show", "keep"], env=env)
+        assert shown.code == 0 and "alpha" in shown.out
+        asked = invoke(["ask", "-c", "beta"], env=env)
+        assert asked.code == 0 and asked.out == "echo: beta\n"
+        assert asked.err.count("warning") == 1 and "not being saved" in asked.err
+        removed = invoke(["sessions", "rm", "--yes", "keep"], env=env)
+        assert removed.code == 3 and "readonly" in removed.err
+    finally:
+        _immutable(frozen, False)
+    assert contents(store(), "keep") == ["alpha", "echo: alpha"]
