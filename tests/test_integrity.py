@@ -382,3 +382,32 @@ def test_a_read_only_store_can_be_read_and_only_writing_warns(
     finally:
         _immutable(frozen, False)
     assert contents(store(), "keep") == ["alpha", "echo: alpha"]
+
+
+# -- resuming says what it resumed ----------------------------------------------------------
+
+
+def test_resuming_says_what_was_resumed(emulator: Emulator) -> None:
+    from mlchat.session import Conversation
+    from mlchat.types import Message
+    from tests.test_repl import chat as repl_chat
+
+    convo = Conversation(
+        model="m",
+        messages=[
+            Message("user", "old question"),
+            Message("assistant", "old answer"),
+            Message("user", "how do lifetimes work?"),
+            Message("assistant", "A lifetime names a scope.\nMore lines."),
+        ],
+        id="abcd1234",
+        name="rust-notes",
+    )
+    c = repl_chat(emulator, convo=convo, interactive=True)
+    resumed = [line for line in c.err.splitlines() if line.startswith("resumed")]
+    assert resumed == [
+        "resumed rust-notes: 4 messages · you: how do lifetimes work? · model: A lifetime "
+        "names a scope.…"
+    ]
+    fresh = repl_chat(emulator, interactive=True)
+    assert "resumed" not in fresh.err

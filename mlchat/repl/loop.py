@@ -119,6 +119,7 @@ class Repl:
             self.rt.note(
                 f"mlchat · {self.convo.model} · /help lists commands · Ctrl-D or /exit leaves"
             )
+            self.note_resumed()
         while True:
             prefill, self.prefill = self.prefill, ""
             editing, self.edit_from = self.edit_from, None
@@ -144,6 +145,22 @@ class Repl:
                     return self._interrupted()
             if self._stop:
                 return self._interrupted()
+
+    def note_resumed(self) -> None:
+        """Say what a resumed chat (`-c`, `--session`, /load) goes on with: its name or id, its
+        size, and the last exchange in brief."""
+        c = self.convo
+        if c.id is None or not c.messages:
+            return
+        n = len(c.messages)
+        line = f"resumed {c.name or c.id}: {n} message{'s' if n != 1 else ''}"
+        you = next((m for m in reversed(c.messages) if m.role == "user"), None)
+        model = next((m for m in reversed(c.messages) if m.role == "assistant"), None)
+        if you is not None:
+            line += f" · you: {first_line(you.content, 50)}"
+        if model is not None and model.content:
+            line += f" · model: {first_line(model.content, 50)}"
+        self.rt.note(line)
 
     def _interrupted(self) -> int:
         self.rt.note("mlchat: interrupted")
