@@ -32,8 +32,18 @@ from mlchat.providers import get_provider
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, Reply, TurnLog
 from mlchat.toolloop import ToolSession, run_rounds
-from mlchat.types import ChatRequest, Message, StreamEvent, ToolSpec
+from mlchat.types import (
+    ChatRequest,
+    Message,
+    ReasoningDelta,
+    RefusalDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    ToolSpec,
+)
 from mlchat.ui.render import NullRenderer, ReasoningMode, Renderer, make_renderer
+from mlchat.ui.spinner import Spinner
 from mlchat.ui.toolcalls import show_call, show_result, show_server_tool
 
 if TYPE_CHECKING:
@@ -99,6 +109,7 @@ class Turn:
         self.replies: list[Reply] = []  # every round's reply, kept even when a later one fails
         self.results: list[ToolResult] = []
         self._renderers: list[Renderer] = []
+        self._spinner = Spinner(None)
 
     def run(self, text: str | Message | None) -> None:
         convo = self.convo
@@ -110,8 +121,16 @@ class Turn:
 
         @contextmanager
         def open_stream(req: ChatRequest) -> Iterator[Iterator[StreamEvent]]:
-            with self.replying(), self.client.chat(provider, req) as events:
-                yield events
+            # A sign of waiting on a terminal's stderr until the first content arrives (_sink).
+            self._spinner = Spinner.for_terminal(
+                self.rt.err, env=self.rt.env, tty=bool(self.rt.stderr_tty)
+            )
+            self._spinner.start()
+            try:
+                with self.replying(), self.client.chat(provider, req) as events:
+                    yield events
+            finally:
+                self._spinner.stop()
 
         run_rounds(
             open_stream,
@@ -156,6 +175,8 @@ class Turn:
         self._renderers[:] = [renderer]
 
         def feed(ev: StreamEvent) -> None:
+            if isinstance(ev, TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta):
+                self._spinner.stop()  # before anything is drawn
             with stdout_writes():
                 renderer.feed(ev)
             self.log.progress(self.convo, reply)  # a throttled checkpoint
