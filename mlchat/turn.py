@@ -145,6 +145,11 @@ class Turn:
             request_options=self.request_options,
             scrub=self.rt.scrub,
         )
+        if any(r.usage is not None and r.usage.rejected for r in self.replies):
+            self.rt.warn(
+                "the service reported a token count that is no sane number; it is left out "
+                "of the usage and the cost"
+            )
         last = self.last
         if last is not None and last.finish_reason == "length":
             hint = f"; {self.length_hint}" if self.length_hint else ""

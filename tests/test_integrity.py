@@ -411,3 +411,34 @@ def test_resuming_says_what_was_resumed(emulator: Emulator) -> None:
     ]
     fresh = repl_chat(emulator, interactive=True)
     assert "resumed" not in fresh.err
+
+
+# -- server numbers are checked -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+@pytest.mark.parametrize("n", [10**25, int("9" * 400), -5], ids=["1e25", "400-digit", "negative"])
+def test_a_nonsensical_usage_is_left_out_with_a_warning_and_the_reply_saved(
+    env: dict[str, str], emulator: Emulator, api: str, n: int
+) -> None:
+    names = ("prompt_tokens", "completion_tokens") if api == "openai" else ("input_tokens",)
+    usage = dict.fromkeys(names, n) | (
+        {"output_tokens": 3} if api == "anthropic" else {"total_tokens": n}
+    )
+    emulator.script(Reply.chat("counted", usage=usage))
+    r = invoke(["ask", "--api", api, "--json", "q"], env=env)
+    assert r.code == 0, r.err
+    doc = json.loads(r.out, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert doc["text"] == "counted"
+    assert r.err.count("token count that is no sane number") == 1
+    emulator.script(Reply.chat("saved too", usage=usage))
+    r = chat(["again"], env, "--api", api)
+    assert r.code == 0 and "no sane number" in r.err
+    s = store()
+    assert contents(s, s.conversations()[0].id) == ["again", "saved too"]
+
+
+def test_a_sane_usage_gives_no_warning(env: dict[str, str], emulator: Emulator) -> None:
+    r = invoke(["ask", "--json", "q"], env=env)
+    assert r.code == 0 and "sane" not in r.err
+    assert json.loads(r.out)["usage"]["input_tokens"] > 0

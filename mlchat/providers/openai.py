@@ -19,6 +19,7 @@ from mlchat.providers.common import (
     as_dict,
     content_text,
     count,
+    insane,
     loads,
     raise_if_error,
 )
@@ -179,13 +180,15 @@ def _usage(value: Any) -> Usage | None:
     usage = as_dict(value)
     if usage is None:
         return None
-    prompt = count(usage.get("prompt_tokens", usage.get("input_tokens")))
-    completion = count(usage.get("completion_tokens", usage.get("output_tokens")))
+    raw_prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
+    raw_completion = usage.get("completion_tokens", usage.get("output_tokens"))
     details = as_dict(usage.get("prompt_tokens_details")) or {}
+    prompt, completion = count(raw_prompt), count(raw_completion)
     cached = count(details.get("cached_tokens"))
     if cached is not None and prompt is not None:
         cached = min(cached, prompt)
-    return Usage(prompt, completion, cached or None)
+    rejected = insane(raw_prompt, raw_completion, details.get("cached_tokens"))
+    return Usage(prompt, completion, cached or None, rejected=rejected)
 
 
 def _tool_delta(value: Any, position: int) -> list[StreamEvent]:
