@@ -171,7 +171,8 @@ def test_stdio_server_tool_list_call_and_result(emulator: Emulator, pids: Path, 
     assert all_gone(pids)
 
 
-def test_reference_server_from_pypi(emulator: Emulator) -> None:
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_reference_server_from_pypi(emulator: Emulator, api: str) -> None:
     write_config(
         f"[mcp.time]\ncommand = [{json.dumps(str(TIME_SERVER))}, '--local-timezone', 'UTC']\n"
     )
@@ -181,14 +182,23 @@ def test_reference_server_from_pypi(emulator: Emulator) -> None:
             tool_calls=[call("time__get_current_time", {"timezone": "Asia/Tokyo"})],
             finish_reason="tool_calls",
         ),
-        Reply.chat("It is late in Tokyo."),
+        Reply.chat("It is late in Tokyo.", chunk_size=3),
     )
-    r = invoke(["ask", "--mcp", "time", "-y", "time in Tokyo?"], env=env_with(emulator))
+    args = ["ask", "--api", api, "--mcp", "time", "-y", "time in Tokyo?"]
+    r = invoke(args, env=env_with(emulator))
     assert r.code == 0, r.err
-    assert {"time__get_current_time", "time__convert_time"} <= set(
-        tool_names(emulator.requests[0].json)
-    )
-    result = json.loads(emulator.requests[1].json["messages"][-1]["content"])
+    assert r.out == "It is late in Tokyo.\n"
+    first, second = (req.json for req in emulator.requests)
+    assert first["stream"] is True and second["stream"] is True
+    assert {"time__get_current_time", "time__convert_time"} <= set(tool_names(first))
+    last = second["messages"][-1]
+    if api == "openai":
+        assert last["role"] == "tool" and last["tool_call_id"] == "call_1"
+        text = last["content"]
+    else:
+        assert last["role"] == "user" and last["content"][0]["type"] == "tool_result"
+        text = last["content"][0]["content"]
+    result = json.loads(text)
     assert result["timezone"] == "Asia/Tokyo" and "+09:00" in result["datetime"]
 
 
@@ -428,6 +438,26 @@ def test_chat_uses_servers_from_the_first_turn(emulator: Emulator, http_url: str
     assert r.err.count("MCP server gone failed to start") == 1
     assert emulator.requests[1].json["messages"][-1]["content"] == "web says: c"
     assert "web__echo" in tool_names(emulator.requests[2].json)
+
+
+def test_chat_stops_its_stdio_servers_when_it_ends(emulator: Emulator, pids: Path) -> None:
+    write_config(stdio_table("demo"))
+    emulator.script(
+        Reply.chat("", tool_calls=[call("demo__echo", {"text": "c"})], finish_reason="tool_calls"),
+        Reply.chat("first"),
+        Reply.chat("second"),
+    )
+    r = invoke(
+        ["chat", "--api", "anthropic", "--mcp", "demo", "-y"],
+        stdin=b"one\ntwo\n",
+        env=env_with(emulator),
+    )
+    assert r.code == 0, r.err
+    assert "first" in r.out and "second" in r.out
+    assert emulator.requests[1].json["messages"][-1]["content"][0]["content"] == "demo says: c"
+    assert "demo__echo" in tool_names(emulator.requests[2].json)
+    assert len(server_pids(pids)) == 2  # one server (and its child) for the whole chat
+    assert all_gone(pids)
 
 
 # -- mlchat mcp ------------------------------------------------------------------------------
