@@ -40,9 +40,10 @@ class TextPart:
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """An image in a user message: its bytes and media type (recognised from the bytes), where it
-    came from, and, for an image fetched from the web, the URL it is sent as where the dialect
-    allows it (the bytes are kept so the conversation can be sent again faithfully)."""
+    """An image in a user message or a tool's result: its bytes and media type (recognised from
+    the bytes), where it came from, and, for an image fetched from the web, the URL it is sent as
+    where the dialect allows it (the bytes are kept so the conversation can be sent again
+    faithfully)."""
 
     media_type: str
     data: bytes
@@ -67,7 +68,9 @@ class Message:
 
     A user message that carries attachments (files, images, pages) has `parts`, in the order they
     are sent; its `content` is then the text of those parts joined by blank lines (what a terminal
-    shows and what token estimates read). Build one with `user_message`.
+    shows and what token estimates read). Build one with `user_message`. A tool message whose
+    tool returned images has `parts` too: its text (`content`, which describes the images), then
+    the images, sent as images where the dialect allows it in a tool result.
     """
 
     role: Role
