@@ -39,9 +39,8 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
 from mlchat import __version__
-from mlchat.attach import image_type
 from mlchat.mcp_config import ServerConfig, expand
-from mlchat.types import ImagePart
+from mlchat.types import ImagePart, image_type
 
 T = TypeVar("T")
 STOP_GRACE = 6.0  # the SDK's own shutdown: 2 s for stdin EOF, 2 s after SIGTERM, then SIGKILL

@@ -58,6 +58,19 @@ class ImagePart:
 Part = TextPart | ImagePart
 
 
+def image_type(data: bytes) -> str | None:
+    """The media type of an image we can send, from its first bytes; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if len(data) >= 12 and data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One message of a conversation.
