@@ -75,6 +75,19 @@ def test_refusal_is_saved(env: dict[str, str], emulator: Emulator) -> None:
     assert REFUSAL in r.out
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_refusal_in_chat_is_marked_and_the_chat_goes_on(
+    env: dict[str, str], emulator: Emulator, api: str
+) -> None:
+    emulator.script(Reply.chat(refusal=REFUSAL, chunk_size=4), Reply.chat("Here is a story."))
+    r = invoke(["chat", "--api", api], env=env, stdin=b"pick a lock\ntell a story\n")
+    assert r.code == 0, r.err
+    assert r.out == REFUSAL + "\nHere is a story.\n"
+    assert r.err == "(the model refused to answer)\n"
+    sent = emulator.requests[-1].json["messages"]
+    assert sent[1] == {"role": "assistant", "content": REFUSAL}
+
+
 def test_refusal_with_a_schema_is_not_a_schema_error(
     env: dict[str, str], emulator: Emulator
 ) -> None:
