@@ -170,7 +170,7 @@ class MarkdownRenderer:
         return [[], *lines] if self._separate and not joined else lines
 
     def _tail(self) -> list[Line]:
-        kind, lines = self._blocks.tail()
+        kind, lines = self._blocks.tail(self._screen.max_rows())
         if not lines:
             return []
         if kind == "code":
