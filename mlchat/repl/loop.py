@@ -261,6 +261,8 @@ class Repl:
             kept = "your message is kept: /retry sends it again"
             hint = f"{error.hint}; {kept}" if error.hint else kept
             self._fail(error, hint=hint)
+        elif last is not None and last.refused:
+            self.rt.note("(the model refused to answer)")
         if self.rt.stdout_tty:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
             self.rt.out.flush()

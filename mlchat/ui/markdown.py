@@ -184,7 +184,7 @@ class MarkdownRenderer:
         return self._fences + 1 if self._numbered else None
 
     def _tail(self) -> list[Line]:
-        kind, lines = self._blocks.tail()
+        kind, lines = self._blocks.tail(self._screen.max_rows())
         if not lines:
             return []
         if kind == "code":
