@@ -179,11 +179,14 @@ class StoreLog:
                 tx.touch(convo)
             kept = [i for i, e in enumerate(entries) if e.message is not None]
             same = 0
-            while (
-                same < len(kept)
-                and same < len(target)
-                and entries[kept[same]].message == target[same]
-            ):
+            # Messages are immutable and a conversation keeps those it saved, so the saved prefix
+            # is almost always the very same objects: `is` first, so that a long chat's turns
+            # stay flat (== on every message costs ~1 ms a write at 1,000 messages).
+            limit = min(len(kept), len(target))
+            while same < limit:
+                saved = entries[kept[same]].message
+                if saved is not target[same] and saved != target[same]:
+                    break
                 same += 1
             if same < len(kept):
                 cut = kept[same]

@@ -136,7 +136,7 @@ def _message(m: Message) -> dict[str, Any]:
     if m.role == "tool":
         return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content}
     out: dict[str, Any] = {"role": m.role, "content": m.content}
-    if m.images:
+    if m.parts and m.images:  # `parts` first: every message of a long chat, on every turn
         out["content"] = [_part(chunk) for chunk in wire_chunks(m)]
     if m.tool_calls:
         out["content"] = m.content or None
