@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import httpx  # a type only, never imported at run time
@@ -102,6 +102,12 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
+class Transient(Protocol):
+    """Something drawn in place on stderr that a note must erase first."""
+
+    def clear(self) -> None: ...
+
+
 @dataclass
 class Runtime:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -122,6 +128,8 @@ class Runtime:
     page: Callable[[str], None] = _page
     # Values that must never reach any output (the API key); `scrub` masks them.
     secrets: set[str] = field(default_factory=set)
+    # A line drawn in place on stderr (the waiting spinner), erased before any note is written.
+    transient: Transient | None = None
 
     def bind(self) -> Runtime:
         """Fill what was not injected from the current process streams (which CliRunner may have
@@ -191,5 +199,7 @@ class Runtime:
         error, a model id, a file name) and scrubbed of secrets."""
         from mlchat.text import escape_controls
 
+        if self.transient is not None:
+            self.transient.clear()  # a note never lands in the middle of the spinner's line
         self.err.write(self.scrub(escape_controls(f"{text}\n")))
         self.err.flush()

@@ -142,6 +142,7 @@ class Turn:
                 self.rt.err, env=self.rt.env, tty=bool(self.rt.stderr_tty)
             )
             self._spinner.start()
+            self.rt.transient = self._spinner
             try:
                 with (
                     self.replying(),
@@ -150,6 +151,7 @@ class Turn:
                     yield events
             finally:
                 self._spinner.stop()
+                self.rt.transient = None
                 save_question()  # the request failed, or was interrupted, before it left
 
         try:
