@@ -6,11 +6,14 @@ nested list stays a list)."""
 
 from __future__ import annotations
 
+import os
 import random
 import re
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlchat.types import TextDelta
 from mlchat.ui.blocks import HELD, PIECE, TABLE_ROWS, Blocks
@@ -214,3 +217,56 @@ def test_a_long_table_is_drawn_live_as_its_header_and_last_rows() -> None:
     assert tail == header + rows[-2:] + ["| 100 | 1"]
     blocks.finish()
     assert blocks.out == [("md", "\n".join([*header, *rows, "| 100 | 1"]))]
+
+
+# -- any shape: random Markdown-ish text, randomly chunked ---------------------------------------
+
+_FRAGMENTS = [
+    "word ",
+    "**bold** ",
+    "`code` ",
+    "\n",
+    "\n\n",
+    "- ",
+    "    ",
+    "  ",
+    "1. ",
+    "# ",
+    "> ",
+    "| a | b |",
+    "|---|---|",
+    "```",
+    "~~~",
+    "\t",
+    "\r\n",
+    "x" * 500,
+    ("lorem " * 200),
+]
+_THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+_EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "3000")) if _THOROUGH else 15
+
+
+@settings(max_examples=_EXAMPLES, deadline=None, database=None)
+@given(
+    parts=st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=60),
+    repeat=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_any_shape_keeps_the_tail_bounded(parts: list[str], repeat: int, seed: int) -> None:
+    text = "".join(parts) * repeat
+    while len(text) < 3 * PIECE:  # long enough for pieces to be cut
+        text += text
+    blocks = Blocks()
+    rnd = random.Random(seed)
+    i = 0
+    while i < len(text):
+        n = rnd.choice((1, 7, 300, 5000))
+        blocks.feed(text[i : i + n])
+        i += n
+        _, tail = blocks.tail()
+        assert sum(len(line) + 1 for line in tail) <= 2 * PIECE + 2 * HELD + 16
+    blocks.finish()
+    # Nothing lost: every non-blank character arrives in some piece, in order.
+    shown = "".join(piece for _, piece in blocks.out)
+    kept = iter(shown)
+    assert all(ch in kept for ch in text if not ch.isspace() and ch not in "`~|-")
