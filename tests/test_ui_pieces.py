@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from mlchat.types import TextDelta
 from mlchat.ui.blocks import HELD, PIECE, TABLE_ROWS, Blocks
 from mlchat.ui.markdown import MarkdownRenderer
+from mlchat.ui.screen import Screen as UIScreen
+from mlchat.ui.thoughts import Thoughts
 from tests.test_ui_render import Clock, Screen, Term, as_seen, console
 
 WORDS = [
@@ -270,3 +272,22 @@ def test_any_shape_keeps_the_tail_bounded(parts: list[str], repeat: int, seed: i
     shown = "".join(piece for _, piece in blocks.out)
     kept = iter(shown)
     assert all(ch in kept for ch in text if not ch.isspace() and ch not in "`~|-")
+
+
+def test_reasoning_in_full_that_never_ends_a_line_is_committed_in_pieces() -> None:
+    term = Term(60, 12)
+    clock = Clock()
+    thoughts = Thoughts(
+        UIScreen(console(Screen(term), live=True, width=60, height=12), True), clock, full=True
+    )
+    text = " ".join(f"t{i}" for i in range(20000))
+    for piece in pieces(text):
+        clock.now += 0.1
+        thoughts.feed(piece)
+        thoughts.draw()
+        assert sum(len(p) for p in thoughts._parts) <= PIECE
+    thoughts.end()
+    thoughts.close()
+    *lines, summary = term.transcript.splitlines()
+    assert summary.startswith("thought for ")
+    assert [w for line in lines for w in line.removeprefix("│ ").split()] == text.split()
