@@ -6,9 +6,11 @@ nested list stays a list)."""
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 
 from mlchat.types import TextDelta
 from mlchat.ui.blocks import HELD, PIECE, TABLE_ROWS, Blocks
-from mlchat.ui.markdown import MarkdownRenderer
+from mlchat.ui.markdown import CPU_SHARE, MAX_INTERVAL, MarkdownRenderer
 from mlchat.ui.screen import Screen as UIScreen
 from mlchat.ui.thoughts import Thoughts
 from tests.test_ui_render import Clock, Screen, Term, as_seen, console
@@ -291,3 +293,22 @@ def test_reasoning_in_full_that_never_ends_a_line_is_committed_in_pieces() -> No
     *lines, summary = term.transcript.splitlines()
     assert summary.startswith("thought for ")
     assert [w for line in lines for w in line.removeprefix("│ ").split()] == text.split()
+
+
+def test_a_costly_redraw_spaces_out_the_next() -> None:
+    clock = Clock()
+
+    class Costly(io.StringIO):
+        def write(self, s: str) -> int:
+            start = time.process_time()
+            while time.process_time() - start < 0.02:  # drawing costs 20 ms of CPU
+                pass
+            return super().write(s)
+
+    renderer = MarkdownRenderer(console(Costly(), live=True), clock=clock)
+    for i in range(300):
+        clock.now += 0.01
+        renderer.feed(TextDelta(f"w{i} "))
+    # 3 s of stream: every 1/12 s would be 36 redraws; 50 x 20 ms apart (capped at 1 s), 4.
+    assert 2 <= renderer.refreshes <= 3 / min(MAX_INTERVAL, CPU_SHARE * 0.02) + 2
+    renderer.finish()

@@ -7,7 +7,9 @@
   at most one line less than the terminal's height (its last lines when taller), and erases it
   before anything else is written, so nothing reaches the scrollback twice.
 - Refreshes are throttled: one at most every `REFRESH_INTERVAL`, measured from the end of the
-  previous one (measured from its start, a slow render would make the throttle fire on every feed).
+  previous one (measured from its start, a slow render would make the throttle fire on every feed),
+  and no sooner than `CPU_SHARE` times the CPU the previous one took (at most `MAX_INTERVAL`), so
+  that a tail that is costly to draw (a long paragraph, a table) costs a bounded share of the CPU.
 - `CodeBlock` (ui/code.py) highlights a streamed fence batch by batch, each line in the context
   of the lines before it, so that a docstring or a comment spanning lines keeps its colour.
 - `Thoughts` (ui/thoughts.py) shows reasoning on the stderr console: dimmed in a small live
@@ -37,6 +39,13 @@ Clock = Callable[[], float]
 
 REFRESH_INTERVAL = 1 / 12
 """Seconds from the end of one refresh to the next: about 12 redraws a second at most."""
+
+CPU_SHARE = 50
+"""The gap after a refresh is at least this many times the CPU it took: redraws use at most
+about 2% of a core."""
+
+MAX_INTERVAL = 1.0
+"""Seconds: however costly the last refresh, the next one is no further away than this."""
 
 
 class MarkdownRenderer:
@@ -76,6 +85,7 @@ class MarkdownRenderer:
         self._separate = False  # a blank line goes before the next block
         self._dirty = False
         self._last_end = -float("inf")
+        self._gap = self._interval  # from the end of the last refresh to the next one
 
     def feed(self, ev: StreamEvent) -> None:
         thoughts = self._thoughts
@@ -91,7 +101,7 @@ class MarkdownRenderer:
                 return
         if switch:
             self._last_end = -float("inf")  # the first words of a phase show at once
-        if self._clock() - self._last_end < self._interval:
+        if self._clock() - self._last_end < self._gap:
             return
         with interrupts_deferred():
             if switch and thoughts is not None:
@@ -102,6 +112,7 @@ class MarkdownRenderer:
             self._refresh()
 
     def _refresh(self) -> None:
+        cpu = time.process_time()
         if self._thoughts is not None and self._thoughts.active:
             self._thoughts.draw()
         elif self._dirty:
@@ -111,6 +122,8 @@ class MarkdownRenderer:
             return
         self.refreshes += 1
         self._last_end = self._clock()
+        spent = time.process_time() - cpu
+        self._gap = min(MAX_INTERVAL, max(self._interval, CPU_SHARE * spent))
 
     def finish(self) -> None:
         with interrupts_deferred():
