@@ -82,6 +82,7 @@ class Turn:
         extra_tools: tuple[ToolSpec, ...] = (),
         replying: Callable[[], AbstractContextManager[None]] = nullcontext,
         on_stderr: bool = False,
+        numbered: bool = False,
     ) -> None:
         self.rt = rt
         self.client = client
@@ -96,6 +97,7 @@ class Turn:
         self.extra_tools = extra_tools
         self.replying = replying
         self.on_stderr = on_stderr  # the reply is drawn on stderr (`ask -x`: stdout gets the code)
+        self.numbered = numbered  # code blocks show their numbers (the chat's /copy N, /run N)
         self.replies: list[Reply] = []  # every round's reply, kept even when a later one fails
         self.results: list[ToolResult] = []
         self._renderers: list[Renderer] = []
@@ -111,6 +113,11 @@ class Turn:
             while unsaved:
                 self.log.user(convo, unsaved.pop())
 
+        def sent() -> None:
+            # While the model thinks: the question is saved, and the renderer is made ready.
+            save_question()
+            self._prepare()
+
         provider = get_provider(convo.dialect)
         convo.tools = (self.tools.specs() if self.tools else ()) + self.extra_tools
 
@@ -119,7 +126,7 @@ class Turn:
             try:
                 with (
                     self.replying(),
-                    self.client.chat(provider, req, sent=save_question) as events,
+                    self.client.chat(provider, req, sent=sent) as events,
                 ):
                     yield events
             finally:
@@ -159,16 +166,30 @@ class Turn:
             plain=self.plain,
             reasoning=self.reasoning,
             clock=rt.clock,
+            numbered=self.numbered,
         )
+
+    def _current(self) -> Renderer:
+        """The renderer of the reply being received, made when first needed: after the request
+        has left (`_prepare`), or at the reply's first event."""
+        if not self._renderers:
+            self._renderers.append(self._renderer())
+        return self._renderers[0]
+
+    def _prepare(self) -> None:
+        """The renderer for the reply to come, with its heavy imports done while the model
+        thinks, so the first token is drawn as soon as it arrives. Drawing nothing, it may not
+        fail the request: a renderer that cannot prepare fails, if at all, when it draws."""
+        with suppress(Exception):
+            self._current().prepare()
 
     def _sink(self, reply: Reply) -> Callable[[StreamEvent], None]:
         self.replies.append(reply)
-        renderer = self._renderer()
-        self._renderers[:] = [renderer]
+        self._renderers.clear()
 
         def feed(ev: StreamEvent) -> None:
             with stdout_writes():
-                renderer.feed(ev)
+                self._current().feed(ev)
             self.log.progress(self.convo, reply)  # a throttled checkpoint
 
         return feed
