@@ -18,11 +18,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlchat.types import TextDelta
-from mlchat.ui.blocks import HELD, PIECE, TABLE_ROWS, Blocks
+from mlchat.ui.blocks import HELD, PIECE, TABLE_PIECE, TABLE_ROWS, Blocks
 from mlchat.ui.markdown import CPU_SHARE, MAX_INTERVAL, MarkdownRenderer
 from mlchat.ui.screen import Screen as UIScreen
 from mlchat.ui.thoughts import Thoughts
-from tests.test_ui_render import Clock, Screen, Term, as_seen, console
+from tests.test_ui_render import Clock, Screen, Term, as_seen, console, one_shot, stripped
 
 WORDS = [
     "lorem",
@@ -131,19 +131,27 @@ def test_a_table_that_never_ends_repeats_its_header() -> None:
     header = ["| n | square | note |", "|---|-------:|:----|"]
     rows = [f"| {i} | {i * i} | {words(20, i)} |" for i in range(3000)]
     blocks, most = run("\n".join(header + rows) + "\n")
-    assert most <= 2 * PIECE
-    assert len(blocks.out) > 10
+    assert most <= 2 * PIECE  # the tail holds only the header and the last rows
+    assert len(blocks.out) > 4
     seen: list[str] = []
     for _, piece in blocks.out:
+        assert len(piece) <= TABLE_PIECE
         lines = piece.split("\n")
         assert lines[:2] == header
         seen += lines[2:]
     assert seen == rows
     # Each piece is drawn as a table, its rows under the header.
-    out, _, _ = stream("\n".join(header + rows[:400]) + "\n")
+    out, _, _ = stream("\n".join(header + rows[:1000]) + "\n")
     assert len(re.findall(r"^ n +square +note$", out, re.M)) > 1
-    for i in (0, 199, 399):
+    for i in (0, 499, 999):
         assert re.search(rf"^ {i} +{i * i} ", out, re.M)
+
+
+def test_a_table_longer_than_a_piece_is_still_one_table() -> None:
+    text = "| n | square |\n|---|---:|\n" + "".join(f"| {i} | {i * i} |\n" for i in range(600))
+    assert PIECE < len(text) < TABLE_PIECE
+    out, _, _ = stream(text)
+    assert stripped(out) == one_shot(text)
 
 
 def test_a_code_line_that_never_ends_streams_as_code() -> None:

@@ -480,6 +480,20 @@ def test_lone_surrogates_in_text_and_error(env: dict[str, str], emulator: Emulat
     assert json.loads(r.out)["error"]["message"] == "HTTP 400: bad \ufffd thing"
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_lone_surrogates_in_tool_arguments(
+    env: dict[str, str], emulator: Emulator, api: str
+) -> None:
+    # The arguments are JSON text that escapes a lone surrogate: found by the fuzz suite.
+    calls = [{"id": "c1", "name": "get_weather", "arguments": '{"city": "Par\\ud800is"}'}]
+    emulator.script(Reply.chat(tool_calls=calls))
+    r = invoke(["ask", "--api", api, "--json", "q"], env=env)
+    assert r.code == 0, r.err
+    (call,) = json.loads(r.out)["tool_calls"]
+    assert call["arguments"] == {"city": "Par\ufffdis"}
+    assert "\\ud800" not in r.out
+
+
 @pytest.mark.parametrize(
     "headers_body",
     [

@@ -8,8 +8,9 @@
   before anything else is written, so nothing reaches the scrollback twice.
 - Refreshes are throttled: one at most every `REFRESH_INTERVAL`, measured from the end of the
   previous one (measured from its start, a slow render would make the throttle fire on every feed),
-  and no sooner than `CPU_SHARE` times the CPU the previous one took (at most `MAX_INTERVAL`), so
-  that a tail that is costly to draw (a long paragraph, a table) costs a bounded share of the CPU.
+  and no sooner than `CPU_SHARE` times the CPU the previous one spent on the tail (at most
+  `MAX_INTERVAL`), so that a tail that is costly to draw (a long paragraph, a table) takes a
+  bounded share of the CPU.
 - `CodeBlock` (ui/code.py) highlights a streamed fence batch by batch, each line in the context
   of the lines before it, so that a docstring or a comment spanning lines keeps its colour.
 - `Thoughts` (ui/thoughts.py) shows reasoning on the stderr console: dimmed in a small live
@@ -41,8 +42,8 @@ REFRESH_INTERVAL = 1 / 12
 """Seconds from the end of one refresh to the next: about 12 redraws a second at most."""
 
 CPU_SHARE = 50
-"""The gap after a refresh is at least this many times the CPU it took: redraws use at most
-about 2% of a core."""
+"""The gap after a refresh is at least this many times the CPU it spent drawing the tail:
+redrawing it takes at most about 2% of a core."""
 
 MAX_INTERVAL = 1.0
 """Seconds: however costly the last refresh, the next one is no further away than this."""
@@ -122,17 +123,22 @@ class MarkdownRenderer:
             self._refresh()
 
     def _refresh(self) -> None:
-        cpu = time.process_time()
+        spent = 0.0  # CPU drawing what is redrawn next time too (not what is committed once)
         if self._thoughts is not None and self._thoughts.active:
+            cpu = time.process_time()
             self._thoughts.draw()
+            spent = time.process_time() - cpu
         elif self._dirty:
-            self._screen.update(self._pending(), self._tail() if self._screen.live else [])
+            pending = self._pending()
+            cpu = time.process_time()
+            tail = self._tail() if self._screen.live else []
+            self._screen.update(pending, tail)
+            spent = time.process_time() - cpu
             self._dirty = False
         else:
             return
         self.refreshes += 1
         self._last_end = self._clock()
-        spent = time.process_time() - cpu
         self._gap = min(MAX_INTERVAL, max(self._interval, CPU_SHARE * spent))
 
     def finish(self) -> None:
