@@ -8,7 +8,7 @@
   before anything else is written, so nothing reaches the scrollback twice.
 - Refreshes are throttled: one at most every `REFRESH_INTERVAL`, measured from the end of the
   previous one (measured from its start, a slow render would make the throttle fire on every feed),
-  and no sooner than `CPU_SHARE` times the CPU the previous one spent on the tail (at most
+  and no sooner than `CPU_SHARE` times what the previous one spent rendering the tail (at most
   `MAX_INTERVAL`), so that a tail that is costly to draw (a long paragraph, a table) takes a
   bounded share of the CPU.
 - `CodeBlock` (ui/code.py) highlights a streamed fence batch by batch, each line in the context
@@ -42,8 +42,8 @@ REFRESH_INTERVAL = 1 / 12
 """Seconds from the end of one refresh to the next: about 12 redraws a second at most."""
 
 CPU_SHARE = 50
-"""The gap after a refresh is at least this many times the CPU it spent drawing the tail:
-redrawing it takes at most about 2% of a core."""
+"""The gap after a refresh is at least this many times what it spent rendering the tail:
+rendering it again and again takes at most about 2% of the time."""
 
 MAX_INTERVAL = 1.0
 """Seconds: however costly the last refresh, the next one is no further away than this."""
@@ -123,17 +123,17 @@ class MarkdownRenderer:
             self._refresh()
 
     def _refresh(self) -> None:
-        spent = 0.0  # CPU drawing what is redrawn next time too (not what is committed once)
+        spent = 0.0  # time drawing what is redrawn next time too (not what is committed once)
         if self._thoughts is not None and self._thoughts.active:
-            cpu = time.process_time()
+            start = self._clock()
             self._thoughts.draw()
-            spent = time.process_time() - cpu
+            spent = self._clock() - start
         elif self._dirty:
             pending = self._pending()
-            cpu = time.process_time()
+            start = self._clock()
             tail = self._tail() if self._screen.live else []
+            spent = self._clock() - start
             self._screen.update(pending, tail)
-            spent = time.process_time() - cpu
             self._dirty = False
         else:
             return
