@@ -10,16 +10,17 @@ import io
 import os
 import random
 import re
-import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from rich.console import Console
 
 from mlchat.types import TextDelta
 from mlchat.ui.blocks import HELD, PIECE, TABLE_PIECE, TABLE_ROWS, Blocks
-from mlchat.ui.markdown import CPU_SHARE, MAX_INTERVAL, MarkdownRenderer
+from mlchat.ui.markdown import CPU_SHARE, MAX_INTERVAL, REFRESH_INTERVAL, MarkdownRenderer
 from mlchat.ui.screen import Screen as UIScreen
 from mlchat.ui.thoughts import Thoughts
 from tests.test_ui_render import Clock, Screen, Term, as_seen, console, one_shot, stripped
@@ -306,17 +307,18 @@ def test_reasoning_in_full_that_never_ends_a_line_is_committed_in_pieces() -> No
 def test_a_costly_redraw_spaces_out_the_next() -> None:
     clock = Clock()
 
-    class Costly(io.StringIO):
-        def write(self, s: str) -> int:
-            start = time.process_time()
-            while time.process_time() - start < 0.02:  # drawing costs 20 ms of CPU
-                pass
-            return super().write(s)
+    class Costly(Console):
+        def render(self, *args: Any, **kwargs: Any) -> Any:
+            clock.now += 0.02  # rendering costs 20 ms
+            return super().render(*args, **kwargs)
 
-    renderer = MarkdownRenderer(console(Costly(), live=True), clock=clock)
+    con = Costly(file=io.StringIO(), width=60, height=24, force_terminal=True, _environ={})
+    renderer = MarkdownRenderer(con, clock=clock)
     for i in range(300):
         clock.now += 0.01
         renderer.feed(TextDelta(f"w{i} "))
-    # 3 s of stream: every 1/12 s would be 36 redraws; 50 x 20 ms apart (capped at 1 s), 4.
-    assert 2 <= renderer.refreshes <= 3 / min(MAX_INTERVAL, CPU_SHARE * 0.02) + 2
+    # 3 s of stream and more: every 1/12 s would be over 36 redraws; 50 x 20 ms apart, a few.
+    elapsed = clock.now - 100
+    assert 2 <= renderer.refreshes <= elapsed / min(MAX_INTERVAL, CPU_SHARE * 0.02) + 2
+    assert elapsed / renderer.refreshes > 10 * REFRESH_INTERVAL
     renderer.finish()

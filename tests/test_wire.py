@@ -173,6 +173,12 @@ type = "object"
 BROKEN = {
     "delta-never-started": [MESSAGE_START, TEXT_START, text_delta("Half an "), text_delta("x", 3)],
     "started-twice": [MESSAGE_START, TEXT_START, text_delta("Half an "), TEXT_START],
+    "started-out-of-order": [
+        MESSAGE_START,
+        named("content_block_start", {"index": 1, "content_block": {"type": "text"}}),
+        text_delta("Half an ", 1),
+        TEXT_START,
+    ],
     "delta-after-stop": [
         MESSAGE_START,
         TEXT_START,
