@@ -3,6 +3,7 @@ imported inside the command body so that `--help` and completion never load prom
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 import typer
@@ -71,7 +72,7 @@ def chat(
     mcp_config: mcp_cmd.McpConfigOpt = None,
     save_role: role_use.SaveRoleOpt = None,
 ) -> None:
-    from mlchat import config, models, prices
+    from mlchat import config, context, models, prices
 
     rt = common.runtime(ctx)
     with boundary(rt):
@@ -127,5 +128,6 @@ def chat(
                 aliases=s.aliases,
                 role=active.role,
                 role_values=active.values,
+                window=functools.cache(lambda model: context.of(s, model)),
             )
     raise typer.Exit(code)

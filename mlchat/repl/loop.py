@@ -27,7 +27,7 @@ from mlchat.session import Conversation, NullLog, TurnLog
 from mlchat.text import escape_controls
 from mlchat.toolloop import ToolSession
 from mlchat.turn import Turn
-from mlchat.types import Usage
+from mlchat.types import Message, Usage
 from mlchat.ui.errors import report
 from mlchat.ui.render import ReasoningMode
 
@@ -52,6 +52,10 @@ def _no_cost(model: str, usage: Usage) -> float | None:
     return None
 
 
+def _no_window(model: str) -> int | None:
+    return None
+
+
 class Repl:
     """The chat: one conversation, its settings, and what it has cost so far."""
 
@@ -72,6 +76,7 @@ class Repl:
         aliases: Mapping[str, str] | None = None,
         role: Role | None = None,
         role_values: Mapping[str, str] | None = None,
+        window: Callable[[str], int | None] = _no_window,
     ) -> None:
         self.rt = rt
         # The role whose template wraps each message (/role switches it), and its -p values.
@@ -89,6 +94,10 @@ class Repl:
         self.model_ids = model_ids
         self.cost = cost
         self.tokens = 0
+        # The context window of a model (config, model list, shipped table), and the size of
+        # the conversation by the last reply's usage (its input and output).
+        self.window = window
+        self.context_tokens: int | None = None
         self.spent: float | None = None
         self.exit_code = EXIT_OK
         self.interactive = True
@@ -177,6 +186,8 @@ class Repl:
     def send(self, text: str | None) -> None:
         """Send `text` as the next user message, or with None resend the last one (/retry).
         With tools, rounds of tool calls run until the model answers (toolloop)."""
+        if not self._fits(text):
+            return
         # Only while a reply streams: typed-ahead keys are kept, and tool approvals (between
         # rounds) read from a normal terminal.
         reader = self._reader
@@ -219,9 +230,43 @@ class Repl:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
             self.rt.out.flush()
 
+    def _fits(self, text: str | Message | None) -> bool:
+        """Whether the conversation with `text` would fit the model's window; if not, the
+        message is refused (not sent, not kept) with what to do about it."""
+        from mlchat import context
+        from mlchat.errors import ContextFull
+
+        c = self.convo
+        try:
+            size = self.window(c.model)
+        except Exception:  # an unreadable model cache must not end the chat
+            size = None
+        if not size:
+            return True
+        extra = (
+            () if text is None else (text if isinstance(text, Message) else Message("user", text),)
+        )
+        messages = (*c.messages, *extra)
+        try:
+            context.ensure_fits(
+                c.model,
+                messages,
+                c.system,
+                size,
+                reply_tokens=c.params.max_tokens,
+                count=lambda: self.client.count_tokens(c.model, messages, c.system),
+                hint="/undo drops the last exchange, /clear starts afresh",
+            )
+        except ContextFull as error:
+            self._fail(error)
+            return False
+        return True
+
     def _count(self, usage: Usage | None) -> None:
         if usage is None:
             return
+        if usage.total_tokens:
+            self.context_tokens = usage.total_tokens
         self.tokens += usage.total_tokens or 0
         try:
             price = self.cost(self.convo.model, usage)
@@ -254,9 +299,21 @@ class Repl:
         if c.params.temperature is not None:
             parts.append(f"temperature {c.params.temperature:g}")
         parts.append(f"{self.tokens:,} tokens")
+        size = self._window_quietly()
+        if size and self.context_tokens is not None:
+            from mlchat.context import share, short
+
+            used = self.context_tokens
+            parts.append(f"context {short(used)}, {share(used, size)}")
         if self.spent is not None:
             parts.append(usd(self.spent))
         return " · ".join(parts) + "  │  /help"
+
+    def _window_quietly(self) -> int | None:
+        try:
+            return self.window(self.convo.model)
+        except Exception:  # the toolbar is drawn on every key: it must never fail
+            return None
 
     def completions(self, text: str) -> list[Candidate]:
         """Completions for the input before the cursor (see complete.py)."""
@@ -295,6 +352,7 @@ def run(
     aliases: Mapping[str, str] | None = None,
     role: Role | None = None,
     role_values: Mapping[str, str] | None = None,
+    window: Callable[[str], int | None] = _no_window,
 ) -> int:
     """Hold a chat until the input ends; returns the exit code."""
     repl = Repl(
@@ -312,6 +370,7 @@ def run(
         aliases=aliases,
         role=role,
         role_values=role_values,
+        window=window,
     )
     if reader is None:
         reader = default_reader(rt, history, repl.toolbar, repl.completions)
