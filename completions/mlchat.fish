@@ -234,7 +234,7 @@ complete -c mlchat -n "__mlchat_at 'ask'" -s h -l help -d 'Show this message and
 
 # mlchat models
 complete -c mlchat -n "__mlchat_at 'models'" -l refresh -d 'Fetch the list again even if the cache is fresh.'
-complete -c mlchat -n "__mlchat_at 'models'" -l json -d 'Print a JSON array: id, owned_by, created, display_name, aliases, default.'
+complete -c mlchat -n "__mlchat_at 'models'" -l json -d 'Print a JSON array: id, owned_by, created, display_name, context, aliases, default.'
 complete -c mlchat -n "__mlchat_at 'models'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'models'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
@@ -247,7 +247,7 @@ complete -c mlchat -n "__mlchat_at 'tokens'" -s p -l param -d 'A value for {NAME
 complete -c mlchat -n "__mlchat_at 'tokens'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt.' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
-complete -c mlchat -n "__mlchat_at 'tokens'" -l json -d 'Print one JSON object: model, input_tokens, cost_usd, usd_per_million.'
+complete -c mlchat -n "__mlchat_at 'tokens'" -l json -d 'Print one JSON object: model, input_tokens, cost_usd, usd_per_million, context_window.'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x

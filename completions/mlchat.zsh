@@ -368,7 +368,7 @@ _mlchat_tokens() {
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
-        '(--json)--json[Print one JSON object: model, input_tokens, cost_usd, usd_per_million.]' \
+        '(--json)--json[Print one JSON object: model, input_tokens, cost_usd, usd_per_million, context_window.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
@@ -382,7 +382,7 @@ _mlchat_tokens() {
 _mlchat_models() {
     _arguments -s -S \
         '(--refresh)--refresh[Fetch the list again even if the cache is fresh.]' \
-        '(--json)--json[Print a JSON array: id, owned_by, created, display_name, aliases, default.]' \
+        '(--json)--json[Print a JSON array: id, owned_by, created, display_name, context, aliases, default.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
