@@ -30,7 +30,7 @@ end
 function __mlchat_takes_value
     switch $argv[1]
         case 'chat'
-            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --save-role
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --save-role -f --file --max-files --max-bytes
         case 'ask'
             contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --schema -f --file --max-files --max-bytes --save-role
         case 'models'
@@ -186,6 +186,9 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l max-rounds -d 'Most rounds of tool
 complete -c mlchat -n "__mlchat_at 'chat'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] of the config file; repeatable; \'all\').' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
 complete -c mlchat -n "__mlchat_at 'chat'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
+complete -c mlchat -n "__mlchat_at 'chat'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat ask

@@ -469,6 +469,9 @@ _mlchat_chat() {
         '*--mcp=[Use this MCP server'\''s tools (a (mcp.NAME) of the config file; repeatable; '\''all'\'').]:text: ' \
         '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
         '(--save-role)--save-role=[Save the options given (the prompt becomes the template) as role NAME; send nothing.]:text: ' \
+        '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
+        '(--max-files)--max-files=[Most files one message may attach (default: 1000, or attach_max_files).]:text: ' \
+        '(--max-bytes)--max-bytes=[Most bytes of text per message, and per image (default: 20000000, or attach_max_bytes).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 

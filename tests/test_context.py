@@ -253,9 +253,9 @@ def test_chat_refuses_a_message_that_would_not_fit(env: dict[str, str], emulator
     assert [m["content"] for m in sent[1] if m["role"] == "user"] == ["hello", "still here?"]
 
 
-def test_the_toolbar_shows_the_conversation_against_the_window(emulator: Emulator) -> None:
-    emulator.script(R.chat("x", usage={"prompt_tokens": 41_000, "completion_tokens": 203}))
-    rt = Runtime(
+def quiet_runtime() -> Runtime:
+    """A Runtime on pipes that writes to StringIOs."""
+    return Runtime(
         env={"PATH": os.environ.get("PATH", os.defpath), "TERM": "dumb"},
         stdin=io.BytesIO(b""),
         stdout=io.StringIO(),
@@ -265,6 +265,11 @@ def test_the_toolbar_shows_the_conversation_against_the_window(emulator: Emulato
         stderr_tty=False,
         sleep=lambda _s: None,
     )
+
+
+def test_the_toolbar_shows_the_conversation_against_the_window(emulator: Emulator) -> None:
+    emulator.script(R.chat("x", usage={"prompt_tokens": 41_000, "completion_tokens": 203}))
+    rt = quiet_runtime()
     client = Client(emulator.base_url, FAKE_KEY, retry=RetryPolicy(retries=0))
     convo = Conversation(model=M1, params=P.DEFAULTS)
     repl = Repl(rt, client, convo, window=lambda model: {M1: 1_000_000}.get(model))

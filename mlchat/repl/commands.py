@@ -298,6 +298,8 @@ class Command:
     help: str
 
 
+from mlchat.repl.files import cmd_file, cmd_files  # noqa: E402 - they need Command's module
+
 # The one table of slash commands: it drives dispatch, /help and completion.
 COMMANDS: dict[str, Command] = {
     "help": Command(cmd_help, "[COMMAND]", "list the commands and keys"),
@@ -312,6 +314,10 @@ COMMANDS: dict[str, Command] = {
     "edit": Command(cmd_edit, "", "edit the last message; sending it replaces the exchange"),
     "copy": Command(cmd_copy, "[N]", "copy the last reply, or its Nth code block"),
     "tokens": Command(cmd_tokens, "", "count the conversation's tokens exactly"),
+    "file": Command(
+        cmd_file, "[SOURCE...|none]", "attach files, folders, images, URLs to the next message"
+    ),
+    "files": Command(cmd_files, "", "list the conversation's attachments, with sizes and tokens"),
     "save": Command(cmd_save, "NAME", "save the conversation as NAME"),
     "load": Command(cmd_load, "NAME", "load the conversation saved as NAME"),
     "history": Command(cmd_history, "", "show the conversation so far, briefly"),

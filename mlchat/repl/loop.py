@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,7 +27,7 @@ from mlchat.session import Conversation, NullLog, TurnLog
 from mlchat.text import escape_controls
 from mlchat.toolloop import ToolSession
 from mlchat.turn import Turn
-from mlchat.types import Message, Usage
+from mlchat.types import Message, Part, Usage
 from mlchat.ui.errors import report
 from mlchat.ui.render import ReasoningMode
 
@@ -77,8 +77,14 @@ class Repl:
         role: Role | None = None,
         role_values: Mapping[str, str] | None = None,
         window: Callable[[str], int | None] = _no_window,
+        attach: Callable[[Sequence[str]], list[Part]] | None = None,
+        queued: Sequence[Part] = (),
     ) -> None:
         self.rt = rt
+        # Reads the sources of `@path`, /file and `chat -f` (files, folders, globs, images,
+        # URLs) into parts; `queued` is what goes with the next message (/file, chat -f).
+        self._attach = attach
+        self.queued: list[Part] = list(queued)
         # The role whose template wraps each message (/role switches it), and its -p values.
         self.role = role
         self.role_values: Mapping[str, str] = role_values or {}
@@ -154,12 +160,44 @@ class Repl:
             return
         if text.startswith("//"):
             text = text[1:]  # `//etc/hosts is...` sends a message that starts with a slash
+        try:
+            message = self.compose(text)
+        except MlchatError as error:  # a bad @path: nothing is sent, the chat goes on
+            self._fail(error)
+            return
         if editing is not None and editing <= len(self.convo.messages):
             self.convo.truncate(editing)
             self.log.truncate(self.convo)
+        self.send(message)
+
+    def compose(self, text: str) -> str | Message:
+        """The message for what the user typed: what /file queued, then each `@path` it
+        mentions, then the text itself (in the role's template). Plain text when nothing is
+        attached."""
+        parts = list(self.queued)
+        if "@" in text:
+            from mlchat.repl.mentions import parse
+
+            found = parse(text)
+            text = found.text
+            if found.sources:
+                from mlchat.repl.files import attachments
+
+                parts += attachments(self.read_sources(found.sources))
         if self.role is not None:
             text = self.role.prompt(text, self.role_values)
-        self.send(text)
+        if not parts:
+            return text
+        from mlchat.types import TextPart, user_message
+
+        return user_message([*parts, TextPart(text)])
+
+    def read_sources(self, sources: Sequence[str]) -> list[Part]:
+        if self._attach is not None:
+            return self._attach(sources)
+        from mlchat.fetch import read_sources
+
+        return read_sources(sources, warn=self.rt.warn, note=self.rt.note)
 
     def command(self, text: str) -> None:
         name, _, arg = text[1:].partition(" ")
@@ -183,11 +221,13 @@ class Repl:
 
     # -- one turn ---------------------------------------------------------------------------
 
-    def send(self, text: str | None) -> None:
+    def send(self, text: str | Message | None) -> None:
         """Send `text` as the next user message, or with None resend the last one (/retry).
         With tools, rounds of tool calls run until the model answers (toolloop)."""
         if not self._fits(text):
             return
+        if text is not None:
+            self.queued.clear()  # what /file queued goes with this message, and only this one
         # Only while a reply streams: typed-ahead keys are kept, and tool approvals (between
         # rounds) read from a normal terminal.
         reader = self._reader
@@ -299,6 +339,10 @@ class Repl:
         if c.params.temperature is not None:
             parts.append(f"temperature {c.params.temperature:g}")
         parts.append(f"{self.tokens:,} tokens")
+        if self.queued:
+            from mlchat.repl.files import summary
+
+            parts.append(f"next: {summary(self.queued)}")
         size = self._window_quietly()
         if size and self.context_tokens is not None:
             from mlchat.context import share, short
@@ -353,6 +397,8 @@ def run(
     role: Role | None = None,
     role_values: Mapping[str, str] | None = None,
     window: Callable[[str], int | None] = _no_window,
+    attach: Callable[[Sequence[str]], list[Part]] | None = None,
+    queued: Sequence[Part] = (),
 ) -> int:
     """Hold a chat until the input ends; returns the exit code."""
     repl = Repl(
@@ -371,6 +417,8 @@ def run(
         role=role,
         role_values=role_values,
         window=window,
+        attach=attach,
+        queued=queued,
     )
     if reader is None:
         reader = default_reader(rt, history, repl.toolbar, repl.completions)

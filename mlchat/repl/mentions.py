@@ -1,0 +1,84 @@
+"""`@path` mentions in a chat message: finding them, and the text that is sent. Pure apart from
+asking the file system whether a path exists; no prompt_toolkit, no terminal.
+
+- `@path` at the start of the message or after whitespace names a file, a folder or a glob to
+  attach to that message; the mention stays in the text as typed, so the model can tell which
+  attachment the words refer to.
+- `@@` is a literal `@` (`@@home` sends `@home` and attaches nothing).
+- A mention ends at whitespace; trailing punctuation (`.,;:!?)]}'"`) is not part of it unless
+  the path with it exists (`see @notes.md.` attaches notes.md).
+- A word after `@` that names nothing and does not look like a path (no `/`, `.`, `~` or glob
+  character: `@alice`) is left as text; one that looks like a path and names nothing is an error,
+  so a typo is caught before the message is paid for.
+- An `@` inside a word (`me@example.com`) is never a mention.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlchat.errors import UsageError
+
+_MENTION = re.compile(r"(?<!\S)@(@?)(\S*)")
+_TRAILING = ".,;:!?)]}'\""
+_GLOB = frozenset("*?[")
+_PATHISH = frozenset("/.~") | _GLOB
+
+
+@dataclass(frozen=True, slots=True)
+class Mentions:
+    text: str  # the message as sent: `@@` made `@`, mentions kept as typed
+    sources: tuple[str, ...]  # the paths mentioned, in order, each once
+
+
+def _exists(path: str, cwd: Path | None) -> bool:
+    p = Path(path).expanduser()
+    if cwd is not None and not p.is_absolute():
+        p = cwd / p
+    try:
+        if p.exists():
+            return True
+    except OSError:
+        return False
+    if _GLOB & set(path):
+        root = str(cwd) if cwd is not None else None
+        pattern = os.path.expanduser(path)  # noqa: PTH111 - a pattern, not a path
+        return bool(glob.glob(pattern, root_dir=root, recursive=True))  # noqa: PTH207
+    return False
+
+
+def parse(text: str, cwd: Path | None = None) -> Mentions:
+    """The mentions of `text`, or UsageError naming a path-like mention that names nothing."""
+    sources: list[str] = []
+    out: list[str] = []
+    last = 0
+    for match in _MENTION.finditer(text):
+        out.append(text[last : match.start()])
+        last = match.end()
+        literal, word = match.group(1), match.group(2)
+        if literal:  # `@@word`: the user meant an `@`
+            out.append("@" + word)
+            continue
+        if not word:
+            out.append("@")
+            continue
+        out.append(match.group(0))
+        candidate = word
+        while not _exists(candidate, cwd) and candidate and candidate[-1] in _TRAILING:
+            candidate = candidate[:-1]
+        if candidate and _exists(candidate, cwd):
+            if candidate not in sources:
+                sources.append(candidate)
+            continue
+        if _PATHISH & set(word.rstrip(_TRAILING)):
+            raise UsageError(
+                f"@{word.rstrip(_TRAILING)}: no such file, folder or matching glob; "
+                "nothing was sent",
+                hint="write @@ for a literal @ (the message is in the input history: Up)",
+            )
+    out.append(text[last:])
+    return Mentions("".join(out), tuple(sources))
