@@ -91,6 +91,7 @@ class Option:
         "param",
         "seconds",
         "count",
+        "share",
         "bool",
         "table",
         "source",
@@ -136,6 +137,7 @@ OPTIONS: dict[str, Option] = {
         env=MAX_TIME_ENV,
     ),
     "log": Option("bool", "save conversations (true or false)", True),
+    "compact_at": Option("share", "chat: /compact on its own past this share of the window"),
     "attach_max_files": Option("count", "most files one message may attach (-f, @)", 1000),
     "attach_max_bytes": Option(
         "count", "most bytes of attached text per message, and per image", 20_000_000
@@ -197,6 +199,13 @@ def check_option(path: KeyPath, value: Any) -> Any:
         return coerced
     if opt.kind == "seconds":
         return check_seconds(value, name)
+    if opt.kind == "share":
+        share = _to_number(value, name, "a share of the context window, such as 0.8")
+        if not 0 < share <= 1:
+            raise UsageError(
+                f"{name} must be a share of the context window, 0 < x <= 1, got {value}"
+            )
+        return share
     if opt.kind == "count":
         return check_count(value, name)
     if opt.kind == "bool":

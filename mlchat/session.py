@@ -192,6 +192,9 @@ def server_tool_json(tool: ServerTool) -> dict[str, Any]:
     return {"type": tool.kind, "id": tool.id, "name": tool.name, key: data}
 
 
+SUMMARY_HEAD = "[Summary of the earlier conversation, made by /compact]\n\n"
+
+
 @dataclass(slots=True)
 class Conversation:
     """A conversation in memory. `id` and `name` are set once the store has saved it."""
@@ -207,6 +210,17 @@ class Conversation:
     # The profile ("default": the top level) and the role it was started with; None when unknown.
     profile: str | None = None
     role: str | None = None
+    # /compact: `summary` stands for the first `compacted` messages in every request; those
+    # messages stay here (and in the store), they are only no longer sent.
+    summary: str | None = None
+    compacted: int = 0
+
+    def sent(self) -> tuple[Message, ...]:
+        """The messages a request carries: the summary (when /compact made one) in place of
+        the messages it replaces, then the rest as they are."""
+        if self.summary is None:
+            return tuple(self.messages)
+        return (Message("user", SUMMARY_HEAD + self.summary), *self.messages[self.compacted :])
 
     def request(
         self,
@@ -217,7 +231,7 @@ class Conversation:
     ) -> ChatRequest:
         return ChatRequest(
             model=self.model,
-            messages=tuple(self.messages),
+            messages=self.sent(),
             system=self.system,
             params=self.params,
             stream=stream,
@@ -248,6 +262,8 @@ class Conversation:
         """Keep the first `length` messages; return the ones dropped."""
         dropped = self.messages[length:]
         del self.messages[length:]
+        if length < self.compacted:  # part of what the summary stands for is gone: so is it
+            self.summary, self.compacted = None, 0
         return dropped
 
     def undo(self) -> list[Message]:
@@ -267,6 +283,7 @@ class Conversation:
     def clear(self) -> None:
         """Forget the messages; model, system prompt and parameters stay."""
         self.messages.clear()
+        self.summary, self.compacted = None, 0
 
 
 ReplyStatus = Literal["ok", "interrupted", "failed"]

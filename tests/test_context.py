@@ -246,7 +246,7 @@ def test_chat_refuses_a_message_that_would_not_fit(env: dict[str, str], emulator
     big = " ".join(["w"] * 10_000)
     r = invoke(["chat"], env=env, stdin=f"hello\n{big}\nstill here?\n".encode())
     assert "over minimax-minimax-m1's context window of 2,000 tokens; nothing was sent" in r.err
-    assert "/undo drops the last exchange, /clear starts afresh" in r.err
+    assert "/compact summarises the older exchanges, /undo drops the last one" in r.err
     sent = [r.json["messages"] for r in chat_requests(emulator)]
     assert len(sent) == 2
     # The refused message is not part of the conversation: the next one goes on without it.

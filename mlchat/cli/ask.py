@@ -389,7 +389,7 @@ def _check_window(s: Settings, convo: Conversation, text: str | Message, client:
     from mlchat.types import Message
 
     message = text if isinstance(text, Message) else Message("user", text)
-    messages = (*convo.messages, message)
+    messages = (*convo.sent(), message)
     context.ensure_fits(
         convo.model,
         messages,

@@ -158,5 +158,6 @@ def chat(
                 window=functools.cache(lambda model: context.of(s, model)),
                 attach=attach,
                 queued=queued,
+                compact_at=s.file.get("compact_at"),
             )
     raise typer.Exit(code)

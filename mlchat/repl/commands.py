@@ -212,8 +212,16 @@ def cmd_tokens(repl: Repl, arg: str) -> None:
     if not c.messages:
         repl.show(f"the conversation is empty; {used}")
         return
-    count = repl.client.count_tokens(c.model, tuple(c.messages), c.system)
+    count = repl.client.count_tokens(c.model, c.sent(), c.system)
     repl.show(f"{count:,} tokens in the conversation ({c.model}); {used}")
+
+
+def cmd_compact(repl: Repl, arg: str) -> None:
+    from mlchat.compact import DEFAULT_KEEP
+
+    if arg and not arg.isdigit():
+        raise UsageError("/compact N: N is how many of the last exchanges to keep as they are")
+    repl.compact(int(arg) if arg else DEFAULT_KEEP)
 
 
 def cmd_save(repl: Repl, arg: str) -> None:
@@ -314,6 +322,9 @@ COMMANDS: dict[str, Command] = {
     "edit": Command(cmd_edit, "", "edit the last message; sending it replaces the exchange"),
     "copy": Command(cmd_copy, "[N]", "copy the last reply, or its Nth code block"),
     "tokens": Command(cmd_tokens, "", "count the conversation's tokens exactly"),
+    "compact": Command(
+        cmd_compact, "[N]", "summarise all but the last N exchanges (2) to free the window"
+    ),
     "file": Command(
         cmd_file, "[SOURCE...|none]", "attach files, folders, images, URLs to the next message"
     ),

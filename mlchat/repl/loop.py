@@ -79,8 +79,11 @@ class Repl:
         window: Callable[[str], int | None] = _no_window,
         attach: Callable[[Sequence[str]], list[Part]] | None = None,
         queued: Sequence[Part] = (),
+        compact_at: float | None = None,
     ) -> None:
         self.rt = rt
+        # `compact_at` in the config: /compact runs on its own past that share of the window.
+        self.compact_at = compact_at
         # Reads the sources of `@path`, /file and `chat -f` (files, folders, globs, images,
         # URLs) into parts; `queued` is what goes with the next message (/file, chat -f).
         self._attach = attach
@@ -266,6 +269,8 @@ class Repl:
             kept = "your message is kept: /retry sends it again"
             hint = f"{error.hint}; {kept}" if error.hint else kept
             self._fail(error, hint=hint)
+        else:
+            self._auto_compact()
         if self.rt.stdout_tty:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
             self.rt.out.flush()
@@ -286,7 +291,7 @@ class Repl:
         extra = (
             () if text is None else (text if isinstance(text, Message) else Message("user", text),)
         )
-        messages = (*c.messages, *extra)
+        messages = (*c.sent(), *extra)
         try:
             context.ensure_fits(
                 c.model,
@@ -295,12 +300,47 @@ class Repl:
                 size,
                 reply_tokens=c.params.max_tokens,
                 count=lambda: self.client.count_tokens(c.model, messages, c.system),
-                hint="/undo drops the last exchange, /clear starts afresh",
+                hint="/compact summarises the older exchanges, /undo drops the last one, "
+                "/clear starts afresh",
             )
         except ContextFull as error:
             self._fail(error)
             return False
         return True
+
+    def compact(self, keep: int) -> None:
+        """Summarise all but the last `keep` exchanges (mlchat.compact); the summary is saved
+        with the conversation, whose messages all stay."""
+        from mlchat.compact import compact
+
+        replaced = compact(self.client, self.convo, keep)
+        self.log.truncate(self.convo)  # no message changed: this saves the summary
+        self.context_tokens = None  # known again from the next reply's usage
+        self.rt.note(
+            f"compacted {replaced} messages into a summary; they stay in the saved conversation"
+        )
+
+    def _auto_compact(self) -> None:
+        if self.compact_at is None or not self.context_tokens:
+            return
+        size = self._window_quietly()
+        if not size or self.context_tokens < self.compact_at * size:
+            return
+        from mlchat.compact import DEFAULT_KEEP, cut_point
+
+        try:
+            cut_point(self.convo, DEFAULT_KEEP)
+        except UsageError:
+            return  # too few exchanges to summarise: nothing to do yet
+        share = self.context_tokens / size
+        self.rt.note(
+            f"mlchat: the conversation is at {share:.0%} of the context window "
+            f"(compact_at = {self.compact_at:g}): compacting"
+        )
+        try:
+            self.compact(DEFAULT_KEEP)
+        except MlchatError as error:
+            self._fail(error, hint="the conversation is unchanged; /compact tries again")
 
     def _count(self, usage: Usage | None) -> None:
         if usage is None:
@@ -399,6 +439,7 @@ def run(
     window: Callable[[str], int | None] = _no_window,
     attach: Callable[[Sequence[str]], list[Part]] | None = None,
     queued: Sequence[Part] = (),
+    compact_at: float | None = None,
 ) -> int:
     """Hold a chat until the input ends; returns the exit code."""
     repl = Repl(
@@ -419,6 +460,7 @@ def run(
         window=window,
         attach=attach,
         queued=queued,
+        compact_at=compact_at,
     )
     if reader is None:
         reader = default_reader(rt, history, repl.toolbar, repl.completions)

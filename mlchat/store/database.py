@@ -304,6 +304,8 @@ class Store:
             name=summary.name,
             profile=summary.profile,
             role=summary.role,
+            summary=summary.summary,
+            compacted=summary.compacted if summary.summary is not None else 0,
         )
 
     # -- reading -------------------------------------------------------------------------------
@@ -333,6 +335,8 @@ class Store:
             title=escape_controls(words[:80]),
             profile=row["profile"],
             role=row["role"],
+            summary=row["summary"],
+            compacted=int(row["compacted"] or 0),
         )
 
     def conversations(self, limit: int | None = None) -> list[Summary]:

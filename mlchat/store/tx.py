@@ -44,7 +44,8 @@ class Tx:
             try:
                 self.db.execute(
                     "INSERT INTO conversations (id, name, created, updated, model, dialect, "
-                    "system, params, profile, role) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "system, params, profile, role, summary, compacted) "
+                    "VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         cid,
                         self._stamp,
@@ -55,6 +56,8 @@ class Tx:
                         params_json(convo.params),
                         convo.profile,
                         convo.role,
+                        convo.summary,
+                        convo.compacted,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -68,7 +71,7 @@ class Tx:
         """Record the conversation's current model, dialect, system prompt and parameters."""
         self.db.execute(
             "UPDATE conversations SET updated = ?, model = ?, dialect = ?, system = ?, params = ?, "
-            "profile = ?, role = ? WHERE id = ?",
+            "profile = ?, role = ?, summary = ?, compacted = ? WHERE id = ?",
             (
                 self._stamp,
                 convo.model,
@@ -77,6 +80,8 @@ class Tx:
                 params_json(convo.params),
                 convo.profile,
                 convo.role,
+                convo.summary,
+                convo.compacted,
                 convo.id,
             ),
         )
