@@ -8,6 +8,7 @@
     ├── RequestRejected (4)       400, 402, 404, 413, 422, errors carried with HTTP 200
     ├── NoCodeBlock (4)           `ask -x`: the reply holds no fenced code block
     ├── ContextFull (4)           the conversation would not fit the model's context window
+    ├── NoCommand (4)             `mlchat cmd`: the reply holds no command
     ├── RateLimited (5)           429
     ├── NetworkError (6)          connection failures
     │   ├── ConnectFailed (6)     the request never reached the service (safe to retry)
@@ -93,6 +94,12 @@ class NoCodeBlock(MlchatError):
 class ContextFull(MlchatError):
     """The conversation (and the reply's room) would not fit the model's context window: caught
     before the request, so nothing was sent or paid for."""
+
+    exit_code = EXIT_REJECTED
+
+
+class NoCommand(MlchatError):
+    """`mlchat cmd`: the model's reply holds no command (or only says why it cannot give one)."""
 
     exit_code = EXIT_REJECTED
 
