@@ -14,7 +14,7 @@ them, so they load only when a URL is attached.
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from mlchat.attach import IMAGE_TYPES, Collected, Limits, Pending
@@ -29,36 +29,6 @@ Fetcher = Callable[[str, int], "Fetched"]  # (url, byte limit) -> what came back
 
 TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
 HTML_TYPES = ("text/html", "application/xhtml+xml")
-
-
-def read_sources(
-    sources: Sequence[str],
-    *,
-    limits: Limits | None = None,
-    warn: Callable[[str], None],
-    note: Callable[[str], None],
-    timeout: float | None = None,
-    allow_binary: bool = False,
-) -> list[Part]:
-    """`sources` (files, folders, globs, images, URLs; not stdin) read into parts, in order, under
-    one set of limits: every local source first, then the URLs, fetched with the client's rules
-    and `timeout` as the read timeout. For the chat's `@path`, `/file` and `chat -f`."""
-    from mlchat.attach import Reader
-
-    limits = limits or Limits()
-    reader = Reader(limits=limits, allow_binary=allow_binary, warn=warn, note=note)
-    for source in sources:
-        reader.add(source)
-    fetcher: Fetcher | None = None
-    if any(isinstance(item, Pending) for item in reader.got.items):
-        from mlchat.client import Timeouts, fetch
-
-        t = Timeouts() if timeout is None else Timeouts(read=timeout)
-
-        def fetcher(url: str, most: int) -> Fetched:
-            return fetch(url, most, timeouts=t)
-
-    return resolve(reader.got, fetcher, limits, warn=warn)
 
 
 def resolve(

@@ -104,7 +104,7 @@ def chat(
         limit = attaching.limits(s, max_files, max_bytes)
 
         def attach(sources: Sequence[str]) -> list[Part]:
-            from mlchat.fetch import read_sources
+            from mlchat.repl.files import read_sources
 
             return read_sources(
                 sources, limits=limit, warn=rt.warn, note=rt.note, timeout=s.timeout

@@ -1,14 +1,15 @@
-"""The chat's attachment commands: `/file SOURCE...` queues files, folders, globs, images and
-URLs for the next message; `/files` lists what the conversation carries and what is queued, with
-sizes and token estimates. The reading itself is the Repl's (`read_sources`: mlchat.attach and
-mlchat.fetch); this module only words it. Imports context, prompt_input, types and errors.
+"""The chat's attachments: `read_sources` (mlchat.attach reads, mlchat.fetch fetches, with the
+client's rules) for `@path`, `/file` and `chat -f`; `/file SOURCE...` queues sources for the next
+message; `/files` lists what the conversation carries and what is queued, with sizes and token
+estimates. Imports context, prompt_input, types and errors; attach, fetch and client inside
+`read_sources`, so only a chat that attaches something loads them.
 """
 
 from __future__ import annotations
 
 import math
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from mlchat.context import CHARS_PER_TOKEN, IMAGE_TOKENS
@@ -17,7 +18,39 @@ from mlchat.prompt_input import STDIN, human_size
 from mlchat.types import ImagePart, Part, TextPart
 
 if TYPE_CHECKING:
+    from mlchat.attach import Limits
     from mlchat.repl.loop import Repl
+
+
+def read_sources(
+    sources: Sequence[str],
+    *,
+    limits: Limits | None = None,
+    warn: Callable[[str], None],
+    note: Callable[[str], None],
+    timeout: float | None = None,
+    allow_binary: bool = False,
+) -> list[Part]:
+    """`sources` (files, folders, globs, images, URLs; not stdin) read into parts, in order, under
+    one set of limits: every local source first, then the URLs, fetched with the client's rules
+    and `timeout` as the read timeout. For the chat's `@path`, `/file` and `chat -f`."""
+    from mlchat.attach import Limits, Pending, Reader
+    from mlchat.fetch import Fetcher, resolve
+
+    limits = limits or Limits()
+    reader = Reader(limits=limits, allow_binary=allow_binary, warn=warn, note=note)
+    for source in sources:
+        reader.add(source)
+    fetcher: Fetcher | None = None
+    if any(isinstance(item, Pending) for item in reader.got.items):
+        from mlchat.client import Fetched, Timeouts, fetch
+
+        t = Timeouts() if timeout is None else Timeouts(read=timeout)
+
+        def fetcher(url: str, most: int) -> Fetched:
+            return fetch(url, most, timeouts=t)
+
+    return resolve(reader.got, fetcher, limits, warn=warn)
 
 
 def attachments(parts: Sequence[Part]) -> list[Part]:

@@ -200,7 +200,7 @@ class Repl:
     def read_sources(self, sources: Sequence[str]) -> list[Part]:
         if self._attach is not None:
             return self._attach(sources)
-        from mlchat.fetch import read_sources
+        from mlchat.repl.files import read_sources
 
         return read_sources(sources, warn=self.rt.warn, note=self.rt.note)
 
