@@ -16,6 +16,8 @@ from mlchat.repl.complete import completions
 from mlchat.repl.mentions import parse
 from tests.conftest import invoke
 from tests.emulator import Emulator
+from tests.emulator import Reply as R
+from tests.test_cli_attach import Web, web  # noqa: F401 - `web` is a fixture
 
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
@@ -301,3 +303,42 @@ def test_tab_completes_a_mention_in_a_real_terminal(tmp_path: Path, emulator: Em
         assert t.exit_status() == 0
     finally:
         t.close()
+
+
+def test_retry_resends_the_attachments_exactly(
+    env: dict[str, str], emulator: Emulator, src: Path
+) -> None:
+    emulator.script(R.error(500, "down"))
+    _, err = chat(env, [f"explain @{src}", "/retry"], "--retries", "0")
+    assert "down" in err
+    first, second = users(emulator)
+    assert first == second == f"{src}\n```python\nprint('hi')\n```\n\nexplain @{src}"
+
+
+def test_file_fetches_a_web_page_as_markdown(
+    env: dict[str, str],
+    emulator: Emulator,
+    web: Web,  # noqa: F811 - the fixture imported above
+) -> None:
+    web.pages["/doc.html"] = (
+        200,
+        "text/html",
+        b"<html><body><h1>Title</h1><p>Body</p></body></html>",
+    )
+    code, err = chat(env, [f"/file {web.url}/doc.html", "sum up"])
+    assert code == 0, err
+    [content] = users(emulator)
+    assert content.startswith(f"{web.url}/doc.html\n```markdown\n")
+    assert "Title" in content and "Body" in content and "<h1>" not in content
+    assert content.endswith("\n```\n\nsum up")
+    assert web.hits == ["/doc.html"]
+
+
+def test_file_with_a_failing_url_exits_6_and_queues_nothing(
+    env: dict[str, str],
+    emulator: Emulator,
+    web: Web,  # noqa: F811 - the fixture imported above
+) -> None:
+    code, err = chat(env, [f"/file {web.url}/missing", "hi"])
+    assert code == 6 and "HTTP 404" in err
+    assert users(emulator) == ["hi"]
