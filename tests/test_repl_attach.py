@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from mlchat.errors import UsageError
 from mlchat.repl.complete import completions
 from mlchat.repl.mentions import parse
 from tests.conftest import invoke
@@ -105,9 +106,10 @@ def test_a_mentioned_folder_honours_gitignore(
 def test_double_at_is_a_literal_at_and_a_handle_is_text(
     env: dict[str, str], emulator: Emulator, src: Path
 ) -> None:
-    code, err = chat(env, [f"mail @@{src} to @alice, me@example.com"])
+    line = f"mail @@{src} to @alice, me@example.com; what does @pytest.fixture do?"
+    code, err = chat(env, [line])
     assert code == 0, err
-    assert users(emulator) == [f"mail @{src} to @alice, me@example.com"]
+    assert users(emulator) == [line.replace("@@", "@")]
 
 
 def test_trailing_punctuation_is_not_part_of_the_mention(
@@ -257,6 +259,9 @@ def test_parse_keeps_text_and_finds_sources(tmp_path: Path) -> None:
     assert got.text == f"see @{tmp_path}/a.md. @x @bob"
     assert got.sources == (f"{tmp_path}/a.md",)
     assert parse("@a.md", tmp_path).sources == ("a.md",)  # relative to the given directory
+    for typo in ("@b.md", "@~/nope", "@src/nope", "@*.nothing"):
+        with pytest.raises(UsageError, match="no such file, folder or matching glob"):
+            parse(f"see {typo}", tmp_path)
 
 
 def test_the_toolbar_shows_what_is_queued(emulator: Emulator, src: Path) -> None:

@@ -7,9 +7,10 @@ asking the file system whether a path exists; no prompt_toolkit, no terminal.
 - `@@` is a literal `@` (`@@home` sends `@home` and attaches nothing).
 - A mention ends at whitespace; trailing punctuation (`.,;:!?)]}'"`) is not part of it unless
   the path with it exists (`see @notes.md.` attaches notes.md).
-- A word after `@` that names nothing and does not look like a path (no `/`, `.`, `~` or glob
-  character: `@alice`) is left as text; one that looks like a path and names nothing is an error,
-  so a typo is caught before the message is paid for.
+- A word after `@` that names nothing is left as text (`@alice`, `@pytest.fixture`), unless it
+  looks like a path: it holds a `/` or a glob character, starts with `~`, or ends in a common
+  file extension (`.md`, `.py`, `.png`, ...). That one is an error, so a typo in a file name is
+  caught before the message is paid for.
 - An `@` inside a word (`me@example.com`) is never a mention.
 """
 
@@ -26,7 +27,17 @@ from mlchat.errors import UsageError
 _MENTION = re.compile(r"(?<!\S)@(@?)(\S*)")
 _TRAILING = ".,;:!?)]}'\""
 _GLOB = frozenset("*?[")
-_PATHISH = frozenset("/.~") | _GLOB
+# Extensions that make a word after @ a file name even when no such file exists (a typo).
+EXTENSIONS = frozenset(
+    [".md", ".txt", ".rst", ".py", ".js", ".ts", ".tsx", ".jsx", ".json", ".toml", ".yaml", ".yml", ".ini", ".cfg", ".rs", ".go", ".c", ".h", ".cpp", ".java", ".kt", ".rb", ".sh", ".sql", ".html", ".css", ".xml", ".csv", ".log", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf"]
+)
+
+
+def looks_like_path(word: str) -> bool:
+    if "/" in word or word.startswith("~") or _GLOB & set(word):
+        return True
+    _, dot, ext = word.rpartition(".")
+    return bool(dot) and f".{ext.lower()}" in EXTENSIONS
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +85,7 @@ def parse(text: str, cwd: Path | None = None) -> Mentions:
             if candidate not in sources:
                 sources.append(candidate)
             continue
-        if _PATHISH & set(word.rstrip(_TRAILING)):
+        if looks_like_path(word.rstrip(_TRAILING)):
             raise UsageError(
                 f"@{word.rstrip(_TRAILING)}: no such file, folder or matching glob; "
                 "nothing was sent",
