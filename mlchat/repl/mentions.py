@@ -29,7 +29,43 @@ _TRAILING = ".,;:!?)]}'\""
 _GLOB = frozenset("*?[")
 # Extensions that make a word after @ a file name even when no such file exists (a typo).
 EXTENSIONS = frozenset(
-    [".md", ".txt", ".rst", ".py", ".js", ".ts", ".tsx", ".jsx", ".json", ".toml", ".yaml", ".yml", ".ini", ".cfg", ".rs", ".go", ".c", ".h", ".cpp", ".java", ".kt", ".rb", ".sh", ".sql", ".html", ".css", ".xml", ".csv", ".log", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf"]
+    [
+        ".md",
+        ".txt",
+        ".rst",
+        ".py",
+        ".js",
+        ".ts",
+        ".tsx",
+        ".jsx",
+        ".json",
+        ".toml",
+        ".yaml",
+        ".yml",
+        ".ini",
+        ".cfg",
+        ".rs",
+        ".go",
+        ".c",
+        ".h",
+        ".cpp",
+        ".java",
+        ".kt",
+        ".rb",
+        ".sh",
+        ".sql",
+        ".html",
+        ".css",
+        ".xml",
+        ".csv",
+        ".log",
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".gif",
+        ".webp",
+        ".pdf",
+    ]
 )
 
 
