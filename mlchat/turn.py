@@ -4,9 +4,12 @@ while it streams, and the rules for what an interruption leaves behind.
 
 The rules, the same for every caller:
 
-- The question is saved before the request is sent: a request that never returns still leaves
-  it; each reply and tool result is saved as soon as it exists (toolloop.run_rounds), and while
-  a reply streams it is checkpointed (TurnLog.progress), so kill -9 loses at most a second.
+- The question is saved as soon as the request has left (Client.chat's `sent`: the store's
+  work is done while the model thinks, not before the request), and in any case before the
+  first event of the reply, or when the request fails or is interrupted: a request that never
+  returns still leaves it. Each reply and tool result is saved as soon as it exists
+  (toolloop.run_rounds), and while a reply streams it is checkpointed (TurnLog.progress), so
+  kill -9 loses at most a second.
 - Writes to stdout are guarded (`stdout_writes`): a stdout that refuses them (disk full, I/O
   error) is an OutputError, which ends the command; a closed pipe stays BrokenPipeError.
 - Every renderer is finished, whatever ended the reply, and a second Ctrl-C while it finishes is
@@ -79,6 +82,7 @@ class Turn:
         extra_tools: tuple[ToolSpec, ...] = (),
         replying: Callable[[], AbstractContextManager[None]] = nullcontext,
         on_stderr: bool = False,
+        numbered: bool = False,
     ) -> None:
         self.rt = rt
         self.client = client
@@ -93,36 +97,57 @@ class Turn:
         self.extra_tools = extra_tools
         self.replying = replying
         self.on_stderr = on_stderr  # the reply is drawn on stderr (`ask -x`: stdout gets the code)
+        self.numbered = numbered  # code blocks show their numbers (the chat's /copy N, /run N)
         self.replies: list[Reply] = []  # every round's reply, kept even when a later one fails
         self.results: list[ToolResult] = []
         self._renderers: list[Renderer] = []
 
     def run(self, text: str | Message | None) -> None:
         convo = self.convo
+        unsaved: list[Message] = []
         if text is not None:
             convo.add_user(text)
-            self.log.user(convo, convo.messages[-1])
+            unsaved.append(convo.messages[-1])
+
+        def save_question() -> None:
+            while unsaved:
+                self.log.user(convo, unsaved.pop())
+
+        def sent() -> None:
+            # While the model thinks: the question is saved, and the renderer is made ready.
+            save_question()
+            self._prepare()
+
         provider = get_provider(convo.dialect)
         convo.tools = (self.tools.specs() if self.tools else ()) + self.extra_tools
 
         @contextmanager
         def open_stream(req: ChatRequest) -> Iterator[Iterator[StreamEvent]]:
-            with self.replying(), self.client.chat(provider, req) as events:
-                yield events
+            try:
+                with (
+                    self.replying(),
+                    self.client.chat(provider, req, sent=sent) as events,
+                ):
+                    yield events
+            finally:
+                save_question()  # the request failed, or was interrupted, before it left
 
-        run_rounds(
-            open_stream,
-            convo,
-            stream=self.stream,
-            sink=self._sink,
-            finish=self._finish,
-            tools=self.tools,
-            on_call=lambda call: show_call(self.rt, call),
-            on_result=self._on_result,
-            log=self.log,
-            request_options=self.request_options,
-            scrub=self.rt.scrub,
-        )
+        try:
+            run_rounds(
+                open_stream,
+                convo,
+                stream=self.stream,
+                sink=self._sink,
+                finish=self._finish,
+                tools=self.tools,
+                on_call=lambda call: show_call(self.rt, call),
+                on_result=self._on_result,
+                log=self.log,
+                request_options=self.request_options,
+                scrub=self.rt.scrub,
+            )
+        finally:
+            save_question()  # nothing was sent at all
 
     @property
     def last(self) -> Reply | None:
@@ -141,16 +166,30 @@ class Turn:
             plain=self.plain,
             reasoning=self.reasoning,
             clock=rt.clock,
+            numbered=self.numbered,
         )
+
+    def _current(self) -> Renderer:
+        """The renderer of the reply being received, made when first needed: after the request
+        has left (`_prepare`), or at the reply's first event."""
+        if not self._renderers:
+            self._renderers.append(self._renderer())
+        return self._renderers[0]
+
+    def _prepare(self) -> None:
+        """The renderer for the reply to come, with its heavy imports done while the model
+        thinks, so the first token is drawn as soon as it arrives. Drawing nothing, it may not
+        fail the request: a renderer that cannot prepare fails, if at all, when it draws."""
+        with suppress(Exception):
+            self._current().prepare()
 
     def _sink(self, reply: Reply) -> Callable[[StreamEvent], None]:
         self.replies.append(reply)
-        renderer = self._renderer()
-        self._renderers[:] = [renderer]
+        self._renderers.clear()
 
         def feed(ev: StreamEvent) -> None:
             with stdout_writes():
-                renderer.feed(ev)
+                self._current().feed(ev)
             self.log.progress(self.convo, reply)  # a throttled checkpoint
 
         return feed

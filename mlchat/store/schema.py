@@ -59,6 +59,14 @@ def migration_2(db: sqlite3.Connection) -> None:
 
 
 def migration_4(db: sqlite3.Connection) -> None:
+    """What a reply's own response said: the model that answered is in `model` and the one asked
+    for in `requested_model` when they differ; `finish_reason` is the service's (stop, length,
+    tool_calls, refusal, ...), so a refusal is told from an answer."""
+    db.execute("ALTER TABLE messages ADD COLUMN requested_model TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN finish_reason TEXT")
+
+
+def migration_5(db: sqlite3.Connection) -> None:
     """/compact: the summary that replaces a conversation's first `compacted` messages in what
     is sent (the messages themselves stay)."""
     db.execute("ALTER TABLE conversations ADD COLUMN summary TEXT")
@@ -71,7 +79,8 @@ MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     migration_1,
     migration_2,
     parts.migration_3,  # attachments: blobs and message_parts
-    migration_4,
+    migration_4,  # the model that answered, and the finish reason
+    migration_5,  # /compact: the summary, and how many messages it replaces
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
