@@ -347,3 +347,17 @@ def test_file_with_a_failing_url_exits_6_and_queues_nothing(
     code, err = chat(env, [f"/file {web.url}/missing", "hi"])
     assert code == 6 and "HTTP 404" in err
     assert users(emulator) == ["hi"]
+
+
+def test_edit_puts_the_typed_text_back_and_requeues_what_was_not_mentioned(
+    env: dict[str, str], emulator: Emulator, src: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "shot.png").write_bytes(PNG)
+    lines = [f"/file {tmp_path}/shot.png", f"explain @{src}", "/edit", f"explain again @{src}"]
+    code, err = chat(env, lines)
+    assert code == 0, err
+    block = f"{src}\n```python\nprint('hi')\n```"
+    first, second = users(emulator)
+    assert first == [image_part("openai"), text(f"{block}\n\nexplain @{src}")]
+    # The image was queued again, the mentioned file read again: each is sent once.
+    assert second == [image_part("openai"), text(f"{block}\n\nexplain again @{src}")]

@@ -179,7 +179,13 @@ def cmd_edit(repl: Repl, arg: str) -> None:
     if index is None:
         raise UsageError("nothing to edit: no message has been sent")
     repl.edit_from = index
-    repl.prefill = repl.convo.messages[index].content
+    message = repl.convo.messages[index]
+    if message.parts:  # the typed text goes back in the input, the attachments in the queue
+        from mlchat.repl.files import for_edit
+
+        repl.prefill, repl.queued = for_edit(message)
+    else:
+        repl.prefill = message.content
     if not repl.interactive:
         repl.rt.note("the next line replaces the last message and its reply")
 

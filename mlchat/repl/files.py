@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from mlchat.context import CHARS_PER_TOKEN, IMAGE_TOKENS
 from mlchat.errors import UsageError
 from mlchat.prompt_input import STDIN, human_size
-from mlchat.types import ImagePart, Part, TextPart
+from mlchat.types import ImagePart, Message, Part, TextPart
 
 if TYPE_CHECKING:
     from mlchat.attach import Limits
@@ -81,6 +81,30 @@ def summary(parts: Sequence[Part]) -> str:
     if images:
         out.append(f"{images} image{'s' if images != 1 else ''}")
     return ", ".join(out) or "nothing"
+
+
+def for_edit(message: Message) -> tuple[str, list[Part]]:
+    """/edit of a message with attachments: the text that was typed (its `@path` mentions
+    included, read again when it is sent), and the attachments that came from elsewhere (/file,
+    `chat -f`), queued again, so that sending the edit carries each one once."""
+    from fnmatch import fnmatch
+
+    from mlchat.repl.mentions import mentioned
+
+    typed = "\n\n".join(
+        p.text for p in message.parts if isinstance(p, TextPart) and p.source is None
+    )
+    named = mentioned(typed)
+
+    def from_mention(source: str | None) -> bool:
+        if source is None:
+            return False
+        return any(
+            source == n or source.startswith(n.rstrip("/") + "/") or fnmatch(source, n)
+            for n in named
+        )
+
+    return typed, [p for p in attachments(message.parts) if not from_mention(p.source)]
 
 
 def cmd_file(repl: Repl, arg: str) -> None:

@@ -98,6 +98,12 @@ def _exists(path: str, cwd: Path | None) -> bool:
     return False
 
 
+def mentioned(text: str) -> list[str]:
+    """Every word after a single `@` in `text`, trailing punctuation off, whether or not it
+    names anything (what /edit needs to tell mentioned attachments from queued ones)."""
+    return [m.group(2).rstrip(_TRAILING) for m in _MENTION.finditer(text) if not m.group(1)]
+
+
 def parse(text: str, cwd: Path | None = None) -> Mentions:
     """The mentions of `text`, or UsageError naming a path-like mention that names nothing."""
     sources: list[str] = []
