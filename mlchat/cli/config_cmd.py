@@ -51,10 +51,12 @@ KEYS_HELP = """\
   idle_timeout       longest a stream may send only keep-alives, seconds (> 0)
   max_time           overall deadline of one request, retries included, seconds (> 0)
   log                save conversations (true or false)
+  compact_at         chat: /compact on its own past this share of the window
   attach_max_files   most files one message may attach (-f, @)
   attach_max_bytes   most bytes of attached text per message, and per image
   aliases            short name = "model id", accepted by -m
   prices             per model id: input and output, USD per 1M tokens (>= 0)
+  models             per model id: context = its context window in tokens (>= 1)
   api_key_env        read the key from this environment variable instead
   api_key_cmd        run this command; its first line of output is the key
   api_key_keyring    true: the key is in the system keyring (key set --keyring)
