@@ -1,9 +1,10 @@
-"""`mlchat config path | show | get | set | unset`: read and edit the config file.
+"""`mlchat config path | show | get | set | unset | edit`: read and edit the config file.
 
 `set` and `unset` change one key and keep the rest of the file as written (comments, order,
 unknown keys); values are checked by the same table that checks the file when it is read. The API
-key is shown only as its last four characters. Imports: typer, config, tomledit, errors, runtime
-and cli.common/boundary.
+key is shown only as its last four characters. `edit` (mlchat/cli/config_edit.py) opens the file
+in an editor, visudo-style. Imports: typer, config, tomledit, errors, runtime and
+cli.common/boundary/config_edit.
 """
 
 from __future__ import annotations
@@ -77,10 +78,10 @@ app = typer.Typer(
 
         Examples:
 
-          mlchat config path
           mlchat config set temperature 0.2
           mlchat config set aliases.fast minimax-minimax-m1
           mlchat config unset temperature
+          mlchat config edit
         """
     ).replace("{keys}", KEYS_HELP),
     no_args_is_help=True,
@@ -271,6 +272,32 @@ def unset(ctx: typer.Context, key: KeyArg) -> None:
         old_mode = config.insecure_mode(path)
         config.unset_in_file(path, keypath)
         common.wrote(rt, path, old_mode)
+
+
+@app.command(
+    "edit",
+    help=doc(
+        """Edit the config file in $VISUAL or $EDITOR; only a valid edit is saved.
+
+        The editor works on a copy. After it exits, the copy is parsed and checked as `mlchat`
+        reads the file; when it does not parse or holds a bad value, you can open it again (as
+        visudo does) or quit, leaving the file as it was and your edit in the copy it names.
+        Needs a terminal: without one it exits 2 (use `mlchat config set` in scripts). Exit 3
+        when you quit with an invalid edit, or another program changed the file meanwhile.
+
+        Examples:
+
+          mlchat config edit
+          EDITOR=nano mlchat config edit
+        """
+    ),
+)
+def edit_cmd(ctx: typer.Context) -> None:
+    from mlchat.cli import config_edit
+
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        config_edit.edit(rt)
 
 
 def _unknown(key: str) -> UsageError:
