@@ -207,6 +207,10 @@ class Conversation:
     # The profile ("default": the top level) and the role it was started with; None when unknown.
     profile: str | None = None
     role: str | None = None
+    # The store rows that were in the conversation when it was loaded: the rows this process has
+    # seen. Any other row of the conversation was written by another process since, and is never
+    # deleted or overwritten by this one.
+    seen_rows: frozenset[int] = frozenset()
 
     def request(
         self,
@@ -271,6 +275,7 @@ class Conversation:
         self.messages.clear()
         self.id = None
         self.name = None
+        self.seen_rows = frozenset()
 
 
 ReplyStatus = Literal["ok", "interrupted", "failed"]

@@ -86,6 +86,11 @@ def _no_surrogates(value: Any) -> Any:
     return value
 
 
+def insane(*values: Any) -> bool:
+    """Whether any of `values` (token counts from the wire) was given but is no sane count."""
+    return any(v is not None and count(v) is None for v in values)
+
+
 def count(value: Any) -> int | None:
     """A token count from the wire: a non-negative integer of sane size, else None."""
     if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_COUNT:

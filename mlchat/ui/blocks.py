@@ -107,6 +107,10 @@ class Blocks:
 
     def __init__(self) -> None:
         self.out: list[tuple[str, str]] = []
+        # Indices in `out` of pieces whose first fence continues the piece before (a fence in a
+        # list, closed and reopened by `_cut`): one block, for the numbers the chat shows.
+        self.reopened: list[int] = []
+        self.reopening = False  # the unfinished block starts with such a reopened fence
         self.block: list[str] = []  # finished lines of the unfinished block
         self.has_list = False  # the block holds a list item: indented lines may continue it
         self.item: tuple[str, int] | None = None  # the list the block starts: kind, content column
@@ -284,6 +288,7 @@ class Blocks:
         if sum(len(line) + 1 for line in head) > PIECE // 4:
             head = []
         self._commit()
+        self.reopening = fence is not None and bool(head)
         self.has_list, self.item = keep
         self.continues = self.resumed = True
         if not code:  # the rest of an indented code block stays code
@@ -298,7 +303,10 @@ class Blocks:
 
     def _commit(self) -> None:
         if self.block:
+            if self.reopening:
+                self.reopened.append(len(self.out))
             self.out.append(("item" if self.continues else "md", "\n".join(self.block)))
+        self.reopening = False
         self.block = []
         self.size = 0
         self.shift = 0

@@ -141,7 +141,10 @@ class MarkdownRenderer:
         """Render what `Blocks` finished since the last call: each piece exactly once."""
         out: list[Line] = []
         code: list[str] = []
-        for kind, text in [*self._blocks.out, ("", "")]:
+        reopened = set(self._blocks.reopened)
+        for index, (kind, text) in enumerate([*self._blocks.out, ("", "")]):
+            if index in reopened:
+                self._fences -= 1  # its first fence is the last one, continued
             if kind != "code" and code:
                 assert self._code is not None
                 out.extend(self._code.render(code))
@@ -171,6 +174,7 @@ class MarkdownRenderer:
                 self._code = None
                 self._separate = True
         self._blocks.out = []
+        self._blocks.reopened = []
         return out
 
     def _separated(self, lines: list[Line], *, joined: bool = False) -> list[Line]:
@@ -184,9 +188,12 @@ class MarkdownRenderer:
             return lines if self._started and not joined else lines[1:]
         return [[], *lines] if self._separate and not joined else lines
 
-    def _first(self) -> int | None:
-        """The number of the next fenced block, when blocks are numbered."""
-        return self._fences + 1 if self._numbered else None
+    def _first(self, *, tail: bool = False) -> int | None:
+        """The number of the next fenced block, when blocks are numbered (in the tail, that of
+        the last one when the tail continues it)."""
+        if not self._numbered:
+            return None
+        return self._fences + (0 if tail and self._blocks.reopening else 1)
 
     def _tail(self) -> list[Line]:
         kind, lines = self._blocks.tail(self._screen.max_rows())
@@ -196,6 +203,9 @@ class MarkdownRenderer:
             assert self._code is not None
             return self._code.render(lines, commit=False)
         rendered, _, _ = markdown_lines(
-            self._console, "\n".join(lines), hyperlinks=self._hyperlinks, first_fence=self._first()
+            self._console,
+            "\n".join(lines),
+            hyperlinks=self._hyperlinks,
+            first_fence=self._first(tail=True),
         )
         return self._separated(rendered, joined=kind == "item") if rendered else []
