@@ -27,7 +27,30 @@ def _command_line_error(exc: BaseException) -> tuple[str, int, str] | None:
     return str(message()), code, f"{path} --help"
 
 
+def _undecodable_argument(argv: list[str]) -> str | None:
+    """The first argument holding bytes that are not UTF-8 (Python keeps them as lone surrogates,
+    which no request, config file or store row can carry), unless it names an existing file: a
+    file name may be any bytes, and the file is read by its name."""
+    if all(arg.isascii() for arg in argv):  # the common case: nothing to import
+        return None
+    import os
+    import re
+
+    bad = re.compile("[\ud800-\udfff]")
+    for arg in argv:
+        if not arg.isascii() and bad.search(arg) and not os.path.lexists(arg):
+            return bad.sub(lambda m: f"<U+{ord(m.group()):04X}>", arg)
+    return None
+
+
 def main() -> None:
+    bad = _undecodable_argument(sys.argv[1:])
+    if bad is not None:
+        sys.stderr.write(
+            f"mlchat: error: an argument is not valid UTF-8: {bad}\n"
+            "hint: pipe such text on stdin instead (invalid bytes there become U+FFFD)\n"
+        )
+        sys.exit(EXIT_USAGE)
     if sys.argv[1:] in (["--version"], ["-V"]):
         from mlchat import __version__
 
