@@ -12,7 +12,7 @@ __mlchat_subcommands() {
         '') REPLY='chat ask cmd shell-integration models tokens profiles roles key config sessions mcp' ;;
         'roles') REPLY='list show edit rm' ;;
         'key') REPLY='set status remove' ;;
-        'config') REPLY='path show get set unset' ;;
+        'config') REPLY='path show get set unset edit' ;;
         'sessions') REPLY='list show export rm rename search' ;;
         'mcp') REPLY='list tools call' ;;
         *) REPLY='' ;;
@@ -23,7 +23,7 @@ __mlchat_subcommands() {
 __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
-        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --save-role -h --help' ;;
+        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --save-role -f --file --max-files --max-bytes -h --help' ;;
         'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain -x --extract --extract-last --quiet --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
         'cmd') REPLY='--print -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --seed --api --no-stream --plain --base-url --profile --timeout --max-time --retries --no-log -h --help' ;;
         'shell-integration') REPLY='-h --help' ;;
@@ -45,6 +45,7 @@ __mlchat_options() {
         'config get') REPLY='-h --help' ;;
         'config set') REPLY='-h --help' ;;
         'config unset') REPLY='-h --help' ;;
+        'config edit') REPLY='-h --help' ;;
         'sessions') REPLY='-h --help' ;;
         'sessions list') REPLY='-n --limit --json -h --help' ;;
         'sessions show') REPLY='-h --help' ;;
@@ -87,6 +88,9 @@ __mlchat_value() {
         'chat --mcp') REPLY='text' ;;
         'chat --mcp-config') REPLY='file' ;;
         'chat --save-role') REPLY='text' ;;
+        'chat -f'|'chat --file') REPLY='file' ;;
+        'chat --max-files') REPLY='text' ;;
+        'chat --max-bytes') REPLY='text' ;;
         'ask -r'|'ask --role') REPLY='role' ;;
         'ask -p'|'ask --param') REPLY='text' ;;
         'ask -m'|'ask --model') REPLY='model' ;;

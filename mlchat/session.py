@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from mlchat.text import json_loads
 from mlchat.types import (
     AnsweredBy,
     ChatRequest,
@@ -164,7 +165,7 @@ def tool_call_json(call: ToolCall) -> dict[str, Any]:
     doc: dict[str, Any] = {"id": call.id, "name": call.name}
     text = call.arguments
     try:
-        value = json.loads(text) if text.strip() else {}
+        value = json_loads(text) if text.strip() else {}
     except (ValueError, RecursionError) as exc:
         error = f"not valid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else None
         return {
@@ -185,11 +186,14 @@ def tool_call_json(call: ToolCall) -> dict[str, Any]:
 
 def server_tool_json(tool: ServerTool) -> dict[str, Any]:
     try:
-        data = json.loads(tool.data)
+        data = json_loads(tool.data)
     except (ValueError, RecursionError):
         data = tool.data
     key = "input" if tool.is_use else "content"
     return {"type": tool.kind, "id": tool.id, "name": tool.name, key: data}
+
+
+SUMMARY_HEAD = "[Summary of the earlier conversation, made by /compact]\n\n"
 
 
 @dataclass(slots=True)
@@ -211,6 +215,17 @@ class Conversation:
     # seen. Any other row of the conversation was written by another process since, and is never
     # deleted or overwritten by this one.
     seen_rows: frozenset[int] = frozenset()
+    # /compact: `summary` stands for the first `compacted` messages in every request; those
+    # messages stay here (and in the store), they are only no longer sent.
+    summary: str | None = None
+    compacted: int = 0
+
+    def sent(self) -> tuple[Message, ...]:
+        """The messages a request carries: the summary (when /compact made one) in place of
+        the messages it replaces, then the rest as they are."""
+        if self.summary is None:
+            return tuple(self.messages)
+        return (Message("user", SUMMARY_HEAD + self.summary), *self.messages[self.compacted :])
 
     def request(
         self,
@@ -221,7 +236,7 @@ class Conversation:
     ) -> ChatRequest:
         return ChatRequest(
             model=self.model,
-            messages=tuple(self.messages),
+            messages=self.sent(),
             system=self.system,
             params=self.params,
             stream=stream,
@@ -252,6 +267,8 @@ class Conversation:
         """Keep the first `length` messages; return the ones dropped."""
         dropped = self.messages[length:]
         del self.messages[length:]
+        if length < self.compacted:  # part of what the summary stands for is gone: so is it
+            self.summary, self.compacted = None, 0
         return dropped
 
     def undo(self) -> list[Message]:
@@ -273,6 +290,7 @@ class Conversation:
         the next turn saves a new conversation and the old one stays whole in the store. Model,
         system prompt and parameters stay."""
         self.messages.clear()
+        self.summary, self.compacted = None, 0
         self.id = None
         self.name = None
         self.seen_rows = frozenset()

@@ -88,6 +88,19 @@ def test_refusal_in_chat_is_marked_and_the_chat_goes_on(
     assert sent[1] == {"role": "assistant", "content": REFUSAL}
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_reply_stopped_by_the_content_filter_says_so(
+    env: dict[str, str], emulator: Emulator, stream: bool
+) -> None:
+    emulator.script(Reply.chat("The first half", finish_reason="content_filter", chunk_size=4))
+    r = invoke(["ask", "--json", "q"] + ([] if stream else ["--no-stream"]), env=env)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["finish_reason"] == "content_filter"
+    assert r.err == (
+        "mlchat: warning: the service's content filter stopped the reply: it may be cut off\n"
+    )
+
+
 def test_refusal_with_a_schema_is_not_a_schema_error(
     env: dict[str, str], emulator: Emulator
 ) -> None:
@@ -173,6 +186,12 @@ type = "object"
 BROKEN = {
     "delta-never-started": [MESSAGE_START, TEXT_START, text_delta("Half an "), text_delta("x", 3)],
     "started-twice": [MESSAGE_START, TEXT_START, text_delta("Half an "), TEXT_START],
+    "started-out-of-order": [
+        MESSAGE_START,
+        named("content_block_start", {"index": 1, "content_block": {"type": "text"}}),
+        text_delta("Half an ", 1),
+        TEXT_START,
+    ],
     "delta-after-stop": [
         MESSAGE_START,
         TEXT_START,
@@ -478,6 +497,20 @@ def test_lone_surrogates_in_text_and_error(env: dict[str, str], emulator: Emulat
     r = invoke(["ask", "--json", "q"], env=env)
     assert r.code == 4
     assert json.loads(r.out)["error"]["message"] == "HTTP 400: bad \ufffd thing"
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_lone_surrogates_in_tool_arguments(
+    env: dict[str, str], emulator: Emulator, api: str
+) -> None:
+    # The arguments are JSON text that escapes a lone surrogate: found by the fuzz suite.
+    calls = [{"id": "c1", "name": "get_weather", "arguments": '{"city": "Par\\ud800is"}'}]
+    emulator.script(Reply.chat(tool_calls=calls))
+    r = invoke(["ask", "--api", api, "--json", "q"], env=env)
+    assert r.code == 0, r.err
+    (call,) = json.loads(r.out)["tool_calls"]
+    assert call["arguments"] == {"city": "Par\ufffdis"}
+    assert "\\ud800" not in r.out
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
-"""`mlchat config path | show | get | set | unset`: read and edit the config file.
+"""`mlchat config path | show | get | set | unset | edit`: read and edit the config file.
 
 `set` and `unset` change one key and keep the rest of the file as written (comments, order,
 unknown keys); values are checked by the same table that checks the file when it is read. The API
-key is shown only as its last four characters. Imports: typer, config, tomledit, errors, runtime
-and cli.common/boundary.
+key is shown only as its last four characters. `edit` (mlchat/cli/config_edit.py) opens the file
+in an editor, visudo-style. Imports: typer, config, tomledit, errors, runtime and
+cli.common/boundary/config_edit.
 """
 
 from __future__ import annotations
@@ -51,10 +52,12 @@ KEYS_HELP = """\
   idle_timeout       longest a stream may send only keep-alives, seconds (> 0)
   max_time           overall deadline of one request, retries included, seconds (> 0)
   log                save conversations (true or false)
+  compact_at         chat: /compact on its own past this share of the window
   attach_max_files   most files one message may attach (-f, @)
   attach_max_bytes   most bytes of attached text per message, and per image
   aliases            short name = "model id", accepted by -m
   prices             per model id: input and output, USD per 1M tokens (>= 0)
+  models             per model id: context = its context window in tokens (>= 1)
   api_key_env        read the key from this environment variable instead
   api_key_cmd        run this command; its first line of output is the key
   api_key_keyring    true: the key is in the system keyring (key set --keyring)
@@ -75,10 +78,10 @@ app = typer.Typer(
 
         Examples:
 
-          mlchat config path
           mlchat config set temperature 0.2
           mlchat config set aliases.fast minimax-minimax-m1
           mlchat config unset temperature
+          mlchat config edit
         """
     ).replace("{keys}", KEYS_HELP),
     no_args_is_help=True,
@@ -269,6 +272,32 @@ def unset(ctx: typer.Context, key: KeyArg) -> None:
         old_mode = config.insecure_mode(path)
         config.unset_in_file(path, keypath)
         common.wrote(rt, path, old_mode)
+
+
+@app.command(
+    "edit",
+    help=doc(
+        """Edit the config file in $VISUAL or $EDITOR; only a valid edit is saved.
+
+        The editor works on a copy. After it exits, the copy is parsed and checked as `mlchat`
+        reads the file; when it does not parse or holds a bad value, you can open it again (as
+        visudo does) or quit, leaving the file as it was and your edit in the copy it names.
+        Needs a terminal: without one it exits 2 (use `mlchat config set` in scripts). Exit 3
+        when you quit with an invalid edit, or another program changed the file meanwhile.
+
+        Examples:
+
+          mlchat config edit
+          EDITOR=nano mlchat config edit
+        """
+    ),
+)
+def edit_cmd(ctx: typer.Context) -> None:
+    from mlchat.cli import config_edit
+
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        config_edit.edit(rt)
 
 
 def _unknown(key: str) -> UsageError:

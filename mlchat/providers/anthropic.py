@@ -312,8 +312,8 @@ class AnthropicStream:
     """Decodes `message_start` … `message_stop`, keyed by each event's `type`.
 
     The block protocol is checked: a delta or stop for a block that was never started (or has
-    ended), a block started twice, or a delta of the wrong kind for its block is a ProtocolError,
-    never silently an empty or misattributed reply."""
+    ended), a block started twice or after a later one, or a delta of the wrong kind for its
+    block is a ProtocolError, never silently an empty or misattributed reply."""
 
     def __init__(self) -> None:
         self.stop_reason: str | None = None
@@ -401,6 +401,11 @@ class AnthropicStream:
         index = raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
         if index in self._blocks:
             raise ProtocolError(f"the stream started content block {index} twice")
+        last = max(self._blocks, default=-1)
+        if index < last:  # a gap is let be (a relay may leave out a block), going back is not
+            raise ProtocolError(
+                f"the stream started content block {index} after content block {last}"
+            )
         block = as_dict(body.get("content_block")) or {}
         btype = str(block.get("type", ""))
         self._blocks[index] = _Block(btype, block)

@@ -23,7 +23,7 @@ from mlchat.errors import (
     RequestRejected,
     ServerError,
 )
-from mlchat.text import clip
+from mlchat.text import clip, has_surrogate_escape, without_surrogates
 from mlchat.types import ModelInfo
 
 KEY_HINT = "set MODELSLAB_API_KEY or run `mlchat key set`"
@@ -32,8 +32,6 @@ MAX_WAIT = 7 * 24 * 3600.0  # a longer wait asked by a server is taken as a week
 _HUGE = 1e15  # numbers of seconds are capped here before any arithmetic
 MAX_DEPTH = 128  # JSON from the wire nested deeper than this is refused
 MAX_COUNT = 10**12  # a token count above this is nonsense, and ignored
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def as_dict(value: Any) -> dict[str, Any] | None:
@@ -55,9 +53,7 @@ def loads(text: str) -> Any:
     if text.count("[") + text.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
         # Python could hold it, but every later json.dumps or walk of it would risk the stack.
         raise ProtocolError(f"the service sent JSON nested over {MAX_DEPTH} deep")
-    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
-        return _no_surrogates(value)
-    return value
+    return without_surrogates(value) if "\\u" in text and has_surrogate_escape(text) else value
 
 
 def _depth(value: Any) -> int:
@@ -74,16 +70,6 @@ def _depth(value: Any) -> int:
                 return deepest
             stack.extend((v, level + 1) for v in item if isinstance(v, dict | list))
     return deepest
-
-
-def _no_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_no_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
-    return value
 
 
 def insane(*values: Any) -> bool:
@@ -362,9 +348,37 @@ def decode_models(payload: Any) -> list[ModelInfo]:
                 owned_by=owner if isinstance(owner, str) else None,
                 created=created,
                 display_name=name if isinstance(name, str) else None,
+                context=_context(entry),
             )
         )
     return models
+
+
+# The names services give a model's context window (OpenRouter, vLLM, LiteLLM, Together, Gemini);
+# OpenRouter also nests one under `top_provider`.
+CONTEXT_FIELDS = (
+    "context_length",
+    "context_window",
+    "max_context_length",
+    "context_size",
+    "max_model_len",
+    "max_input_tokens",
+    "input_token_limit",
+)
+MAX_CONTEXT = 100_000_000  # a larger figure is a broken list, not a model
+
+
+def _context(entry: dict[str, Any]) -> int | None:
+    for where in (entry, as_dict(entry.get("top_provider"))):
+        if where is None:
+            continue
+        for name in CONTEXT_FIELDS:
+            value = where.get(name)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_CONTEXT:
+                return value
+    return None
 
 
 def _iso_to_epoch(value: Any) -> int | None:
