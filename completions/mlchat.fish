@@ -159,15 +159,15 @@ complete -c mlchat -n "__mlchat_at ''" -s h -l help -d 'Show this message and ex
 complete -c mlchat -n "__mlchat_at 'chat'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
 complete -c mlchat -n "__mlchat_at 'chat'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
-complete -c mlchat -n "__mlchat_at 'chat'" -s s -l system -d 'System prompt.' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l top-p -d '0-1 [default: 0.9].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -s s -l system -d 'System prompt [default: system in the config file, or none].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -s t -l temperature -d 'Sampling temperature, 0-2 (0-1 on anthropic) [default: 0.7].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l top-p -d 'Nucleus sampling, 0-1 [default: 0.9].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l max-tokens -d 'Longest reply in tokens [default: 1000].' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l frequency-penalty -d '-2..2 (openai only) [default: 0].' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l presence-penalty -d '-2..2 (openai only) [default: 0].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l frequency-penalty -d 'Penalty for repeating tokens by their count, -2 to 2 (openai only) [default: 0].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l presence-penalty -d 'Penalty for tokens already used, -2 to 2 (openai only) [default: 0].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l stop -d 'Stop sequence; repeat for up to 4.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l seed -d 'Seed for reproducible sampling.' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).' -x -a 'openai anthropic'
+complete -c mlchat -n "__mlchat_at 'chat'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) [default: openai, or MLCHAT_API].' -x -a 'openai anthropic'
 complete -c mlchat -n "__mlchat_at 'chat'" -l no-stream -d 'Wait for each whole reply.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l plain -d 'Raw text instead of rendered Markdown.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l show-reasoning -d 'Keep the model\'s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).'
@@ -183,7 +183,7 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l no-log -d 'Do not save this conver
 complete -c mlchat -n "__mlchat_at 'chat'" -l tools -d 'TOML or JSON file of tools the model may call (each runs a local command).' -r -F
 complete -c mlchat -n "__mlchat_at 'chat'" -s y -l yes -d 'Run tool calls without asking.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l max-rounds -d 'Most rounds of tool calls before giving up [default: 8].' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] of the config file; repeatable; \'all\').' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] table of the config file; repeatable; \'all\').' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
 complete -c mlchat -n "__mlchat_at 'chat'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s h -l help -d 'Show this message and exit.'
@@ -192,15 +192,15 @@ complete -c mlchat -n "__mlchat_at 'chat'" -s h -l help -d 'Show this message an
 complete -c mlchat -n "__mlchat_at 'ask'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
 complete -c mlchat -n "__mlchat_at 'ask'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
-complete -c mlchat -n "__mlchat_at 'ask'" -s s -l system -d 'System prompt.' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l top-p -d '0-1 [default: 0.9].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -s s -l system -d 'System prompt [default: system in the config file, or none].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -s t -l temperature -d 'Sampling temperature, 0-2 (0-1 on anthropic) [default: 0.7].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l top-p -d 'Nucleus sampling, 0-1 [default: 0.9].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l max-tokens -d 'Longest reply in tokens [default: 1000].' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l frequency-penalty -d '-2..2 (openai only) [default: 0].' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l presence-penalty -d '-2..2 (openai only) [default: 0].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l frequency-penalty -d 'Penalty for repeating tokens by their count, -2 to 2 (openai only) [default: 0].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l presence-penalty -d 'Penalty for tokens already used, -2 to 2 (openai only) [default: 0].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l stop -d 'Stop sequence; repeat for up to 4.' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l seed -d 'Seed for reproducible sampling.' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).' -x -a 'openai anthropic'
+complete -c mlchat -n "__mlchat_at 'ask'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) [default: openai, or MLCHAT_API].' -x -a 'openai anthropic'
 complete -c mlchat -n "__mlchat_at 'ask'" -l no-stream -d 'Wait for the whole reply.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l json -d 'Print one JSON object: text, reasoning, model, usage, finish_reason, tool_calls.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l plain -d 'Raw text instead of rendered Markdown.'
@@ -221,7 +221,7 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l no-log -d 'Do not save this convers
 complete -c mlchat -n "__mlchat_at 'ask'" -l tools -d 'TOML or JSON file of tools the model may call (each runs a local command).' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -s y -l yes -d 'Run tool calls without asking.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l max-rounds -d 'Most rounds of tool calls before giving up [default: 8].' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] of the config file; repeatable; \'all\').' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] table of the config file; repeatable; \'all\').' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -l json-mode -d 'Ask for a JSON object (response_format json_object); print it validated.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l schema -d 'JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn\'t.' -r -F
@@ -245,7 +245,7 @@ complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Attach a file, a f
 complete -c mlchat -n "__mlchat_at 'tokens'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
-complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt.' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt [default: system in the config file, or none].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l json -d 'Print one JSON object: model, input_tokens, cost_usd, usd_per_million.'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
@@ -334,7 +334,7 @@ complete -c mlchat -n "__mlchat_at 'sessions'" -f -a search -d 'Search every sav
 complete -c mlchat -n "__mlchat_at 'sessions'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions list
-complete -c mlchat -n "__mlchat_at 'sessions list'" -s n -l limit -d 'How many to show (0: all).' -x
+complete -c mlchat -n "__mlchat_at 'sessions list'" -s n -l limit -d 'How many to show, 0 for all [default: 20].' -x
 complete -c mlchat -n "__mlchat_at 'sessions list'" -l json -d 'Print one JSON document.'
 complete -c mlchat -n "__mlchat_at 'sessions list'" -s h -l help -d 'Show this message and exit.'
 
@@ -342,7 +342,7 @@ complete -c mlchat -n "__mlchat_at 'sessions list'" -s h -l help -d 'Show this m
 complete -c mlchat -n "__mlchat_at 'sessions show'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions export
-complete -c mlchat -n "__mlchat_at 'sessions export'" -s f -l format -d 'Markdown or JSON.' -x -a 'md json'
+complete -c mlchat -n "__mlchat_at 'sessions export'" -s f -l format -d 'Markdown or JSON [default: md].' -x -a 'md json'
 complete -c mlchat -n "__mlchat_at 'sessions export'" -s o -l output -d 'Write to this file (atomically) instead of stdout.' -r -F
 complete -c mlchat -n "__mlchat_at 'sessions export'" -s h -l help -d 'Show this message and exit.'
 
@@ -354,7 +354,7 @@ complete -c mlchat -n "__mlchat_at 'sessions rm'" -s h -l help -d 'Show this mes
 complete -c mlchat -n "__mlchat_at 'sessions rename'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions search
-complete -c mlchat -n "__mlchat_at 'sessions search'" -s n -l limit -d 'How many to show (0: all).' -x
+complete -c mlchat -n "__mlchat_at 'sessions search'" -s n -l limit -d 'How many to show, 0 for all [default: 20].' -x
 complete -c mlchat -n "__mlchat_at 'sessions search'" -l json -d 'Print one JSON document.'
 complete -c mlchat -n "__mlchat_at 'sessions search'" -s h -l help -d 'Show this message and exit.'
 

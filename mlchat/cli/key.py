@@ -23,7 +23,7 @@ ProfileFlag = Annotated[
     str | None,
     typer.Option(
         "--profile",
-        help="The key of this [profiles.NAME] table \\[default: the top level of the file].",
+        help="The key of this \\[profiles.NAME] table \\[default: the top level of the file].",
         metavar="PROFILE",
         show_default=False,
     ),

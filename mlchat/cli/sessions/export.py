@@ -44,7 +44,8 @@ def export(
         typer.Option(
             "--format",
             "-f",
-            help="Markdown or JSON.",
+            help="Markdown or JSON \\[default: md].",
+            show_default=False,
             **o.choices("md", "json"),
         ),
     ] = "md",
