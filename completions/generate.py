@@ -117,7 +117,7 @@ def load_tree() -> Cmd:
         sys.path.insert(0, str(ROOT))
     # A script, not part of the package: it reads the tree Typer builds (only mlchat/cli/ may use
     # typer inside the package).
-    import typer.main  # noqa: TID251
+    import typer.main
 
     from mlchat.cli import app
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import httpx  # noqa: TID251 - a type only, never imported at run time
+    import httpx  # a type only, never imported at run time
 
 
 def mask(key: str) -> str:

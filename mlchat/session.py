@@ -265,8 +265,12 @@ class Conversation:
         return self.messages[index]
 
     def clear(self) -> None:
-        """Forget the messages; model, system prompt and parameters stay."""
+        """Start a new conversation (/clear): the messages, the id and the name are forgotten, so
+        the next turn saves a new conversation and the old one stays whole in the store. Model,
+        system prompt and parameters stay."""
         self.messages.clear()
+        self.id = None
+        self.name = None
 
 
 ReplyStatus = Literal["ok", "interrupted", "failed"]

@@ -120,6 +120,8 @@ def chat(
                 stream=not no_stream,
                 log=log,
                 store=store,
+                # /save under --no-log saves the conversation so far, and every turn after it.
+                start_log=None if store is None else (lambda: common.store_log(rt, s, store)),
                 model_ids=lambda: list(models.cached_ids(s.base_url, models.cache_path(s.profile))),
                 cost=lambda model, usage: prices.cost(model, usage, table),
                 history=config.state_dir() / "history",

@@ -269,7 +269,6 @@ def conversation_log(
     """
     from mlchat.session import NullLog
     from mlchat.store import StoreError
-    from mlchat.turnlog import StoreLog
 
     enabled = logging_enabled(s, no_log)
     store: Store | None = None
@@ -285,16 +284,20 @@ def conversation_log(
             if exc.hint:
                 rt.note(f"hint: {exc.hint}")
     if store is not None and enabled:
-        from mlchat import prices
-
-        log = StoreLog(
-            store, rt.warn, cost=lambda model, usage: prices.cost(model, usage, s.prices)
-        )
+        log = store_log(rt, s, store)
     try:
         yield store, log
     finally:
         if store is not None:
             store.close()
+
+
+def store_log(rt: Runtime, s: config.Settings, store: Store) -> TurnLog:
+    """The log that saves every turn in `store` (also what `/save` starts under --no-log)."""
+    from mlchat import prices
+    from mlchat.turnlog import StoreLog
+
+    return StoreLog(store, rt.warn, cost=lambda model, usage: prices.cost(model, usage, s.prices))
 
 
 def resumed(

@@ -151,9 +151,10 @@ def cmd_params(repl: Repl, arg: str) -> None:
 
 
 def cmd_clear(repl: Repl, arg: str) -> None:
+    old = repl.convo.name or repl.convo.id
     repl.convo.clear()
-    repl.log.truncate(repl.convo)
-    repl.rt.note("new conversation (model, system prompt and parameters kept)")
+    kept = f"; {old} stays saved" if old and repl.saving else ""
+    repl.rt.note(f"new conversation (model, system prompt and parameters kept{kept})")
 
 
 def cmd_retry(repl: Repl, arg: str) -> None:
@@ -222,7 +223,17 @@ def cmd_save(repl: Repl, arg: str) -> None:
     if not arg:
         raise UsageError("usage: /save NAME")
     repl.store.save_as(repl.convo, arg)
-    repl.rt.note(f"saved as {arg}")
+    if repl.saving or repl.start_log is None:
+        repl.rt.note(f"saved as {arg}")
+        return
+    # --no-log: /save asks for this conversation to be kept, so from now on it is.
+    repl.log = repl.start_log()
+    repl.log.truncate(repl.convo)  # the conversation so far
+    n = len(repl.convo.messages)
+    repl.rt.note(
+        f"saved as {arg}: {n} message{'s' if n != 1 else ''}, and every turn from now on "
+        "(this chat was started with --no-log)"
+    )
 
 
 def cmd_load(repl: Repl, arg: str) -> None:

@@ -66,6 +66,7 @@ class Repl:
         stream: bool = True,
         log: TurnLog | None = None,
         store: SessionStore | None = None,
+        start_log: Callable[[], TurnLog] | None = None,
         model_ids: Callable[[], list[str]] = _no_models,
         cost: Callable[[str, Usage], float | None] = _no_cost,
         tools: ToolSession | None = None,
@@ -86,6 +87,7 @@ class Repl:
         self.stream = stream
         self.log: TurnLog = log if log is not None else NullLog()
         self.store = store
+        self.start_log = start_log  # a log that saves every turn, for /save under --no-log
         self.model_ids = model_ids
         self.cost = cost
         self.tokens = 0
@@ -219,6 +221,11 @@ class Repl:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
             self.rt.out.flush()
 
+    @property
+    def saving(self) -> bool:
+        """Every turn is being saved (not --no-log, and a store is open)."""
+        return not isinstance(self.log, NullLog)
+
     def _count(self, usage: Usage | None) -> None:
         if usage is None:
             return
@@ -288,6 +295,7 @@ def run(
     stream: bool = True,
     log: TurnLog | None = None,
     store: SessionStore | None = None,
+    start_log: Callable[[], TurnLog] | None = None,
     model_ids: Callable[[], list[str]] = _no_models,
     cost: Callable[[str, Usage], float | None] = _no_cost,
     history: Path | None = None,
@@ -306,6 +314,7 @@ def run(
         stream=stream,
         log=log,
         store=store,
+        start_log=start_log,
         model_ids=model_ids,
         cost=cost,
         tools=tools,
