@@ -5,7 +5,10 @@ run; `sessions list` with 2,000 stored conversations, `key status` and `config p
 Then what profiles, roles and key sources cost a command that resolves every setting but sends
 nothing (`mlchat models`, answered from a fresh cache): without a config file, and with one
 holding profiles and an `api_key_cmd` that would leave a file behind if it ran (the row fails
-if it did).
+if it did). Last, what configured MCP servers cost the runs that use none: `ask` against the
+emulator with and without two `[mcp.NAME]` tables (a stdio server that would leave a file behind
+if it started, and an HTTP one), and, under `python -X importtime`, that `ask`, `chat`, `models`
+and `mcp --help` never import the SDK (the row fails if one did, or if the server started).
 
 Wall time from spawning the process to reaping it, output on a pipe (help is rendered as for
 `mlchat --help | less`: no colour). Medians over interleaved runs.
@@ -121,7 +124,7 @@ def measure(quick: bool) -> list[c.Row]:
             note="for reference: the libraries under any Typer app's rich --help",
         )
     )
-    return rows + local_commands(repeats) + unused_features(repeats)
+    return rows + local_commands(repeats) + unused_features(repeats) + mcp_unused(repeats)
 
 
 def _fill_store(sb: c.Sandbox, n: int) -> Path:
@@ -300,6 +303,76 @@ def unused_features(repeats: int) -> list[c.Row]:
                 if ran
                 else "api_key_cmd not run by models, --help, ask --help, profiles"
             ),
+        )
+    ]
+
+
+# Two servers that a run without --mcp must neither start nor pay for: the stdio one would leave
+# a file behind if it ran; nothing listens on port 9.
+MCP_CONFIG = """\
+[mcp.files]
+command = ["sh", "-c", "touch {marker}"]
+[mcp.web]
+url = "http://127.0.0.1:9/mcp"
+"""
+MCP_MODULES = ("mcp", "mcp_types", "httpx2", "pydantic", "mlchat.mcp_client")
+
+
+def _imports(sb: c.Sandbox, env: dict[str, str], args: list[str], stdin: bytes | None) -> set[str]:
+    argv = [c.PYTHON, "-X", "importtime", str(sb.entry), *args]
+    proc = c.run(argv, env, stdin=stdin).check()
+    return {
+        line.rsplit("|", 1)[-1].strip()
+        for line in proc.stderr.decode(errors="replace").splitlines()
+        if line.startswith("import time:")
+    }
+
+
+def mcp_unused(repeats: int) -> list[c.Row]:
+    with c.emulator() as emu, c.Sandbox() as plain, c.Sandbox() as full:
+        marker = full.path / "mcp-server-ran"
+        conf = full.path / "xdg" / "xdg_config_home" / "mlchat"
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "config.toml").write_text(MCP_CONFIG.format(marker=marker))
+        plain_env, full_env = plain.env(emu.base_url), full.env(emu.base_url)
+        cases = {
+            "ask, no config": lambda: c.run(plain.mlchat("ask", "hi"), plain_env).check(),
+            "ask, MCP configured": lambda: c.run(full.mlchat("ask", "hi"), full_env).check(),
+        }
+        c.progress(f"start-up with MCP servers configured: {len(cases)} x {repeats} runs")
+        runs = c.interleaved(cases, repeats)
+        paths: list[tuple[list[str], bytes | None]] = [
+            (["ask", "hi"], None),
+            (["chat"], b"hi\n"),
+            (["models"], None),
+            (["mcp", "--help"], None),
+        ]
+        leaked = sorted(
+            " ".join(args)
+            for args, stdin in paths
+            if any(
+                m == b or m.startswith(b + ".")
+                for m in _imports(full, full_env, args, stdin)
+                for b in MCP_MODULES
+            )
+        )
+        ran = marker.exists()
+    ms = {name: 1000 * c.median([r.wall for r in rs]) for name, rs in runs.items()}
+    base, full_ms = ms["ask, no config"], ms["ask, MCP configured"]
+    if leaked or ran:
+        note = f"mcp imported by: {', '.join(leaked) or '-'}; server started: {ran}"
+    else:
+        note = "mcp never imported by ask, chat, models, mcp --help; no server started"
+    return [
+        c.Row(
+            "start-up: ask, MCP servers configured, none used",
+            full_ms,
+            "ms",
+            base,
+            "ask, no config",
+            "<= 1.1x, mcp not imported",
+            full_ms <= 1.1 * base and not leaked and not ran,
+            note=note,
         )
     ]
 

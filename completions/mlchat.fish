@@ -12,7 +12,7 @@ complete -c mlchat -f
 function __mlchat_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' chat ask models tokens profiles roles key config sessions mcp
+            printf '%s\n' chat ask cmd models tokens profiles roles key config sessions mcp
         case 'roles'
             printf '%s\n' list show edit rm
         case 'key'
@@ -33,6 +33,8 @@ function __mlchat_takes_value
             contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --save-role
         case 'ask'
             contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --schema -f --file --max-files --max-bytes --save-role
+        case 'cmd'
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --seed --api --base-url --profile --timeout --max-time --retries
         case 'models'
             contains -- $argv[2] --base-url --profile --timeout
         case 'tokens'
@@ -141,6 +143,7 @@ end
 
 complete -c mlchat -n "__mlchat_at ''" -f -a chat -d 'Chat interactively: a REPL that keeps the conversation and saves every turn.'
 complete -c mlchat -n "__mlchat_at ''" -f -a ask -d 'Ask one question and stream the answer.'
+complete -c mlchat -n "__mlchat_at ''" -f -a cmd -d 'Ask for a shell command, then edit it, and run it or not.'
 complete -c mlchat -n "__mlchat_at ''" -f -a models -d 'List the models the service offers (cached for a day).'
 complete -c mlchat -n "__mlchat_at ''" -f -a tokens -d 'Count a prompt\'s input tokens exactly, and what sending it would cost.'
 complete -c mlchat -n "__mlchat_at ''" -f -a profiles -d 'List the profiles of the config file and mark the active one.'
@@ -231,6 +234,27 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l max-files -d 'Most files one messag
 complete -c mlchat -n "__mlchat_at 'ask'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat cmd
+complete -c mlchat -n "__mlchat_at 'cmd'" -l print -d 'Print the command on stdout and run nothing (the default without a terminal).'
+complete -c mlchat -n "__mlchat_at 'cmd'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
+complete -c mlchat -n "__mlchat_at 'cmd'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
+complete -c mlchat -n "__mlchat_at 'cmd'" -s s -l system -d 'System prompt.' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -l top-p -d '0-1 [default: 0.9].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -l max-tokens -d 'Longest reply in tokens [default: 1000].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -l seed -d 'Seed for reproducible sampling.' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).' -x -a 'openai anthropic'
+complete -c mlchat -n "__mlchat_at 'cmd'" -l no-stream -d 'Wait for each whole reply.'
+complete -c mlchat -n "__mlchat_at 'cmd'" -l plain -d 'Raw text instead of rendered Markdown.'
+complete -c mlchat -n "__mlchat_at 'cmd'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
+complete -c mlchat -n "__mlchat_at 'cmd'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -l max-time -d 'Overall deadline for the request, retries included, in seconds [default: none, or MLCHAT_MAX_TIME].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -l no-log -d 'Do not save this conversation (config: log = false).'
+complete -c mlchat -n "__mlchat_at 'cmd'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat models
 complete -c mlchat -n "__mlchat_at 'models'" -l refresh -d 'Fetch the list again even if the cache is fresh.'

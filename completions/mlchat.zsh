@@ -390,6 +390,30 @@ _mlchat_models() {
         '*:terms: '
 }
 
+_mlchat_cmd() {
+    _arguments -s -S \
+        '(--print)--print[Print the command on stdout and run nothing (the default without a terminal).]' \
+        '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
+        '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
+        '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
+        '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
+        '(-t --temperature)'{-t+,--temperature=}'[0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
+        '(--top-p)--top-p=[0-1 (default: 0.9).]:text: ' \
+        '(--max-tokens)--max-tokens=[Longest reply in tokens (default: 1000).]:text: ' \
+        '(--seed)--seed=[Seed for reproducible sampling.]:text: ' \
+        '(--api)--api=[Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).]:value:(openai anthropic)' \
+        '(--no-stream)--no-stream[Wait for each whole reply.]' \
+        '(--plain)--plain[Raw text instead of rendered Markdown.]' \
+        '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
+        '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
+        '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
+        '(--max-time)--max-time=[Overall deadline for the request, retries included, in seconds (default: none, or MLCHAT_MAX_TIME).]:text: ' \
+        '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
+        '(--no-log)--no-log[Do not save this conversation (config: log = false).]' \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        '::prompt: '
+}
+
 _mlchat_ask() {
     _arguments -s -S \
         '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
@@ -488,6 +512,7 @@ _mlchat() {
             local -a commands=(
                 'chat:Chat interactively: a REPL that keeps the conversation and saves every turn.'
                 'ask:Ask one question and stream the answer.'
+                'cmd:Ask for a shell command, then edit it, and run it or not.'
                 'models:List the models the service offers (cached for a day).'
                 'tokens:Count a prompt'\''s input tokens exactly, and what sending it would cost.'
                 'profiles:List the profiles of the config file and mark the active one.'
@@ -504,6 +529,7 @@ _mlchat() {
             case $words[1] in
                 chat) _mlchat_chat && ret=0 ;;
                 ask) _mlchat_ask && ret=0 ;;
+                cmd) _mlchat_cmd && ret=0 ;;
                 models) _mlchat_models && ret=0 ;;
                 tokens) _mlchat_tokens && ret=0 ;;
                 profiles) _mlchat_profiles && ret=0 ;;

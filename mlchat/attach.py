@@ -35,7 +35,7 @@ from typing import IO, TYPE_CHECKING
 
 from mlchat.errors import UsageError
 from mlchat.prompt_input import STDIN, binary_reason, decode, human_size, read_capped
-from mlchat.types import ImagePart, Part, TextPart
+from mlchat.types import ImagePart, Part, TextPart, image_type
 
 if TYPE_CHECKING:
     from pathspec import GitIgnoreSpec
@@ -55,19 +55,6 @@ class Limits:
     files: int = MAX_FILES
     text_bytes: int = MAX_BYTES  # all the text of one message together
     image_bytes: int = MAX_BYTES  # each image
-
-
-def image_type(data: bytes) -> str | None:
-    """The media type of an image we can send, from its first bytes; None for anything else."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith((b"GIF87a", b"GIF89a")):
-        return "image/gif"
-    if len(data) >= 12 and data.startswith(b"RIFF") and data[8:12] == b"WEBP":
-        return "image/webp"
-    return None
 
 
 def is_url(source: str) -> bool:

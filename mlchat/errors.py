@@ -7,6 +7,7 @@
     │   └── AuthError (3)         401 / 403
     ├── RequestRejected (4)       400, 402, 404, 413, 422, errors carried with HTTP 200
     ├── NoCodeBlock (4)           `ask -x`: the reply holds no fenced code block
+    ├── NoCommand (4)             `mlchat cmd`: the reply holds no command
     ├── RateLimited (5)           429
     ├── NetworkError (6)          connection failures
     │   ├── ConnectFailed (6)     the request never reached the service (safe to retry)
@@ -85,6 +86,12 @@ class RequestRejected(ApiError):
 
 class NoCodeBlock(MlchatError):
     """`ask -x`: the reply (shown on stderr) holds no fenced code block to print."""
+
+    exit_code = EXIT_REJECTED
+
+
+class NoCommand(MlchatError):
+    """`mlchat cmd`: the model's reply holds no command (or only says why it cannot give one)."""
 
     exit_code = EXIT_REJECTED
 

@@ -17,10 +17,10 @@ import codecs
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mlchat.attach import IMAGE_TYPES, Collected, Limits, Pending, image_type
+from mlchat.attach import IMAGE_TYPES, Collected, Limits, Pending
 from mlchat.errors import UsageError
 from mlchat.prompt_input import binary_reason, decode
-from mlchat.types import ImagePart, Part, TextPart
+from mlchat.types import ImagePart, Part, TextPart, image_type
 
 if TYPE_CHECKING:
     from mlchat.client import Fetched

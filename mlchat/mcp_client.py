@@ -18,6 +18,7 @@ Errors come back as values or as `ServerDown`: the caller reports them in one li
 from __future__ import annotations
 
 import asyncio
+import base64
 import concurrent.futures
 import contextlib
 import os
@@ -39,10 +40,13 @@ from mcp.shared.exceptions import MCPError
 
 from mlchat import __version__
 from mlchat.mcp_config import ServerConfig, expand
+from mlchat.types import ImagePart, image_type
 
 T = TypeVar("T")
 STOP_GRACE = 6.0  # the SDK's own shutdown: 2 s for stdin EOF, 2 s after SIGTERM, then SIGKILL
 _MARGIN = 2.0  # beyond the SDK's own timeout, before the main thread stops waiting
+MAX_IMAGES = 8  # per result; more are described only
+MAX_IMAGE_BYTES = 5_000_000  # Anthropic's limit for one image
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +58,12 @@ class ToolInfo:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A tool's result as the model will see it: text (images described), and whether it failed."""
+    """A tool's result as the model will see it: text (images described in it too), the images
+    that can be sent as images, and whether it failed."""
 
     text: str
     is_error: bool = False
+    images: tuple[ImagePart, ...] = ()
 
 
 class ServerDown(Exception):
@@ -167,16 +173,26 @@ def describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def content_text(result: mcp_types.CallToolResult) -> str:
-    """The result's content as text: text parts as they are, images and audio described (the
-    chat messages carry text only), resources by their text or their URI."""
+def outcome(result: mcp_types.CallToolResult) -> Outcome:
+    """The result as the model will see it: text parts as they are; images described in the
+    text and, when they are what they claim (PNG, JPEG, GIF or WebP by their bytes, whatever the
+    server says, at most MAX_IMAGES of at most MAX_IMAGE_BYTES each), kept as images; audio
+    described; resources by their text or their URI."""
     parts: list[str] = []
+    images: list[ImagePart] = []
     for block in result.content:
         if isinstance(block, mcp_types.TextContent):
             parts.append(block.text)
-        elif isinstance(block, mcp_types.ImageContent | mcp_types.AudioContent):
-            kind = "image" if isinstance(block, mcp_types.ImageContent) else "audio"
-            parts.append(f"[{kind}: {block.mime_type}, {len(block.data) * 3 // 4} bytes]")
+        elif isinstance(block, mcp_types.ImageContent):
+            image = _image(block.data)
+            if image is not None and len(images) < MAX_IMAGES:
+                images.append(image)
+                parts.append(f"[image: {image.media_type}, {len(image.data)} bytes]")
+            else:
+                size = len(block.data) * 3 // 4
+                parts.append(f"[image: {block.mime_type}, {size} bytes, not sent]")
+        elif isinstance(block, mcp_types.AudioContent):
+            parts.append(f"[audio: {block.mime_type}, {len(block.data) * 3 // 4} bytes]")
         elif isinstance(block, mcp_types.EmbeddedResource):
             res = block.resource
             text = getattr(res, "text", None)
@@ -187,7 +203,22 @@ def content_text(result: mcp_types.CallToolResult) -> str:
         import json
 
         parts.append(json.dumps(result.structured_content, ensure_ascii=False))
-    return "\n".join(parts)
+    return Outcome("\n".join(parts), bool(result.is_error), tuple(images))
+
+
+def _image(data: str) -> ImagePart | None:
+    """An image from a result's base64 data, typed by its own bytes; None if it is not one we
+    can send (or too big)."""
+    if len(data) > MAX_IMAGE_BYTES * 4 // 3 + 4:
+        return None
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except ValueError:
+        return None
+    media_type = image_type(raw)
+    if media_type is None or len(raw) > MAX_IMAGE_BYTES:
+        return None
+    return ImagePart(media_type, raw)
 
 
 class Hub:
@@ -268,7 +299,7 @@ class Hub:
             return Outcome(f"error: {describe(exc)}", True)
         except Exception as exc:  # a broken transport or a malformed result: the server is unusable
             raise ServerDown(describe(exc)) from None
-        return Outcome(content_text(result), bool(result.is_error))
+        return outcome(result)
 
     def _watch(self, future: concurrent.futures.Future[T], server: _Server, timeout: float) -> T:
         """The call's result. A server process that dies is noticed even when a child of it

@@ -201,7 +201,7 @@ class McpTools:
             self._fail(status, f"stopped answering ({exc})")
             self.hub.stop(route.server)
             return ToolResult(call, f"error: MCP server {route.server} failed: {exc}", True)
-        return ToolResult(call, _clip(outcome.text), outcome.is_error)
+        return ToolResult(call, _clip(outcome.text), outcome.is_error, outcome.images)
 
     def _live(self, server: str) -> bool:
         return self.status[server].state == "running"

@@ -14,6 +14,11 @@ becomes a plain newline (a lone CR would let text overwrite the line it is on).
 
 Used only for terminals and messages: piped output stays exactly the model's text.
 
+JSON (`json_text`): every JSON document mlchat prints. `json.dumps` escapes the C0 controls but,
+with `ensure_ascii=False`, writes DEL, C1, the bidi controls and lone surrogates raw; they are
+written as `\\u` escapes instead, so the document is the same JSON value and safe on a terminal
+(a lone surrogate would otherwise fail to encode).
+
 Clipping (`clip`, `first_line`): text shown in one line of a status message is cut to a number
 of characters, whitespace runs made one space, and an ellipsis marks the cut.
 """
@@ -33,6 +38,8 @@ _TABLE.update({code: f"<U+{code:04X}>" for code in range(0xD800, 0xE000)})
 
 ELLIPSIS = "…"
 
+_JSON_UNSAFE = re.compile("[\x7f-\x9f" + "".join(re.escape(ch) for ch in _BIDI) + "\ud800-\udfff]")
+
 
 @cache
 def _rule(keep: str) -> tuple[re.Pattern[str], dict[int, str]]:
@@ -47,6 +54,15 @@ def escape_controls(text: str, keep: str = "\n\t") -> str:
     if pattern.search(text) is None:  # the common case: one C-level scan, no copy
         return text
     return text.replace("\r\n", "\n").translate(table)
+
+
+def json_text(value: object, *, indent: int | None = None) -> str:
+    """`value` as JSON (UTF-8 text kept as is), with the characters a terminal could obey, or an
+    encoder refuse, written as `\\uXXXX` escapes (see the module): the same JSON value."""
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 class StreamEscaper:

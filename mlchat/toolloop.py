@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from mlchat.errors import Interrupted, MlchatError, RequestRejected, UsageError
 from mlchat.session import Conversation, NullLog, OpenStream, Reply, ReplyStatus, TurnLog, run_turn
-from mlchat.types import Dialect, Message, StreamEvent, ToolCall, ToolSpec, Usage
+from mlchat.types import (
+    Dialect,
+    Message,
+    Part,
+    StreamEvent,
+    TextPart,
+    ToolCall,
+    ToolSpec,
+    Usage,
+)
 
 if TYPE_CHECKING:
     from mlchat import tools as toolmod
@@ -235,12 +244,25 @@ def run_rounds(
             on_call(call)
             result = tools.execute(call)
             on_result(result)
-            message = Message(
-                "tool", result.content, tool_call_id=call.id, is_error=result.is_error
-            )
+            message = tool_message(result)
             convo.messages.append(message)
             log.user(convo, message)
         convo.tools = tools.prune(convo.tools)
+
+
+def tool_message(result: toolmod.ToolResult) -> Message:
+    """The conversation's message for a tool's result: its text, and its images (if any) as
+    parts after that text, so they are saved and sent where the dialect allows."""
+    parts: tuple[Part, ...] = ()
+    if result.images:
+        parts = (TextPart(result.content), *result.images)
+    return Message(
+        "tool",
+        result.content,
+        tool_call_id=result.call.id,
+        is_error=result.is_error,
+        parts=parts,
+    )
 
 
 def record(

@@ -27,7 +27,7 @@ from typing import Any
 
 from mlchat import schema, toolproc
 from mlchat.errors import UsageError
-from mlchat.types import ToolCall, ToolSpec
+from mlchat.types import ImagePart, ToolCall, ToolSpec
 
 DEFAULT_TIMEOUT = 30.0
 MAX_OUTPUT = 64 * 1024  # bytes of a tool's stdout sent back to the model; the rest is not read
@@ -52,6 +52,9 @@ class ToolResult:
     call: ToolCall
     content: str
     is_error: bool = False
+    # Images a tool returned (MCP servers may): sent as image parts where the dialect allows
+    # them in a tool result (Anthropic); `content` always describes them in text as well.
+    images: tuple[ImagePart, ...] = ()
 
 
 def load(path: Path) -> dict[str, Tool]:

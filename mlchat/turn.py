@@ -4,9 +4,12 @@ while it streams, and the rules for what an interruption leaves behind.
 
 The rules, the same for every caller:
 
-- The question is saved before the request is sent: a request that never returns still leaves
-  it; each reply and tool result is saved as soon as it exists (toolloop.run_rounds), and while
-  a reply streams it is checkpointed (TurnLog.progress), so kill -9 loses at most a second.
+- The question is saved as soon as the request has left (Client.chat's `sent`: the store's
+  work is done while the model thinks, not before the request), and in any case before the
+  first event of the reply, or when the request fails or is interrupted: a request that never
+  returns still leaves it. Each reply and tool result is saved as soon as it exists
+  (toolloop.run_rounds), and while a reply streams it is checkpointed (TurnLog.progress), so
+  kill -9 loses at most a second.
 - Writes to stdout are guarded (`stdout_writes`): a stdout that refuses them (disk full, I/O
   error) is an OutputError, which ends the command; a closed pipe stays BrokenPipeError.
 - Every renderer is finished, whatever ended the reply, and a second Ctrl-C while it finishes is
@@ -99,30 +102,45 @@ class Turn:
 
     def run(self, text: str | Message | None) -> None:
         convo = self.convo
+        unsaved: list[Message] = []
         if text is not None:
             convo.add_user(text)
-            self.log.user(convo, convo.messages[-1])
+            unsaved.append(convo.messages[-1])
+
+        def save_question() -> None:
+            while unsaved:
+                self.log.user(convo, unsaved.pop())
+
         provider = get_provider(convo.dialect)
         convo.tools = (self.tools.specs() if self.tools else ()) + self.extra_tools
 
         @contextmanager
         def open_stream(req: ChatRequest) -> Iterator[Iterator[StreamEvent]]:
-            with self.replying(), self.client.chat(provider, req) as events:
-                yield events
+            try:
+                with (
+                    self.replying(),
+                    self.client.chat(provider, req, sent=save_question) as events,
+                ):
+                    yield events
+            finally:
+                save_question()  # the request failed, or was interrupted, before it left
 
-        run_rounds(
-            open_stream,
-            convo,
-            stream=self.stream,
-            sink=self._sink,
-            finish=self._finish,
-            tools=self.tools,
-            on_call=lambda call: show_call(self.rt, call),
-            on_result=self._on_result,
-            log=self.log,
-            request_options=self.request_options,
-            scrub=self.rt.scrub,
-        )
+        try:
+            run_rounds(
+                open_stream,
+                convo,
+                stream=self.stream,
+                sink=self._sink,
+                finish=self._finish,
+                tools=self.tools,
+                on_call=lambda call: show_call(self.rt, call),
+                on_result=self._on_result,
+                log=self.log,
+                request_options=self.request_options,
+                scrub=self.rt.scrub,
+            )
+        finally:
+            save_question()  # nothing was sent at all
 
     @property
     def last(self) -> Reply | None:

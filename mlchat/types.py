@@ -40,9 +40,10 @@ class TextPart:
 
 @dataclass(frozen=True, slots=True)
 class ImagePart:
-    """An image in a user message: its bytes and media type (recognised from the bytes), where it
-    came from, and, for an image fetched from the web, the URL it is sent as where the dialect
-    allows it (the bytes are kept so the conversation can be sent again faithfully)."""
+    """An image in a user message or a tool's result: its bytes and media type (recognised from
+    the bytes), where it came from, and, for an image fetched from the web, the URL it is sent as
+    where the dialect allows it (the bytes are kept so the conversation can be sent again
+    faithfully)."""
 
     media_type: str
     data: bytes
@@ -57,6 +58,19 @@ class ImagePart:
 Part = TextPart | ImagePart
 
 
+def image_type(data: bytes) -> str | None:
+    """The media type of an image we can send, from its first bytes; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if len(data) >= 12 and data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     """One message of a conversation.
@@ -67,7 +81,9 @@ class Message:
 
     A user message that carries attachments (files, images, pages) has `parts`, in the order they
     are sent; its `content` is then the text of those parts joined by blank lines (what a terminal
-    shows and what token estimates read). Build one with `user_message`.
+    shows and what token estimates read). Build one with `user_message`. A tool message whose
+    tool returned images has `parts` too: its text (`content`, which describes the images), then
+    the images, sent as images where the dialect allows it in a tool result.
     """
 
     role: Role

@@ -4,11 +4,11 @@
     python tests/mcp_server.py http PORT      # Streamable HTTP on 127.0.0.1:PORT/mcp
 
 Tools: `echo` (says which server answered: $MCP_TEST_NAME), `fail` (a tool error), `crash` (the
-process exits mid-call), `hang` (never answers; writes
-$MCP_TEST_PIDS.hang first), `whoami_env` (whether MODELSLAB_API_KEY reached
-it), `header` (an HTTP request header, on the http transport), `picture` (an image). With
-$MCP_TEST_PIDS set, the server appends its pid and the pid of a child it keeps (`sleep`, in the
-server's process group) to that file, so a test can see that the whole group was stopped.
+process exits mid-call), `hang` (never answers; writes $MCP_TEST_PIDS.hang first), `whoami_env`
+(whether MODELSLAB_API_KEY reached it), `header` (an HTTP request header, on the http transport),
+`picture` (an image), `fake_picture` (text that claims to be a PNG). With $MCP_TEST_PIDS set, the
+server appends its pid and the pid of a child it keeps (`sleep`, in the server's process group)
+to that file, so a test can see that the whole group was stopped.
 """
 
 from __future__ import annotations
@@ -77,6 +77,12 @@ def picture() -> Image:
         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
     )
     return Image(data=png, format="png")
+
+
+@app.tool()
+def fake_picture() -> Image:
+    """Says it is a PNG; is not one."""
+    return Image(data=b"<html>not an image</html>", format="png")
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
-"""`mlchat ask` saving its turn: before sending, when the reply ends, is cut short, or fails;
-`ask -c`; `--no-log` and `log = false`; a store that cannot be used never stops the answer."""
+"""`mlchat ask` saving its turn: once the request has left (or failed to), when the reply ends,
+is cut short, or fails; `ask -c`; `--no-log` and `log = false`; a store that cannot be used never
+stops the answer."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from mlchat.cli.common import db_path
 from mlchat.store import Record, Store
 from tests.conftest import FAKE_KEY, invoke
 from tests.emulator import Emulator, Reply
+from tests.rawserver import free_port
 from tests.test_e2e import child_env, mlchat
 
 
@@ -60,6 +62,18 @@ def test_a_failed_request_keeps_the_question_and_the_error(
     assert [(x.role, x.status) for x in records] == [("user", "ok"), ("assistant", "failed")]
     assert records[1].content == ""
     assert records[1].error is not None and "Insufficient credits" in records[1].error
+
+
+def test_a_request_that_never_leaves_keeps_the_question(env: dict[str, str]) -> None:
+    # Nothing listens: the request is never sent, and the question is saved all the same.
+    url = f"http://127.0.0.1:{free_port()}/api/v7/llm"
+    r = invoke(["ask", "--retries", "0", "hi there"], env={**env, "MODELSLAB_BASE_URL": url})
+    assert r.code == 6
+    [(_, records)] = saved()
+    assert [(x.role, x.content, x.status) for x in records] == [
+        ("user", "hi there", "ok"),
+        ("assistant", "", "failed"),
+    ]
 
 
 def test_an_incomplete_stream_is_saved_as_interrupted(
@@ -229,7 +243,11 @@ def wait_for(predicate: object, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def test_the_question_is_saved_before_it_is_sent_and_survives_kill_9(emulator: Emulator) -> None:
+def test_the_question_is_saved_while_the_request_is_in_flight_and_survives_kill_9(
+    emulator: Emulator,
+) -> None:
+    # Saved as soon as the request has left (not before: the store's work overlaps the model's),
+    # so a reply that never comes still leaves the question.
     emulator.script(Reply.hang(10))
     proc = subprocess.Popen(
         mlchat("ask", "are you there?"),
@@ -240,8 +258,10 @@ def test_the_question_is_saved_before_it_is_sent_and_survives_kill_9(emulator: E
     )
     try:
         wait_for(lambda: emulator.requests)
-        [(_, records)] = saved()  # read while the request is in flight
+        wait_for(lambda: [len(records) for _, records in saved()] == [1])  # still in flight
+        [(_, records)] = saved()
         assert [(x.role, x.content) for x in records] == [("user", "are you there?")]
+        assert proc.poll() is None
     finally:
         proc.kill()
         proc.wait(timeout=10)

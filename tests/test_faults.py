@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import threading
 import time
 from dataclasses import dataclass
 from email.utils import formatdate
@@ -548,6 +549,51 @@ def test_ssl_cert_file_that_cannot_be_read(monkeypatch: pytest.MonkeyPatch, tmp_
     assert first_error(r.err).startswith(
         f"mlchat: error: cannot load the CA certificates named by SSL_CERT_FILE={missing}: "
     )
+
+
+def test_an_http_base_url_loads_no_ca_certificates(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], emulator: Emulator
+) -> None:
+    # An http:// API never does TLS, so the CA bundle is not loaded before the request leaves:
+    # a CA file that cannot be read is then never touched (over https:// it is an error, above).
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "nowhere.pem"))
+    r = ask(["ask", "hi"], env)
+    assert r.code == 0, r.err
+    assert r.out == "echo: hi\n"
+    # With a proxy variable set the proxy may be https://: the certificates are loaded as usual.
+    monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{free_port()}")
+    r = ask(["ask", "hi"], env)
+    assert r.code == 3
+    assert first_error(r.err).startswith("mlchat: error: cannot load the CA certificates named by")
+    assert len(emulator.requests) == 1
+
+
+def test_sent_is_called_when_the_request_has_left_before_any_answer() -> None:
+    # The server answers only once the client has said the request is sent: a `sent` called
+    # with the response (or never) would leave it waiting, and the reply would not come.
+    calls: list[str] = []
+    said = threading.Event()
+
+    def answer_when_told(conn: Conn) -> None:
+        conn.read_request()
+        said.wait(5)
+        calls.append("answered" if said.is_set() else "timed out")
+        conn.send(sse_response(["hello"]))
+
+    def sent() -> None:
+        calls.append("sent")
+        said.set()
+
+    provider = get_provider("openai")
+    req = ChatRequest(model="m", messages=(Message("user", "hi"),))
+    with (
+        RawServer(answer_when_told) as server,
+        Client(server.url, FAKE_KEY) as client,
+        client.chat(provider, req, sent=sent) as events,
+    ):
+        texts = [ev.text for ev in events if isinstance(ev, TextDelta)]
+    assert texts == ["hello"]
+    assert calls == ["sent", "answered"]  # once, before the answer
 
 
 def test_https_to_a_plain_http_server(env: dict[str, str], emulator: Emulator) -> None:

@@ -8,6 +8,7 @@ HTTP server is started once for the module and most behaviour is checked through
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -171,7 +172,8 @@ def test_stdio_server_tool_list_call_and_result(emulator: Emulator, pids: Path, 
     assert all_gone(pids)
 
 
-def test_reference_server_from_pypi(emulator: Emulator) -> None:
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_reference_server_from_pypi(emulator: Emulator, api: str) -> None:
     write_config(
         f"[mcp.time]\ncommand = [{json.dumps(str(TIME_SERVER))}, '--local-timezone', 'UTC']\n"
     )
@@ -181,14 +183,23 @@ def test_reference_server_from_pypi(emulator: Emulator) -> None:
             tool_calls=[call("time__get_current_time", {"timezone": "Asia/Tokyo"})],
             finish_reason="tool_calls",
         ),
-        Reply.chat("It is late in Tokyo."),
+        Reply.chat("It is late in Tokyo.", chunk_size=3),
     )
-    r = invoke(["ask", "--mcp", "time", "-y", "time in Tokyo?"], env=env_with(emulator))
+    args = ["ask", "--api", api, "--mcp", "time", "-y", "time in Tokyo?"]
+    r = invoke(args, env=env_with(emulator))
     assert r.code == 0, r.err
-    assert {"time__get_current_time", "time__convert_time"} <= set(
-        tool_names(emulator.requests[0].json)
-    )
-    result = json.loads(emulator.requests[1].json["messages"][-1]["content"])
+    assert r.out == "It is late in Tokyo.\n"
+    first, second = (req.json for req in emulator.requests)
+    assert first["stream"] is True and second["stream"] is True
+    assert {"time__get_current_time", "time__convert_time"} <= set(tool_names(first))
+    last = second["messages"][-1]
+    if api == "openai":
+        assert last["role"] == "tool" and last["tool_call_id"] == "call_1"
+        text = last["content"]
+    else:
+        assert last["role"] == "user" and last["content"][0]["type"] == "tool_result"
+        text = last["content"][0]["content"]
+    result = json.loads(text)
     assert result["timezone"] == "Asia/Tokyo" and "+09:00" in result["datetime"]
 
 
@@ -235,6 +246,59 @@ def test_calls_and_results_are_saved_and_in_json(emulator: Emulator, http_url: s
     assert convo.messages[2].content == "web says: kept"
 
 
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.mark.parametrize("api", ["openai", "anthropic"])
+def test_images_in_a_result_go_back_as_images_where_the_dialect_allows(
+    emulator: Emulator, http_url: str, api: str
+) -> None:
+    write_config(f'[mcp.web]\nurl = "{http_url}"\n')
+    emulator.script(
+        Reply.chat(
+            "",
+            tool_calls=[call("web__picture"), call("web__fake_picture", {}, "call_2")],
+            finish_reason="tool_calls",
+        ),
+        Reply.chat("a dot"),
+        Reply.chat("still a dot"),
+    )
+    r = invoke(["ask", "--api", api, "--mcp", "web", "-y", "draw"], env=env_with(emulator))
+    assert r.code == 0, r.err
+    described = f"[image: image/png, {len(PNG)} bytes]"
+    messages = emulator.requests[1].json["messages"]
+    if api == "openai":  # a tool message holds text only there
+        assert messages[-2]["content"] == described
+        assert messages[-1]["content"].endswith("bytes, not sent]")
+    else:
+        real, fake = messages[-1]["content"]
+        assert real["content"] == [
+            {"type": "text", "text": described},
+            {
+                "type": "image",
+                "source": {
+                    "type": "base64",
+                    "media_type": "image/png",
+                    "data": base64.b64encode(PNG).decode(),
+                },
+            },
+        ]
+        # Typed by its bytes, not by what the server claims: HTML is never sent as an image.
+        assert isinstance(fake["content"], str) and fake["content"].endswith("not sent]")
+    # Saved with the conversation, and sent again on resume.
+    store = open_store(create=False)
+    assert store is not None
+    convo = store.latest()
+    assert convo is not None
+    assert convo.messages[2].content == described and convo.messages[2].images[0].data == PNG
+    assert not convo.messages[3].images
+    r = invoke(["ask", "--api", api, "-c", "again"], env=env_with(emulator))
+    assert r.code == 0, r.err
+    assert emulator.requests[2].json["messages"][: len(messages)] == messages
+
+
 # -- failures: the chat goes on --------------------------------------------------------------
 
 
@@ -253,6 +317,37 @@ def test_a_server_that_fails_to_start_is_one_line(emulator: Emulator, http_url: 
     assert len(lines) == 2, r.err
     assert "MCP server gone failed to start: command not found" in r.err
     assert "MCP server down failed to start: cannot connect" in r.err
+
+
+def test_servers_that_hang_at_start_time_out_in_parallel_and_are_stopped(
+    emulator: Emulator, http_url: str, tmp_path: Path
+) -> None:
+    """Three servers that never answer `initialize`: each is given up after its start-up
+    timeout, all three were started before the first was given up (they start in parallel, not
+    one after another), and none is left running."""
+    starts = tmp_path / "starts"
+    hang = f"echo $$ $(date +%s.%N) >> {starts}; exec sleep 60"
+    tables = "".join(
+        f'[mcp.slow{i}]\ncommand = ["sh", "-c", {json.dumps(hang)}]\nstartup_timeout = 3\n'
+        for i in range(3)
+    )
+    write_config(f'[mcp.web]\nurl = "{http_url}"\n' + tables)
+    r = invoke(["ask", "--mcp", "all", "-y", "hello"], env=env_with(emulator))
+    assert r.code == 0, r.err
+    assert r.out == "echo: hello\n"
+    names = tool_names(emulator.requests[0].json)
+    assert "web__echo" in names and not any(n.startswith("slow") for n in names)
+    for i in range(3):
+        assert f"MCP server slow{i} failed to start: did not start within 3 s" in r.err
+    rows = [line.split() for line in starts.read_text().splitlines()]
+    assert len(rows) == 3
+    times = [float(t) for _, t in rows]
+    assert max(times) - min(times) < 3  # the last started before the first was given up
+    pids = [int(p) for p, _ in rows]
+    deadline = time.monotonic() + 3
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not any(alive(p) for p in pids)
 
 
 def test_a_server_that_crashes_mid_call(emulator: Emulator, pids: Path) -> None:
@@ -422,12 +517,32 @@ def test_chat_uses_servers_from_the_first_turn(emulator: Emulator, http_url: str
     assert "first" in r.out and "second" in r.out
     before, after = r.out.split("\nfirst\n", 1)
     assert "(the servers start with the first message)" in before  # /mcp starts nothing
-    assert "web   http   running      7 tools" in after
+    assert "web   http   running      8 tools" in after
     assert "gone  stdio  failed       0 tools    failed to start: command not found" in after
     assert "    web__echo: Echo the text back" in after
     assert r.err.count("MCP server gone failed to start") == 1
     assert emulator.requests[1].json["messages"][-1]["content"] == "web says: c"
     assert "web__echo" in tool_names(emulator.requests[2].json)
+
+
+def test_chat_stops_its_stdio_servers_when_it_ends(emulator: Emulator, pids: Path) -> None:
+    write_config(stdio_table("demo"))
+    emulator.script(
+        Reply.chat("", tool_calls=[call("demo__echo", {"text": "c"})], finish_reason="tool_calls"),
+        Reply.chat("first"),
+        Reply.chat("second"),
+    )
+    r = invoke(
+        ["chat", "--api", "anthropic", "--mcp", "demo", "-y"],
+        stdin=b"one\ntwo\n",
+        env=env_with(emulator),
+    )
+    assert r.code == 0, r.err
+    assert "first" in r.out and "second" in r.out
+    assert emulator.requests[1].json["messages"][-1]["content"][0]["content"] == "demo says: c"
+    assert "demo__echo" in tool_names(emulator.requests[2].json)
+    assert len(server_pids(pids)) == 2  # one server (and its child) for the whole chat
+    assert all_gone(pids)
 
 
 # -- mlchat mcp ------------------------------------------------------------------------------
@@ -442,13 +557,13 @@ def test_mcp_commands(http_url: str) -> None:
     r = invoke(["mcp", "list", "--json"])
     assert r.code == 0, r.err
     rows = {row["name"]: row for row in json.loads(r.out)}
-    assert rows["web"]["state"] == "running" and rows["web"]["tools"] == 7
+    assert rows["web"]["state"] == "running" and rows["web"]["tools"] == 8
     assert rows["web"]["transport"] == "http"
     assert rows["gone"]["state"] == "failed" and "command not found" in rows["gone"]["error"]
     assert rows["off"]["state"] == "disabled"
     r = invoke(["mcp", "list"])
     assert r.code == 0
-    assert any(line.startswith("web ") and "7 tools" in line for line in r.out.splitlines())
+    assert any(line.startswith("web ") and "8 tools" in line for line in r.out.splitlines())
 
     r = invoke(["mcp", "tools", "web"])
     assert r.code == 0, r.err

@@ -220,9 +220,10 @@ def test_the_mcp_sdk_is_imported_only_when_a_server_is_used(tmp_path: Path) -> N
             "XDG_DATA_HOME": str(tmp_path / "data"),
             "XDG_CACHE_HOME": str(tmp_path / "cache"),
         }
-        proc, modules = imported(["ask", "hello"], **env)
-        assert proc.returncode == 0, proc.stderr
-        assert loaded(modules, MCP) == []
+        for args in (["ask", "hello"], ["chat"], ["mcp", "--help"], ["tokens", "hello"]):
+            proc, modules = imported(args, **env)
+            assert proc.returncode == 0, proc.stderr
+            assert loaded(modules, MCP) == [], args
         proc, modules = imported(["ask", "--mcp", "demo", "-y", "hello"], **env)
         assert proc.returncode == 0, proc.stderr
         assert "mcp" in modules and "mlchat.mcp_client" in modules

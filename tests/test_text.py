@@ -3,9 +3,11 @@ how it is cut to one line (the one clipper)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from mlchat.text import StreamEscaper, clip, escape_controls, first_line
+from mlchat.text import StreamEscaper, clip, escape_controls, first_line, json_text
 
 
 @pytest.mark.parametrize(
@@ -82,3 +84,13 @@ def test_first_line_marks_the_lines_left_out() -> None:
     assert first_line("first\nsecond", 20) == "first…"
     assert first_line("  \n", 20) == ""
     assert first_line("a long first line\nmore", 8) == "a long…"
+
+
+def test_json_text_escapes_what_a_terminal_could_obey() -> None:
+    value = {"k\u0085": ["\x1b[31m\x9b2J\u202e\u2066\x7f\ud800 é ✓"]}
+    text = json_text(value, indent=2)
+    assert json.loads(text) == value
+    assert text == (
+        '{\n  "k\\u0085": [\n    "\\u001b[31m\\u009b2J\\u202e\\u2066\\u007f\\ud800 é ✓"\n  ]\n}'
+    )
+    text.encode()  # a lone surrogate no longer fails to encode

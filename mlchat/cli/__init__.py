@@ -30,6 +30,7 @@ from mlchat.runtime import Runtime
 COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("mlchat.cli.chat", "chat"),
     "ask": ("mlchat.cli.ask", "ask"),
+    "cmd": ("mlchat.cli.cmd", "cmd"),
     "models": ("mlchat.cli.models", "models"),
     "tokens": ("mlchat.cli.tokens", "tokens"),
     "profiles": ("mlchat.cli.profiles_cmd", "profiles"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from mlchat.errors import (
     UsageError,
 )
 from mlchat.runtime import Runtime
+from mlchat.text import json_text
 
 if TYPE_CHECKING:
     from mlchat import prices
@@ -373,7 +373,7 @@ def run(
         elif fmt is not None:
             pretty = bool(rt.stdout_tty)
             indent = 2 if pretty else None
-            rt.out.write(json.dumps(document, ensure_ascii=False, indent=indent) + "\n")
+            rt.out.write(json_text(document, indent=indent) + "\n")
             rt.out.flush()
     if opts.usage:
         rt.note(prices.usage_line(convo.model, total_usage(replies), table))
@@ -419,7 +419,7 @@ def _print_json(
     if error is not None:
         doc["error"] = {"message": rt.scrub(error.message), "exit_code": error.exit_code}
         doc["incomplete"] = True
-    rt.out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    rt.out.write(json_text(doc) + "\n")
     rt.out.flush()
 
 

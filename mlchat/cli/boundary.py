@@ -100,6 +100,10 @@ def _debug_traceback(rt: Runtime) -> None:
 
 
 def _write(rt: Runtime, text: str) -> None:
+    """A message or a traceback on stderr: either may quote the network (an exception's text),
+    so it is sanitised like every other message."""
+    from mlchat.text import escape_controls
+
     with suppress(OSError, ValueError):
-        rt.err.write(rt.scrub(text))
+        rt.err.write(rt.scrub(escape_controls(text)))
         rt.err.flush()

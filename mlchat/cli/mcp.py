@@ -18,6 +18,7 @@ from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
+from mlchat.text import json_text
 
 if TYPE_CHECKING:
     from mlchat.mcp_config import ServerConfig
@@ -252,7 +253,7 @@ def tools_cmd(
                         {"name": t.name, "description": t.description, "input_schema": t.schema}
                         for t in status.tools
                     ]
-                    rt.out.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+                    rt.out.write(json_text(data, indent=2) + "\n")
                 else:
                     for t in status.tools:
                         schema = json.dumps(t.schema, ensure_ascii=False)

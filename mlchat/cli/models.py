@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +13,7 @@ from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import NetworkError, RateLimited, UsageError
 from mlchat.runtime import Runtime
+from mlchat.text import json_text
 
 if TYPE_CHECKING:
     from mlchat import models as M
@@ -83,7 +83,7 @@ def models(
                 {**M.as_json(m), "aliases": aliases.get(m.id, []), "default": m.id == default}
                 for m in chosen
             ]
-            rt.out.write(json.dumps(docs, ensure_ascii=False, indent=2) + "\n")
+            rt.out.write(json_text(docs, indent=2) + "\n")
         elif rt.stdout_tty:
             caption = f"{len(chosen)} of {len(cached.models)} models" if terms else None
             caption = caption or f"{len(cached.models)} models"

@@ -15,6 +15,7 @@ from mlchat.cli import common
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import MlchatError
+from mlchat.text import json_text
 
 HELP = doc(
     """List the profiles of the config file and mark the active one.
@@ -36,7 +37,6 @@ def profiles(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
-    import json
 
     from mlchat import config, keysource
     from mlchat import profiles as P
@@ -68,7 +68,7 @@ def profiles(
                 )
             rows.append(row)
         if as_json:
-            rt.out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+            rt.out.write(json_text(rows, indent=2) + "\n")
         else:
             for row in rows:
                 mark = "*" if row["active"] else " "

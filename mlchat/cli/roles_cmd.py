@@ -17,6 +17,7 @@ from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.cli.role_use import complete_role
 from mlchat.errors import ConfigError, MlchatError, UsageError
+from mlchat.text import json_text
 
 app = typer.Typer(
     help=doc(
@@ -72,7 +73,6 @@ def list_(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON array.")] = False,
 ) -> None:
-    import json
 
     from mlchat import roles
     from mlchat.text import escape_controls
@@ -88,7 +88,7 @@ def list_(
             kind = {"builtin": "built-in", "file": "file", "overrides": "file, replaces built-in"}
             rows.append({"name": name, "source": kind[where], "description": description})
         if as_json:
-            rt.out.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
+            rt.out.write(json_text(rows, indent=2) + "\n")
         else:
             width = max(len(r["name"]) for r in rows)
             for r in rows:

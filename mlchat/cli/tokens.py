@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -13,6 +12,7 @@ from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
+from mlchat.text import json_text
 
 if TYPE_CHECKING:
     from mlchat.attach import Limits
@@ -127,7 +127,7 @@ def tokens(
                 if price is None
                 else {"input": price.input, "output": price.output},
             }
-            rt.out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+            rt.out.write(json_text(doc) + "\n")
         elif rt.stdout_tty:
             # Nobody parses a terminal: the count and the cost share one line there.
             if cost is not None and price is not None and price.input is not None:

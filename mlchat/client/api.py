@@ -56,11 +56,14 @@ from mlchat.types import (
 )
 
 if TYPE_CHECKING:
+    import ssl
+
     import httpx
 
 HEAD_LIMIT = 64 * 1024  # bytes of a stream kept to recognise a bare JSON body
 MAX_ERROR_BODY = 1024 * 1024  # an error page longer than this is cut: only its first line is shown
 MAX_BODY = 64 * 1024 * 1024  # a whole (non-streamed) reply larger than this is refused
+PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})  # any case, as httpx
 
 
 class Client:
@@ -105,6 +108,7 @@ class Client:
             t = self.timeouts
             try:
                 self._http = httpx.Client(
+                    verify=self._verify(),
                     timeout=httpx.Timeout(
                         connect=t.connect, read=t.read, write=t.read, pool=t.connect
                     ),
@@ -126,6 +130,20 @@ class Client:
                     hint=f"point {name} at a readable PEM bundle, or unset it",
                 ) from None
         return self._http
+
+    def _verify(self) -> bool | ssl.SSLContext:
+        """True (httpx's CA bundle, or SSL_CERT_FILE/DIR), except for an http:// base URL with
+        no proxy variable set: every request of this client goes to the base URL (redirects
+        are not followed), so it never does TLS, and loading the CA bundle (~25 ms before the
+        request can leave) is skipped. Should TLS ever be used, the context, holding no CA,
+        fails closed: it verifies, and trusts nothing."""
+        if self._transport is not None or not self.base_url.lower().startswith("http://"):
+            return True
+        if any(name.lower() in PROXY_VARIABLES for name in os.environ):
+            return True  # the proxy may be https://, and its certificate must be verified
+        import ssl
+
+        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
     def close(self) -> None:
         if self._http is not None:
@@ -173,8 +191,12 @@ class Client:
             self._deadline = self._clock()  # so _left() raises
             self._left()
 
-    def _open(self, req: HttpRequest, attempt: int) -> httpx.Response:
-        """Send `req`; return the open response (2xx) or raise the mapped error."""
+    def _open(
+        self, req: HttpRequest, attempt: int, sent: Callable[[], None] | None = None
+    ) -> httpx.Response:
+        """Send `req`; return the open response (2xx) or raise the mapped error. `sent` is
+        called once the request is on the wire (httpcore's trace of the body's end), or, with a
+        transport that does not trace, when the response arrives."""
         import httpx
 
         url = self._url(req.path)
@@ -194,10 +216,14 @@ class Client:
                     write=min(t.read, left),
                     pool=min(t.connect, left),
                 )
+            if sent is not None:
+                extra["extensions"] = {"trace": _on_sent(sent)}
             request = http.build_request(
                 req.method, url, headers=dict(req.headers), content=content, **extra
             )
             response = http.send(request, stream=True)
+            if sent is not None:
+                sent()
         except httpx.InvalidURL as exc:
             raise UsageError(f"invalid base URL {self.base_url}: {reason(exc)}") from None
         except httpx.HTTPError as exc:
@@ -286,17 +312,24 @@ class Client:
     # -- chat -----------------------------------------------------------------------------
 
     @contextmanager
-    def chat(self, provider: Provider, req: ChatRequest) -> Iterator[Iterator[StreamEvent]]:
-        """Open a chat reply as an iterator of stream events.
+    def chat(
+        self, provider: Provider, req: ChatRequest, *, sent: Callable[[], None] | None = None
+    ) -> Iterator[Iterator[StreamEvent]]:
+        """Open a chat reply as an iterator of stream events; the request is sent when the
+        first event is asked for.
 
         Retries happen only before any content has been produced; once a text, reasoning or
         tool-call event has been yielded, an error propagates with everything yielded so far
         already in the caller's hands. Leaving the context closes the HTTP response.
+
+        `sent` is called at most once, as soon as the request's last byte is written (before
+        the first event; on a retry, for the first attempt that got that far): work that need
+        not precede the request (saving the question) is done while the model thinks.
         """
         http_req = provider.build_request(req, self._key)
         holder: list[httpx.Response] = []
         try:
-            yield self._events(provider, http_req, holder)
+            yield self._events(provider, http_req, holder, _once(sent) if sent else None)
         finally:
             for response in holder:
                 response.close()
@@ -308,14 +341,18 @@ class Client:
         return started
 
     def _events(
-        self, provider: Provider, req: HttpRequest, holder: list[httpx.Response]
+        self,
+        provider: Provider,
+        req: HttpRequest,
+        holder: list[httpx.Response],
+        sent: Callable[[], None] | None = None,
     ) -> Iterator[StreamEvent]:
         attempt = 0
         started = self._start_deadline()
         while True:
             produced = False
             try:
-                response = self._open(req, attempt)
+                response = self._open(req, attempt, sent)
                 holder.append(response)
                 for ev in self._decode(provider, response):
                     if isinstance(ev, PROGRESS):
@@ -447,3 +484,25 @@ class Client:
 
     def count_tokens(self, model: str, messages: tuple[Message, ...], system: str | None) -> int:
         return decode_count(self._json(count_tokens_request(model, messages, system, self._key)))
+
+
+def _once(fn: Callable[[], None]) -> Callable[[], None]:
+    done = False
+
+    def call() -> None:
+        nonlocal done
+        if not done:
+            done = True
+            fn()
+
+    return call
+
+
+def _on_sent(sent: Callable[[], None]) -> Callable[[str, dict[str, Any]], None]:
+    """An httpcore `trace` extension calling `sent` when the request body has been written."""
+
+    def trace(event: str, info: dict[str, Any]) -> None:
+        if event.endswith(".send_request_body.complete"):
+            sent()
+
+    return trace

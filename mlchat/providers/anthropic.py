@@ -73,7 +73,7 @@ def messages_json(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
             result: dict[str, Any] = {
                 "type": "tool_result",
                 "tool_use_id": m.tool_call_id or "",
-                "content": m.content,
+                "content": _tool_content(m),
             }
             if m.is_error:
                 result["is_error"] = True
@@ -104,6 +104,14 @@ def messages_json(messages: tuple[Message, ...]) -> list[dict[str, Any]]:
         if len(content) == 1 and content[0]["type"] == "text":
             entry["content"] = content[0]["text"]
     return out
+
+
+def _tool_content(m: Message) -> str | list[dict[str, Any]]:
+    """A tool result's content: its text, or, when the tool returned images, text and image
+    blocks (a `tool_result` may hold both; an empty text block is refused, so none is sent)."""
+    if not m.images:
+        return m.content
+    return [_block(c) for c in wire_chunks(m) if not (isinstance(c, str) and not c.strip())]
 
 
 def _block(chunk: str | ImagePart) -> dict[str, Any]:

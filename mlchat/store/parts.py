@@ -1,4 +1,5 @@
-"""The store's attachments: the parts of a user message (text, files, images), content-addressed.
+"""The store's attachments: the parts of a user message (text, files, images), and the images of a
+tool's result (its text, then the images), content-addressed.
 Part of the conversation store (the package mlchat.store is its only caller, and holds all of
 mlchat's SQL). Imports: the standard library and mlchat.types.
 

@@ -72,7 +72,7 @@ class Record:
     status: ReplyStatus
     error: str | None
     # The attachments of a user message (files, images, pages); `content` is then the whole
-    # text as it was sent, rebuilt from them.
+    # text as it was sent, rebuilt from them. A tool's result: its text, then its images.
     parts: tuple[Part, ...] = ()
 
     @property
@@ -264,7 +264,7 @@ def record_from_row(row: sqlite3.Row, parts: tuple[Part, ...] = ()) -> Record:
     if parts and row["role"] == "user":
         rebuilt = parts_mod.with_parts(Message("user", content), parts)
         content, parts = rebuilt.content, rebuilt.parts
-    else:
+    elif row["role"] != "tool":  # a tool's result keeps its text and the images it returned
         parts = ()
     return Record(
         seq=int(row["seq"]),

@@ -4,6 +4,13 @@ standard library and mlchat.text only (no rich).
 A block ends at a blank line outside a code fence, or where the next item of a tight top-level
 list starts; inside a fence, each finished line is a piece of its own, so code streams line by
 line. What is not finished yet is the tail, which the renderer redraws until it is.
+
+The tail is redrawn on every refresh, so it is kept short whatever the reply's shape: a block
+that grows past `PIECE` characters without ending (a paragraph, a list, a table) is committed
+there and continued by the next piece (a table's continuation repeats its header, a fence's its
+opening line), and a line that grows past `PIECE` without a newline is cut in two (at a space
+before a letter when there is one, where a soft line break renders exactly as the space did).
+The renderer's cost thus stays linear in the reply's length.
 """
 
 from __future__ import annotations
@@ -19,6 +26,27 @@ _LIST_ITEM = re.compile(r"^[ \t]*(?:[-+*]|\d{1,9}[.)])(?:[ \t]|$)")
 _TOP_ITEM = re.compile(r"^ {0,3}(?:[-+*]|\d{1,9}([.)]))(?:[ \t]+|$)")
 _RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _CLOSE_PREFIX = re.compile(r"^ {0,3}(?:`+|~+)[ \t]*$")
+_TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
+
+PIECE = 8192
+"""Characters an unfinished block or line may reach before it is committed in a piece."""
+
+HELD = 256
+"""Blank lines a streamed fence holds back (in case they end it) before they are shown."""
+
+
+def _cut_at(line: str, start: int) -> tuple[int, int]:
+    """Where to cut `line[start:]`, longer than PIECE, in two: the end of the first part and the
+    start of the second. At a space followed by a letter in the second half of PIECE (the space
+    is dropped: the line break that replaces it renders as a space, and a letter cannot start a
+    heading, a list or a fence), else at PIECE."""
+    end = i = start + PIECE
+    while True:
+        i = line.rfind(" ", start + PIECE // 2, i)
+        if i < 0:
+            return end, end
+        if line[i + 1 : i + 2].isalpha():
+            return i, i + 1
 
 
 def _indent(line: str) -> int:
@@ -83,22 +111,57 @@ class Blocks:
         self.fence: _Fence | None = None
         self.held: list[str] = []  # blank lines in a streamed fence, held: trailing ones vanish
         self._parts: list[str] = []  # the unfinished last line, in pieces (joined once per line)
+        self._length = 0  # characters in `_parts`
+        self.size = 0  # characters in `block`
+        self.opening = ""  # the opening line of a fence inside the block
+        self.shift: int | None = 0  # spaces taken off the lines of a continued block (None: unset)
+        self.resumed = False  # the block continues one cut for its length: `item` stays
 
     def feed(self, text: str) -> None:
         if "\n" not in text:
             self._parts.append(text)
+            self._length += len(text)
+            if self._length > PIECE:
+                self._long_partial()
             return
         first, *rest = text.split("\n")
         self._parts.append(first)
         lines = ["".join(self._parts), *rest[:-1]]
         self._parts = [rest[-1]] if rest[-1] else []
+        self._length = len(rest[-1])
         for line in lines:
-            self._line(escape_controls(line.removesuffix("\r")))
+            self._whole(line)
+        if self._length > PIECE:
+            self._long_partial()
+
+    def _whole(self, line: str) -> None:
+        """A finished line of the reply, in pieces of at most PIECE characters."""
+        rest = self._heads(line)
+        self._line(escape_controls(rest.removesuffix("\r")))
+
+    def _long_partial(self) -> None:
+        """The unfinished line is too long to wait for its end: its head is taken as a line."""
+        rest = self._heads("".join(self._parts))
+        self._parts = [rest] if rest else []
+        self._length = len(rest)
+
+    def _heads(self, line: str) -> str:
+        """Take lines of at most PIECE characters off the start of `line`; return the rest."""
+        start = 0
+        while len(line) - start > PIECE:
+            if self.fence is not None and self.fence.streamed:
+                end = nxt = start + PIECE  # code: each piece is a line of its own
+            else:
+                end, nxt = _cut_at(line, start)
+            self._line(escape_controls(line[start:end]))
+            start = nxt
+        return line[start:] if start else line
 
     def finish(self) -> None:
         if self._parts:
-            self._line(escape_controls("".join(self._parts).removesuffix("\r")))
+            self._whole("".join(self._parts))
             self._parts = []
+            self._length = 0
         if self.fence is not None and self.fence.streamed:
             self.out.append(("close", ""))  # a fence that never closed ends with the reply
             self.fence = None
@@ -138,6 +201,9 @@ class Blocks:
                     self.out.append(("code", code))
                 else:
                     self.held.append(code)
+                    if len(self.held) > HELD:  # so many cannot all be trailing: shown
+                        self.out.extend(("code", held) for held in self.held)
+                        self.held = []
                 return
             self._append(line)
             return
@@ -163,6 +229,7 @@ class Blocks:
                 # list item or a quote); indented a little, it is unless a list item may hold it.
                 streamed = indent <= 3 and (not self.block or indent == 0 or not self.has_list)
                 self.fence = _Fence(m[2][0], len(m[2]), indent, streamed)
+                self.opening = line
                 if streamed:
                     self._commit()
                     self.out.append(("open", m[3].strip()))
@@ -175,16 +242,52 @@ class Blocks:
         self._append(line)
 
     def _append(self, line: str) -> None:
+        if self.block and self.size + len(line) >= PIECE:
+            self._cut()
         if not self.block:
-            self.item = _top_item(line)
+            if self.resumed:
+                self.resumed = False
+            else:
+                self.item = _top_item(line)
+        if self.shift is None:
+            self.shift = len(line) - len(line.lstrip(" "))
+        if self.shift:
+            line = _dedent(line, self.shift)
         self.block.append(line)
+        self.size += len(line) + 1
         if not self.has_list and _LIST_ITEM.match(line):
             self.has_list = True
+
+    def _cut(self) -> None:
+        """Commit the unfinished block as it is and go on with a piece that continues it: a
+        table's header comes again, an open fence is closed and opened again, and an indented
+        line of a list no longer counts as indented code."""
+        block, fence, keep = self.block, self.fence, (self.has_list, self.item)
+        head: list[str] = []
+        if fence is not None:  # a fence inside a list item
+            indent = _indent(_dedent(self.opening, self.shift or 0))
+            block.append(" " * indent + fence.char * fence.length)
+            head = [self.opening]
+        elif len(block) > 2 and "|" in block[0] and _TABLE_RULE.match(block[1]):
+            head = block[:2]
+        code = not self.has_list and fence is None and _indent(block[0]) >= 4
+        if sum(len(line) + 1 for line in head) > PIECE // 4:
+            head = []
+        self._commit()
+        self.has_list, self.item = keep
+        self.continues = self.resumed = True
+        if not code:  # the rest of an indented code block stays code
+            self.shift = None
+        for line in head:
+            self._append(line)
 
     def _commit(self) -> None:
         if self.block:
             self.out.append(("item" if self.continues else "md", "\n".join(self.block)))
         self.block = []
+        self.size = 0
+        self.shift = 0
+        self.resumed = False
         self.has_list = False
         self.item = None
         self.continues = False

@@ -5,7 +5,6 @@ mlchat.cli.sessions; imports typer, mlchat.cli.common, errors, runtime (the stor
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,6 +15,7 @@ from mlchat.cli import common
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
+from mlchat.text import json_text
 
 if TYPE_CHECKING:
     from mlchat.store import Store, Summary
@@ -104,7 +104,7 @@ def summary_json(s: Summary) -> dict[str, Any]:
 
 
 def json_out(rt: Runtime, doc: Any) -> None:
-    rt.out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    rt.out.write(json_text(doc) + "\n")
     rt.out.flush()
 
 

@@ -1,5 +1,6 @@
 """`mlchat sessions export`: one conversation as Markdown or JSON, exactly as stored, to stdout
-or a file written atomically (mlchat/atomic.py), owner-only.
+or a file written atomically (mlchat/atomic.py), owner-only. Markdown written to a terminal has
+its control characters shown (mlchat.text), never obeyed; JSON escapes them itself.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.cli.sessions.base import OptionalRefArg, app, read_store, require, summary_json
 from mlchat.errors import UsageError
+from mlchat.text import json_text
 
 if TYPE_CHECKING:
     from mlchat.store import Record, Summary
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
         """Export a conversation as Markdown or JSON, to stdout or a file.
 
         Without ID, the most recently updated one. -o writes the file atomically (a temporary
-        file, then a rename), readable only by you.
+        file, then a rename), readable only by you. On a terminal, control characters in the
+        text are shown, not obeyed; piped or with -o, the text is exact.
 
         Examples:
 
@@ -69,9 +72,13 @@ def export(
         text = (
             _markdown(summary, records)
             if fmt == "md"
-            else json.dumps(_export_json(summary, records), ensure_ascii=False, indent=2) + "\n"
+            else json_text(_export_json(summary, records), indent=2) + "\n"
         )
         if output is None or str(output) == "-":
+            if rt.stdout_tty and fmt == "md":
+                from mlchat.text import escape_controls
+
+                text = escape_controls(text)
             rt.out.write(text)
             rt.out.flush()
         else:
