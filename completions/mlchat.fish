@@ -240,12 +240,12 @@ complete -c mlchat -n "__mlchat_at 'cmd'" -l print -d 'Print the command on stdo
 complete -c mlchat -n "__mlchat_at 'cmd'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
 complete -c mlchat -n "__mlchat_at 'cmd'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'cmd'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
-complete -c mlchat -n "__mlchat_at 'cmd'" -s s -l system -d 'System prompt.' -x
-complete -c mlchat -n "__mlchat_at 'cmd'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
-complete -c mlchat -n "__mlchat_at 'cmd'" -l top-p -d '0-1 [default: 0.9].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -s s -l system -d 'System prompt [default: system in the config file, or none].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -s t -l temperature -d 'Sampling temperature, 0-2 (0-1 on anthropic) [default: 0.7].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -l top-p -d 'Nucleus sampling, 0-1 [default: 0.9].' -x
 complete -c mlchat -n "__mlchat_at 'cmd'" -l max-tokens -d 'Longest reply in tokens [default: 1000].' -x
 complete -c mlchat -n "__mlchat_at 'cmd'" -l seed -d 'Seed for reproducible sampling.' -x
-complete -c mlchat -n "__mlchat_at 'cmd'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).' -x -a 'openai anthropic'
+complete -c mlchat -n "__mlchat_at 'cmd'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) [default: openai, or MLCHAT_API].' -x -a 'openai anthropic'
 complete -c mlchat -n "__mlchat_at 'cmd'" -l no-stream -d 'Wait for each whole reply.'
 complete -c mlchat -n "__mlchat_at 'cmd'" -l plain -d 'Raw text instead of rendered Markdown.'
 complete -c mlchat -n "__mlchat_at 'cmd'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x

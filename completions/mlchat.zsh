@@ -396,12 +396,12 @@ _mlchat_cmd() {
         '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
         '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
-        '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
-        '(-t --temperature)'{-t+,--temperature=}'[0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
-        '(--top-p)--top-p=[0-1 (default: 0.9).]:text: ' \
+        '(-s --system)'{-s+,--system=}'[System prompt (default: system in the config file, or none).]:text: ' \
+        '(-t --temperature)'{-t+,--temperature=}'[Sampling temperature, 0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
+        '(--top-p)--top-p=[Nucleus sampling, 0-1 (default: 0.9).]:text: ' \
         '(--max-tokens)--max-tokens=[Longest reply in tokens (default: 1000).]:text: ' \
         '(--seed)--seed=[Seed for reproducible sampling.]:text: ' \
-        '(--api)--api=[Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).]:value:(openai anthropic)' \
+        '(--api)--api=[Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) (default: openai, or MLCHAT_API).]:value:(openai anthropic)' \
         '(--no-stream)--no-stream[Wait for each whole reply.]' \
         '(--plain)--plain[Raw text instead of rendered Markdown.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
