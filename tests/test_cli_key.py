@@ -153,6 +153,19 @@ def test_key_set_rejects_bad_input_and_writes_nothing(stdin: bytes, message: str
     no_key_anywhere(r)
 
 
+def test_a_key_with_a_space_is_explained_without_contradiction() -> None:
+    """A space is printable ASCII: the message says what a key is, and asks what was pasted."""
+    r = invoke(["key", "set"], stdin=b"key with space")
+    assert r.code == 2
+    first, hint = r.err.splitlines()
+    assert first == (
+        "mlchat: error: the API key contains a space (at position 4); a key is one word of "
+        "letters, digits and punctuation"
+    )
+    assert hint == "hint: was more than the key pasted or piped in?"
+    assert "printable ASCII" not in r.err
+
+
 @pytest.mark.parametrize("answer", ["", "   ", EOFError()])
 def test_key_set_on_a_terminal_with_nothing_typed(answer: str | BaseException) -> None:
     r = Terminal(answer).run(["key", "set"])

@@ -570,7 +570,7 @@ def test_copy_uses_a_local_clipboard_tool(
     c = chat(emulator, "code please", "/copy", rt=runtime(env))
     assert (tmp_path / used).read_text() == FENCED
     assert (tmp_path / f"{used}.args").read_text().strip() == args
-    assert f"copied the last reply ({len(FENCED)} characters) via {used}" in c.err
+    assert f"copied the last reply ({len(FENCED)} characters) to the clipboard ({used})\n" in c.err
     assert "\x1b]52" not in c.out + c.err  # nothing to a stream that is not a terminal
 
 
@@ -583,7 +583,10 @@ def test_copy_nth_code_block_and_osc52(
     assert (tmp_path / "xclip").read_text() == "echo two"
     osc = "\x1b]52;c;" + base64.b64encode(b"echo two").decode() + "\x07"
     assert osc in c.out
-    assert "via OSC 52 and xclip" in c.err
+    assert (
+        "copied code block 2 (8 characters) to the clipboard (xclip); also sent to the "
+        "terminal's clipboard\n"
+    ) in c.err
     assert c.err.count("N must be 1 to 2 (the reply has 2 code blocks)") == 2
 
 
@@ -591,6 +594,40 @@ def test_copy_osc52_on_stderr_when_only_stderr_is_a_terminal(emulator: Emulator)
     c = chat(emulator, "hi", "/copy", rt=runtime({"PATH": "/nonexistent"}, stderr_tty=True))
     assert "\x1b]52;c;" + base64.b64encode(b"echo: hi").decode() in c.err
     assert "\x1b]52" not in c.out
+    # only what is known: the sequence was written, not that anything was copied
+    assert "sent the last reply (8 characters) to the terminal's clipboard (OSC 52)" in c.err
+    assert "copied" not in c.err
+
+
+def test_copy_n_on_a_reply_without_code_blocks(emulator: Emulator) -> None:
+    emulator.script(R.chat("no code here"), R.chat("```\none\n```"))
+    env = {"PATH": "/nonexistent"}
+    c = chat(emulator, "hi", "/copy 1", "again", "/copy 2", rt=runtime(env, stderr_tty=True))
+    assert "/copy N: the last reply has no code blocks" in c.err
+    assert "hint: /copy copies the whole reply" in c.err
+    assert "/copy N: the last reply has one code block: /copy 1" in c.err
+    assert "1 to 0" not in c.err
+
+
+def test_copy_inside_tmux_uses_its_paste_buffer(
+    emulator: Emulator, tmp_path: Path, clip_tools: Path
+) -> None:
+    """Under tmux's default `set-clipboard external` an application's OSC 52 is dropped: the
+    reply goes to tmux's buffer, and the escape is also sent in tmux's passthrough form."""
+    tmux = clip_tools / "tmux"
+    tmux.write_text('#!/bin/sh\necho "$@" > "$CLIP_DIR/tmux.args"\ncat > "$CLIP_DIR/tmux"\n')
+    tmux.chmod(0o755)
+    env = {"PATH": f"{clip_tools}:/usr/bin:/bin", "CLIP_DIR": str(tmp_path), "TMUX": "/t/x,1,0"}
+    emulator.script(R.chat("in tmux"))
+    c = chat(emulator, "hi", "/copy", rt=runtime(env, stderr_tty=True))
+    assert (tmp_path / "tmux").read_text() == "in tmux"
+    assert (tmp_path / "tmux.args").read_text().split() == ["load-buffer", "-w", "-"]
+    osc = "\x1b]52;c;" + base64.b64encode(b"in tmux").decode() + "\x07"
+    assert "\x1bPtmux;" + osc.replace("\x1b", "\x1b\x1b") + "\x1b\\" in c.err
+    assert (
+        "copied the last reply (7 characters) to tmux's paste buffer and the clipboard (pbcopy); "
+        "also sent to the terminal's clipboard\n"
+    ) in c.err
 
 
 def test_copy_without_any_route_or_reply(emulator: Emulator) -> None:

@@ -194,17 +194,25 @@ def cmd_copy(repl: Repl, arg: str) -> None:
     text, what = last.content, "the last reply"
     if arg:
         blocks = code_blocks(last.content)
+        if not blocks:
+            raise UsageError(
+                "/copy N: the last reply has no code blocks", hint="/copy copies the whole reply"
+            )
         if not arg.isdigit() or not 1 <= int(arg) <= len(blocks):
-            count = f"{len(blocks)} code block" + ("" if len(blocks) == 1 else "s")
-            raise UsageError(f"/copy N: N must be 1 to {len(blocks)} (the reply has {count})")
+            if len(blocks) == 1:
+                raise UsageError("/copy N: the last reply has one code block: /copy 1")
+            raise UsageError(
+                f"/copy N: N must be 1 to {len(blocks)} (the reply has {len(blocks)} code blocks)"
+            )
         text, what = blocks[int(arg) - 1], f"code block {arg}"
-    used = copy_to_clipboard(repl.rt, text)
-    if not used:
+    copied = copy_to_clipboard(repl.rt, text)
+    if not copied:
         raise UsageError(
             "no way to reach the clipboard",
             hint="install wl-copy, xclip or xsel, or use a terminal that supports OSC 52",
         )
-    repl.rt.note(f"copied {what} ({len(text):,} characters) via {' and '.join(used)}")
+    verb = "copied" if copied.places else "sent"
+    repl.rt.note(f"{verb} {what} ({len(text):,} characters) {copied.summary()}")
 
 
 def cmd_tokens(repl: Repl, arg: str) -> None:
