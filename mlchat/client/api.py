@@ -18,6 +18,7 @@ from mlchat import __version__
 from mlchat.client.failures import (
     IDLE_HINT,
     MAX_TIME_HINT,
+    nothing_arrived,
     reading,
     reason,
     size,
@@ -326,6 +327,8 @@ class Client:
             except MlchatError as error:
                 if produced or not self._wait(error, attempt):
                     state = "cut short" if produced else "failed"
+                    if not produced:
+                        error = nothing_arrived(error)
                     self._log(
                         f"reply {state}: {error.message} "
                         f"(exit {error.exit_code}, {self._attempt(attempt)}, {self._ms(started)})"
