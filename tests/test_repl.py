@@ -1133,3 +1133,32 @@ def test_undo_and_retry_points(
     message = c.rewind_to_last_user()
     assert len(c.messages) == retry_keeps
     assert (message.content if message else None) == resent
+
+
+def test_slash_key_replaces_the_key_without_leaving(emulator: Emulator) -> None:
+    """After a 401, /key takes a new key at a hidden prompt: the next request sends it, and it
+    is saved as `mlchat key set` saves it."""
+    from mlchat import config
+
+    new_key = "ml-new-KEY-0123456789abcdef"
+    rt = runtime(stderr_tty=True)
+    rt.read_secret = lambda _prompt: new_key
+    emulator.script(
+        R.error(401, {"status": "error", "message": "Invalid API key"}), R.chat("welcome back")
+    )
+    c = chat(emulator, "hi", "/key", "/retry", rt=rt, interactive=True)
+    assert "Invalid API key" in c.err
+    assert emulator.requests[-1].headers["authorization"] == f"Bearer {new_key}"
+    assert emulator.requests[0].headers["authorization"] == f"Bearer {FAKE_KEY}"
+    assert "welcome back" in c.out
+    assert config.load_file()["api_key"] == new_key
+    assert f"key {config.mask(new_key)} in use from now on, and saved to " in c.err
+    assert new_key not in c.err + c.out
+
+
+def test_slash_key_refuses_a_key_on_the_line_and_a_pipe(emulator: Emulator) -> None:
+    c = chat(emulator, "/key ml-typed-key-0123456789", interactive=True)
+    assert "/key takes no argument" in c.err
+    c = chat(emulator, "/key")
+    assert "/key needs a terminal" in c.err
+    assert emulator.requests == []

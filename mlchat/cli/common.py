@@ -212,6 +212,29 @@ def first_run(rt: Runtime, path: Path) -> str:
     return key
 
 
+def rejected_key_hint(s: config.Settings) -> str:
+    """The 401 hint, naming where the rejected key came from (as `mlchat key status` does):
+    "set MODELSLAB_API_KEY" is no help when that variable is what was rejected."""
+    from mlchat import config
+
+    if s.key_source == "env":
+        return (
+            f"the rejected key is the one in {config.KEY_ENV}: correct it, or unset it to use "
+            "the config file's (`mlchat key status` shows both)"
+        )
+    if s.key_source == "file":
+        where = f"the [profiles.{s.profile}] table of " if s.profile else ""
+        return (
+            f"the rejected key is the one in {where}the config file: replace it with "
+            "`mlchat key set` (in a chat: /key)"
+        )
+    if s.key_ref is not None:
+        return f"the rejected key came from the {s.key_ref.describe()}: check what it prints"
+    if s.key_label:
+        return f"the rejected key came from the {s.key_label}"
+    return f"set {config.KEY_ENV} or run `mlchat key set`"
+
+
 def client(rt: Runtime, s: config.Settings) -> Client:
     from mlchat.client import Client, RetryPolicy, Timeouts
 
@@ -225,6 +248,7 @@ def client(rt: Runtime, s: config.Settings) -> Client:
         status=lambda line: rt.note(rt.scrub(f"mlchat: {line}")),
         sleep=rt.sleep,
         clock=rt.clock,
+        auth_hint=rejected_key_hint(s),
     )
 
 
