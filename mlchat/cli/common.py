@@ -141,7 +141,9 @@ def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:
     model = models.resolve_model(s.model, s.aliases, ids)
     if model == s.model:
         return s
-    if rt.debug:
+    if rt.stderr_tty:  # a fragment picks one id: say which, so a surprise shows at once
+        rt.note(f"mlchat: model '{s.model}' is {model}")
+    elif rt.debug:
         rt.note(f"mlchat: debug: model '{s.model}' is {model}")
     return replace(s, model=model)
 
