@@ -343,6 +343,8 @@ def run(
                 if opts.as_json:
                     _print_json(rt, turn.replies, turn.results, convo.model, table, error)
                 elif turn.last is not None and turn.last.text and fmt is None:
+                    if not isinstance(exc, MlchatError):
+                        rt.end_interrupted_line(exc)
                     rt.warn("the reply above is incomplete")
             raise
     replies = turn.replies
