@@ -57,7 +57,11 @@ def check_key(raw: str, what: str = "the API key") -> str:
             problem = "a space"
         else:
             continue
-        raise UsageError(f"{what} contains {problem} (at position {at}); keys are printable ASCII")
+        raise UsageError(
+            f"{what} contains {problem} (at position {at}); a key is one word of letters, digits "
+            "and punctuation",
+            hint="was more than the key pasted or piped in?" if problem == "a space" else None,
+        )
     return key
 
 

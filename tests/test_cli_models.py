@@ -364,6 +364,19 @@ def test_a_fragment_resolves_through_the_cached_list(
     assert emulator.requests[-1].json["model"] == "deepseek-ai-DeepSeek-R1-Distill-Llama-70B"
 
 
+def test_on_a_terminal_the_model_a_fragment_chose_is_said(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    cache(emulator.base_url, SORTED_IDS)
+    r = invoke(["ask", "-m", "qwen2.5-VL", "hi"], env=env, stderr_tty=True)
+    assert r.code == 0, r.err
+    assert "mlchat: model 'qwen2.5-VL' is Qwen/Qwen2.5-VL-72B-Instruct-together\n" in r.err
+    r = invoke(["ask", "-m", "qwen2.5-VL", "hi"], env=env)  # piped: stderr stays quiet
+    assert r.err == ""
+    exact = invoke(["ask", "-m", SORTED_IDS[0], "hi"], env=env, stderr_tty=True)
+    assert "mlchat: model" not in exact.err
+
+
 def test_an_alias_resolves_with_or_without_a_cache(env: dict[str, str], emulator: Emulator) -> None:
     write_config('[aliases]\nfast = "meta-llama-3-8B-instruct"\n')
     assert invoke(["ask", "-m", "fast", "hi"], env=env).code == 0

@@ -141,7 +141,9 @@ def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:
     model = models.resolve_model(s.model, s.aliases, ids)
     if model == s.model:
         return s
-    if rt.debug:
+    if rt.stderr_tty:  # a fragment picks one id: say which, so a surprise shows at once
+        rt.note(f"mlchat: model '{s.model}' is {model}")
+    elif rt.debug:
         rt.note(f"mlchat: debug: model '{s.model}' is {model}")
     return replace(s, model=model)
 
@@ -212,6 +214,29 @@ def first_run(rt: Runtime, path: Path) -> str:
     return key
 
 
+def rejected_key_hint(s: config.Settings) -> str:
+    """The 401 hint, naming where the rejected key came from (as `mlchat key status` does):
+    "set MODELSLAB_API_KEY" is no help when that variable is what was rejected."""
+    from mlchat import config
+
+    if s.key_source == "env":
+        return (
+            f"the rejected key is the one in {config.KEY_ENV}: correct it, or unset it to use "
+            "the config file's (`mlchat key status` shows both)"
+        )
+    if s.key_source == "file":
+        where = f"the [profiles.{s.profile}] table of " if s.profile else ""
+        return (
+            f"the rejected key is the one in {where}the config file: replace it with "
+            "`mlchat key set` (in a chat: /key)"
+        )
+    if s.key_ref is not None:
+        return f"the rejected key came from the {s.key_ref.describe()}: check what it prints"
+    if s.key_label:
+        return f"the rejected key came from the {s.key_label}"
+    return f"set {config.KEY_ENV} or run `mlchat key set`"
+
+
 def client(rt: Runtime, s: config.Settings) -> Client:
     from mlchat.client import Client, RetryPolicy, Timeouts
 
@@ -225,6 +250,7 @@ def client(rt: Runtime, s: config.Settings) -> Client:
         status=lambda line: rt.note(rt.scrub(f"mlchat: {line}")),
         sleep=rt.sleep,
         clock=rt.clock,
+        auth_hint=rejected_key_hint(s),
     )
 
 
