@@ -60,6 +60,10 @@ class Copied:
     def __bool__(self) -> bool:
         return bool(self.places) or self.sent
 
+    def routes(self) -> list[str]:
+        """Each place, the terminal last and as no more than sent."""
+        return self.places + (["the terminal's clipboard (sent as OSC 52)"] if self.sent else [])
+
     def summary(self) -> str:
         """What was done, and no more than is known: `to tmux's paste buffer; also sent to the
         terminal's clipboard`."""
