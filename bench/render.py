@@ -8,10 +8,17 @@ refresh throttle behaves as in real use. Then runs the naive approach (rich Live
 whole Markdown on every token) on the same input at 1k and 4k; it is quadratic, so at 4k (and in
 --quick) only every Nth of its renders is done and the CPU multiplied by N. Prints a table and
 checks the targets: CPU per 1k tokens at 16k within 1.5x of the figure at 1k, and at least 1,000
-tokens per second on one core. Exits 1 when a target is missed.
+tokens per second on one core.
 
-    python bench/render.py            # about a minute
-    python bench/render.py --quick    # a few seconds
+Then the shape rows: one reply of 4 MiB (1 MiB with --quick) as ordinary Markdown (the sections
+above, one after another), as one paragraph that never ends (no newline at all) and as one table
+that never ends, each streamed the same way once. A block that never ends must still be committed
+in pieces, so the paragraph and the table must each cost within 2x of the ordinary reply's CPU.
+Exits 1 when a target is missed.
+
+    python bench/render.py            # about four minutes
+    python bench/render.py --quick    # about half a minute
+    python bench/render.py --shapes   # only the shape rows (with --quick: at 1 MiB)
 """
 
 from __future__ import annotations
@@ -62,6 +69,43 @@ def section(i: int) -> str:
         return f"{steps}\n\n> A quote about point {i}: {words}.\n"
     commands = "\n".join(f"mlchat ask -m m{k} 'question {i}' | tee out{k}.md" for k in range(8))
     return f"```bash\n{commands}\n```\n"
+
+
+def ordinary_text(size: int) -> str:
+    """`size` characters of the sections above, one after another."""
+    parts: list[str] = []
+    total = i = 0
+    while total < size:
+        parts.append(section(i) + "\n")
+        total += len(parts[-1])
+        i += 1
+    return "".join(parts)[:size]
+
+
+def paragraph_text(size: int) -> str:
+    """One paragraph of `size` characters without a single newline."""
+    sentence = (
+        "The renderer commits a block that never ends in pieces, **so** its cost stays flat. "
+    )
+    return (sentence * (size // len(sentence) + 1))[:size]
+
+
+def table_text(size: int) -> str:
+    """One table of about `size` characters that never ends."""
+    rows = ["| name | value | note |", "|------|------:|------|"]
+    total = i = 0
+    while total < size:
+        rows.append(f"| row {i} | {i * 7} | `code` and **bold** in row {i} |")
+        total += len(rows[-1]) + 1
+        i += 1
+    return "\n".join(rows) + "\n"
+
+
+SHAPES: dict[str, Callable[[int], str]] = {
+    "ordinary Markdown": ordinary_text,
+    "one paragraph": paragraph_text,
+    "one table": table_text,
+}
 
 
 def reply_tokens(n: int) -> list[str]:
@@ -140,7 +184,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="smaller runs, a few seconds")
     parser.add_argument("--rate", type=float, default=1000.0, help="tokens per second arriving")
+    parser.add_argument("--shapes", action="store_true", help="only the shape rows")
     args = parser.parse_args()
+    if args.shapes:
+        return 0 if run_shapes(1 if args.quick else 4, args.rate) else 1
     if args.quick:
         plan = {1000: 3, 4000: 2, 16000: 1}
         naive_stride = {1000: 10, 4000: 50}
@@ -184,7 +231,28 @@ def main() -> int:
         "naive: rich Live re-rendering the whole Markdown on every token; '1 in N': only every "
         "Nth render done, CPU x N."
     )
-    return 0 if flat <= 1.5 and 1000 / slowest >= 1000 else 1
+    shapes_ok = run_shapes(1 if args.quick else 4, args.rate)
+    return 0 if flat <= 1.5 and 1000 / slowest >= 1000 and shapes_ok else 1
+
+
+def run_shapes(mib: int, rate: float) -> bool:
+    """The shape rows: each reply of `mib` MiB streamed once; True when both targets are met."""
+    size = mib * 1024 * 1024
+    print(f"\nOne reply of {mib} MiB, streamed token by token at {rate:.0f}/s, one run each\n")
+    print(f"{'reply':<18} {'tokens':>8} {'CPU s':>7} {'redraws':>8} {'vs ordinary':>12}")
+    cpu: dict[str, float] = {}
+    for name, make in SHAPES.items():
+        tokens = _TOKEN.findall(make(size))
+        cpu[name], refreshes = run_ours(tokens, rate)
+        ratio = cpu[name] / cpu["ordinary Markdown"]
+        print(f"{name:<18} {len(tokens):>8} {cpu[name]:>7.2f} {refreshes:>8} {ratio:>11.2f}x")
+    worst = max(cpu.values()) / cpu["ordinary Markdown"]
+    ok = worst <= 2.0
+    print(
+        f"\nshapes: worst {worst:.2f}x the ordinary reply's CPU (target <= 2x): "
+        f"{'ok' if ok else 'FAIL'}"
+    )
+    return ok
 
 
 if __name__ == "__main__":

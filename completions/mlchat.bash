@@ -9,7 +9,7 @@
 # Subcommands of a command path ('' is mlchat itself).
 __mlchat_subcommands() {
     case $1 in
-        '') REPLY='chat ask cmd models tokens profiles roles key config sessions mcp' ;;
+        '') REPLY='chat ask cmd shell-integration models tokens profiles roles key config sessions mcp' ;;
         'roles') REPLY='list show edit rm' ;;
         'key') REPLY='set status remove' ;;
         'config') REPLY='path show get set unset' ;;
@@ -26,6 +26,7 @@ __mlchat_options() {
         'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --save-role -h --help' ;;
         'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain -x --extract --extract-last --quiet --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
         'cmd') REPLY='--print -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --seed --api --no-stream --plain --base-url --profile --timeout --max-time --retries --no-log -h --help' ;;
+        'shell-integration') REPLY='-h --help' ;;
         'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
         'tokens') REPLY='-f --file -r --role -p --param -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
         'profiles') REPLY='--json -h --help' ;;

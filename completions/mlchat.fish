@@ -12,7 +12,7 @@ complete -c mlchat -f
 function __mlchat_subcommands
     switch $argv[1]
         case ''
-            printf '%s\n' chat ask cmd models tokens profiles roles key config sessions mcp
+            printf '%s\n' chat ask cmd shell-integration models tokens profiles roles key config sessions mcp
         case 'roles'
             printf '%s\n' list show edit rm
         case 'key'
@@ -144,6 +144,7 @@ end
 complete -c mlchat -n "__mlchat_at ''" -f -a chat -d 'Chat interactively: a REPL that keeps the conversation and saves every turn.'
 complete -c mlchat -n "__mlchat_at ''" -f -a ask -d 'Ask one question and stream the answer.'
 complete -c mlchat -n "__mlchat_at ''" -f -a cmd -d 'Ask for a shell command, then edit it, and run it or not.'
+complete -c mlchat -n "__mlchat_at ''" -f -a shell-integration -d 'Print a snippet that binds Alt-E to turn the command line into a command.'
 complete -c mlchat -n "__mlchat_at ''" -f -a models -d 'List the models the service offers (cached for a day).'
 complete -c mlchat -n "__mlchat_at ''" -f -a tokens -d 'Count a prompt\'s input tokens exactly, and what sending it would cost.'
 complete -c mlchat -n "__mlchat_at ''" -f -a profiles -d 'List the profiles of the config file and mark the active one.'
@@ -255,6 +256,9 @@ complete -c mlchat -n "__mlchat_at 'cmd'" -l max-time -d 'Overall deadline for t
 complete -c mlchat -n "__mlchat_at 'cmd'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'cmd'" -l no-log -d 'Do not save this conversation (config: log = false).'
 complete -c mlchat -n "__mlchat_at 'cmd'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat shell-integration
+complete -c mlchat -n "__mlchat_at 'shell-integration'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat models
 complete -c mlchat -n "__mlchat_at 'models'" -l refresh -d 'Fetch the list again even if the cache is fresh.'

@@ -390,6 +390,12 @@ _mlchat_models() {
         '*:terms: '
 }
 
+_mlchat_shell_integration() {
+    _arguments -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]' \
+        ':bash|zsh|fish: '
+}
+
 _mlchat_cmd() {
     _arguments -s -S \
         '(--print)--print[Print the command on stdout and run nothing (the default without a terminal).]' \
@@ -513,6 +519,7 @@ _mlchat() {
                 'chat:Chat interactively: a REPL that keeps the conversation and saves every turn.'
                 'ask:Ask one question and stream the answer.'
                 'cmd:Ask for a shell command, then edit it, and run it or not.'
+                'shell-integration:Print a snippet that binds Alt-E to turn the command line into a command.'
                 'models:List the models the service offers (cached for a day).'
                 'tokens:Count a prompt'\''s input tokens exactly, and what sending it would cost.'
                 'profiles:List the profiles of the config file and mark the active one.'
@@ -530,6 +537,7 @@ _mlchat() {
                 chat) _mlchat_chat && ret=0 ;;
                 ask) _mlchat_ask && ret=0 ;;
                 cmd) _mlchat_cmd && ret=0 ;;
+                shell-integration) _mlchat_shell_integration && ret=0 ;;
                 models) _mlchat_models && ret=0 ;;
                 tokens) _mlchat_tokens && ret=0 ;;
                 profiles) _mlchat_profiles && ret=0 ;;

@@ -82,6 +82,7 @@ class Turn:
         extra_tools: tuple[ToolSpec, ...] = (),
         replying: Callable[[], AbstractContextManager[None]] = nullcontext,
         on_stderr: bool = False,
+        numbered: bool = False,
     ) -> None:
         self.rt = rt
         self.client = client
@@ -96,6 +97,7 @@ class Turn:
         self.extra_tools = extra_tools
         self.replying = replying
         self.on_stderr = on_stderr  # the reply is drawn on stderr (`ask -x`: stdout gets the code)
+        self.numbered = numbered  # code blocks show their numbers (the chat's /copy N, /run N)
         self.replies: list[Reply] = []  # every round's reply, kept even when a later one fails
         self.results: list[ToolResult] = []
         self._renderers: list[Renderer] = []
@@ -159,6 +161,7 @@ class Turn:
             plain=self.plain,
             reasoning=self.reasoning,
             clock=rt.clock,
+            numbered=self.numbered,
         )
 
     def _sink(self, reply: Reply) -> Callable[[StreamEvent], None]:

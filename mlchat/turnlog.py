@@ -42,6 +42,13 @@ def _meta_of(message: Message) -> Meta:
     return Meta(status="interrupted" if message.interrupted else "ok")
 
 
+def _models(convo: Conversation, reply: Reply) -> tuple[str, str | None]:
+    """The model that answered (the service's word, else the one asked for), and the one asked
+    for when it was another."""
+    answered = reply.model or convo.model
+    return answered, convo.model if answered != convo.model else None
+
+
 def _is_last(convo: Conversation, message: Message) -> bool:
     return bool(convo.messages) and (convo.messages[-1] is message or convo.messages[-1] == message)
 
@@ -84,13 +91,16 @@ class StoreLog:
         status: ReplyStatus,
         error: str | None = None,
     ) -> None:
+        model, requested = _models(convo, reply)
         meta = Meta(
             status=status,
             error=error,
             reasoning=reply.reasoning or None,
-            model=convo.model,
             usage=reply.usage,
             cost=self._price(convo.model, reply.usage),
+            model=model,
+            requested_model=requested,
+            finish_reason="refusal" if reply.refused else reply.finish_reason,
         )
         if _is_last(convo, message):
             target, record = list(convo.messages), False
@@ -120,11 +130,13 @@ class StoreLog:
         # Scheduled before writing, so a slow or failing store is not retried on every token.
         self._next_checkpoint = now + self._every
         message = reply.message(interrupted=True)
+        model, requested = _models(convo, reply)
         meta = Meta(
             status="interrupted",
             reasoning=reply.reasoning or None,
-            model=convo.model,
             usage=reply.usage,
+            model=model,
+            requested_model=requested,
         )
         self._run(lambda: self._checkpoint(convo, message, meta))
 

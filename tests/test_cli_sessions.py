@@ -215,6 +215,8 @@ def test_export_json_has_every_field() -> None:
         "tool_call_id": None,
         "is_error": False,
         "model": "meta-llama-3-8B-instruct",
+        "requested_model": None,
+        "finish_reason": "stop",
         "usage": {"input_tokens": 7, "output_tokens": 3},
         "cost": None,
         "created": "2023-11-14T22:13:20.000000Z",

@@ -198,6 +198,24 @@ def test_resuming_uses_the_conversations_profile(two: tuple[Emulator, Emulator])
     assert json.loads(invoke(["sessions", "list", "--json"]).out)[0]["profile"] == "default"
 
 
+def test_a_named_session_resumes_with_its_profile(two: tuple[Emulator, Emulator]) -> None:
+    a, b = two
+    write(a, b)
+    assert invoke(["ask", "--profile", "local", "first"], env=ENV).code == 0
+    held = json.loads(invoke(["sessions", "list", "--json"]).out)[0]["id"]
+    assert invoke(["ask", "on the top level"], env=ENV).code == 0
+    assert (len(a.requests), len(b.requests)) == (1, 1)
+    r = invoke(["ask", "--session", held, "second"], env=ENV)
+    assert r.code == 0, r.err
+    r = invoke(["chat", "--session", held], stdin=b"third\n", env=ENV)
+    assert r.code == 0, r.err
+    assert (len(a.requests), len(b.requests)) == (1, 3)
+    assert [q.path for q in b.requests] == ["/v1/messages"] * 3
+    assert all(q.headers["x-api-key"] == KEY_B for q in b.requests)
+    assert b.requests[-1].json["model"] == "qwen2.5-7b-instruct"
+    assert json.loads(invoke(["sessions", "list", "--json"]).out)[0]["profile"] == "local"
+
+
 def test_profiles_lists_them_and_marks_the_active_one(two: tuple[Emulator, Emulator]) -> None:
     a, b = two
     write(a, b)

@@ -331,6 +331,30 @@ def test_the_role_is_kept_on_resume(env: dict[str, str], emulator: Emulator) -> 
     assert last_user(body(emulator)) == "Translate this:\nthree"
 
 
+def test_the_role_is_kept_when_a_named_session_is_resumed(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    write_role("translate", TRANSLATE)
+    assert invoke(["ask", "-r", "translate", "-p", "lang", "Welsh", "one"], env=env).code == 0
+    held = json.loads(invoke(["sessions", "list", "--json"]).out)[0]["id"]
+    assert invoke(["ask", "an unrelated conversation"], env=env).code == 0
+    r = invoke(["ask", "--session", held, "two"], env=env)
+    assert r.code == 0, r.err
+    doc = body(emulator)
+    assert last_user(doc) == "Translate this:\ntwo"
+    assert system_of(doc) == "You translate into Welsh."
+    assert doc["model"] == "role-model" and doc["temperature"] == 0.2
+    r = invoke(["chat", "--session", held], stdin=b"three\n", env=env)
+    assert r.code == 0, r.err
+    assert last_user(body(emulator)) == "Translate this:\nthree"
+    # The other conversation never had a role and still has none.
+    listed = json.loads(invoke(["sessions", "list", "--json"]).out)
+    other = next(c["id"] for c in listed if c["id"] != held)
+    r = invoke(["ask", "--session", other, "plain"], env=env)
+    assert r.code == 0, r.err
+    assert last_user(body(emulator)) == "plain"
+
+
 # -- /role in the REPL -------------------------------------------------------------------------
 
 

@@ -82,7 +82,7 @@ def test_open_creates_an_owner_only_wal_database_at_the_current_schema(db: Path)
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == S.SCHEMA_VERSION == 3
+    assert con.execute("PRAGMA user_version").fetchone()[0] == S.SCHEMA_VERSION == 4
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
     assert {"conversations", "messages", "messages_fts"} <= names
@@ -104,7 +104,7 @@ def test_next_migration_is_one_more_function(db: Path, monkeypatch: pytest.Monke
         assert convo.id is not None
         assert s.load_conversation(convo.id).messages[0].content == "kept across the upgrade"
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == 5
     assert con.execute("SELECT pinned FROM conversations").fetchall() == [(0,)]
     con.close()
 
@@ -137,6 +137,49 @@ def test_a_version_1_store_gains_profile_and_role_and_keeps_its_conversations(db
         with s.transaction() as tx:
             tx.touch(again)
         assert s.load_conversation(new.id).role == "explain"
+
+
+def test_a_version_3_store_gains_requested_model_and_finish_reason(db: Path) -> None:
+    db.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(db)
+    for migrate in S.MIGRATIONS[:3]:
+        migrate(con)
+    con.execute(
+        "INSERT INTO conversations (id, created, updated, model, dialect) "
+        "VALUES ('c0ffee00', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'm', 'openai')"
+    )
+    con.execute(
+        "INSERT INTO messages (conversation_id, seq, role, content, model, created) "
+        "VALUES ('c0ffee00', 1, 'assistant', 'from before', 'm', '2026-01-01T00:00:00Z')"
+    )
+    con.execute("PRAGMA user_version = 3")
+    con.commit()
+    con.close()
+    with Store.open(db) as s:
+        _, (old,) = s.record("c0ffee00")
+        assert (old.content, old.model, old.requested_model, old.finish_reason) == (
+            "from before",
+            "m",
+            None,
+            None,
+        )
+        convo = Conversation(model="asked")
+        reply = Reply()
+        for ev in (TextDelta("a"), Finished("length")):
+            reply.add(ev)
+        reply.model = "answered"
+        log = StoreLog(s, Warnings())
+        convo.add_user("q")
+        log.user(convo, convo.messages[-1])
+        convo.add_reply(reply)
+        log.reply(convo, convo.messages[-1], reply, status="ok")
+        assert convo.id is not None
+        _, (_, new) = s.record(convo.id)
+        assert (new.model, new.requested_model, new.finish_reason) == (
+            "answered",
+            "asked",
+            "length",
+        )
 
 
 def test_a_newer_schema_is_refused_and_left_alone(db: Path) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from mlchat.types import TextDelta
-from mlchat.ui.blocks import HELD, PIECE, Blocks
+from mlchat.ui.blocks import HELD, PIECE, TABLE_ROWS, Blocks
 from mlchat.ui.markdown import MarkdownRenderer
 from tests.test_ui_render import Clock, Screen, Term, as_seen, console
 
@@ -201,3 +201,16 @@ def test_long_replies_keep_the_scrollback_exact_on_a_terminal() -> None:
     _, term, renderer = stream(text, live=True, width=60, height=12)
     assert renderer.refreshes > 1
     assert term.transcript == as_seen(committed)
+
+
+def test_a_long_table_is_drawn_live_as_its_header_and_last_rows() -> None:
+    header = ["| n | square |", "|---|---:|"]
+    rows = [f"| {i} | {i * i} |" for i in range(100)]
+    blocks = Blocks()
+    blocks.feed("\n".join(header + rows) + "\n| 100 | 1")
+    _, tail = blocks.tail(40)
+    assert tail == header + rows[-TABLE_ROWS:] + ["| 100 | 1"]
+    _, tail = blocks.tail(2)  # a screen shorter still
+    assert tail == header + rows[-2:] + ["| 100 | 1"]
+    blocks.finish()
+    assert blocks.out == [("md", "\n".join([*header, *rows, "| 100 | 1"]))]

@@ -75,6 +75,19 @@ def test_refusal_is_saved(env: dict[str, str], emulator: Emulator) -> None:
     assert REFUSAL in r.out
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_refusal_in_chat_is_marked_and_the_chat_goes_on(
+    env: dict[str, str], emulator: Emulator, api: str
+) -> None:
+    emulator.script(Reply.chat(refusal=REFUSAL, chunk_size=4), Reply.chat("Here is a story."))
+    r = invoke(["chat", "--api", api], env=env, stdin=b"pick a lock\ntell a story\n")
+    assert r.code == 0, r.err
+    assert r.out == REFUSAL + "\nHere is a story.\n"
+    assert r.err == "(the model refused to answer)\n"
+    sent = emulator.requests[-1].json["messages"]
+    assert sent[1] == {"role": "assistant", "content": REFUSAL}
+
+
 def test_refusal_with_a_schema_is_not_a_schema_error(
     env: dict[str, str], emulator: Emulator
 ) -> None:
@@ -344,6 +357,46 @@ def test_json_model_is_the_model_that_answered(
     doc = json.loads(r.out)
     assert doc["model"] == "minimax-m1-2026-04"
     assert doc["requested_model"] == "minimax-minimax-m1"
+
+
+def exported(env: dict[str, str]) -> list[dict[str, object]]:
+    r = invoke(["sessions", "export", "-f", "json"], env=env)
+    assert r.code == 0, r.err
+    messages: list[dict[str, object]] = json.loads(r.out)["messages"]
+    return messages
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_the_store_records_the_model_that_answered_and_the_one_asked_for(
+    env: dict[str, str], emulator: Emulator, api: str
+) -> None:
+    emulator.script(Reply.chat("hi", model="minimax-m1-2026-04"))
+    assert invoke(["ask", "--api", api, "q"], env=env).code == 0
+    reply = exported(env)[-1]
+    assert reply["model"] == "minimax-m1-2026-04"
+    assert reply["requested_model"] == "minimax-minimax-m1"
+    assert reply["finish_reason"] == "stop"  # end_turn, in the Anthropic dialect
+    # Answered by the model asked for: nothing apart.
+    emulator.script(Reply.chat("hi", model="minimax-minimax-m1"))
+    assert invoke(["ask", "--api", api, "q"], env=env).code == 0
+    reply = exported(env)[-1]
+    assert (reply["model"], reply["requested_model"]) == ("minimax-minimax-m1", None)
+
+
+@pytest.mark.parametrize("stream", [True, False])
+@pytest.mark.parametrize("api", APIS)
+def test_the_store_marks_a_refusal(
+    env: dict[str, str], emulator: Emulator, api: str, stream: bool
+) -> None:
+    emulator.script(Reply.chat(refusal=REFUSAL, chunk_size=4))
+    args = ["ask", "--api", api, "pick a lock"] + ([] if stream else ["--no-stream"])
+    assert invoke(args, env=env).code == EXIT_REFUSED
+    reply = exported(env)[-1]
+    assert (reply["content"], reply["finish_reason"], reply["status"]) == (
+        REFUSAL,
+        "refusal",
+        "ok",
+    )
 
 
 def test_same_model_has_no_requested_model(env: dict[str, str], emulator: Emulator) -> None:

@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "chat": ("mlchat.cli.chat", "chat"),
     "ask": ("mlchat.cli.ask", "ask"),
     "cmd": ("mlchat.cli.cmd", "cmd"),
+    "shell-integration": ("mlchat.cli.integration", "shell_integration"),
     "models": ("mlchat.cli.models", "models"),
     "tokens": ("mlchat.cli.tokens", "tokens"),
     "profiles": ("mlchat.cli.profiles_cmd", "profiles"),

@@ -1,7 +1,7 @@
 """The slash commands: one function per command, and `COMMANDS`, the one table of name ->
 (function, arguments, one-line help) that drives dispatch (loop.py), /help and completion
 (complete.py). A command works on the `Repl` it is given; a mistake is a UsageError, which the
-loop prints and the chat goes on. Imports params, models, clipboard, text, errors; no
+loop prints and the chat goes on. Imports params, models, clipboard, fences, text, errors; no
 prompt_toolkit, no rich.
 """
 
@@ -215,6 +215,50 @@ def cmd_copy(repl: Repl, arg: str) -> None:
     repl.rt.note(f"{verb} {what} ({len(text):,} characters) {copied.summary()}")
 
 
+def cmd_run(repl: Repl, arg: str) -> None:
+    """`/run N`: the Nth code block of the last reply, when it is a shell block, shown in full
+    and run only on a yes (then as `!` runs a command: output shown, offered to the next
+    message)."""
+    import unicodedata
+
+    from mlchat.fences import SHELLS, fences
+
+    last = next(
+        (m for m in reversed(repl.convo.messages) if m.role == "assistant" and m.content),
+        None,
+    )
+    if last is None:
+        raise UsageError("nothing to run: no reply yet")
+    blocks = fences(last.content)
+    if not arg.isdigit() or not 1 <= int(arg) <= len(blocks):
+        if not blocks:
+            raise UsageError("/run N: the last reply has no code block")
+        count = f"{len(blocks)} code block" + ("" if len(blocks) == 1 else "s")
+        raise UsageError(f"/run N: N must be 1 to {len(blocks)} (the reply has {count})")
+    block = blocks[int(arg) - 1]
+    if not block.is_shell:
+        what = f"a {block.language} block" if block.language else "not marked as shell"
+        raise UsageError(
+            f"code block {arg} is {what}: /run runs shell blocks only",
+            hint=f"shell blocks are marked {', '.join(sorted(SHELLS))}; /copy {arg} copies it",
+        )
+    code = block.code
+    hidden = [ch for ch in code if ch not in "\n\t" and unicodedata.category(ch) in ("Cc", "Cf")]
+    if hidden:
+        raise UsageError(
+            f"code block {arg} holds control or invisible characters: it is not run",
+            hint=f"/copy {arg} copies it, to look at it first",
+        )
+    if not code.strip():
+        raise UsageError(f"code block {arg} is empty")
+    repl.rt.note(f"code block {arg} ({block.language}):")
+    repl.rt.note("\n".join(f"  {line}" for line in code.split("\n")))
+    if not repl.confirm("Run it? [y/N] "):
+        repl.rt.note("mlchat: not run")
+        return
+    repl.shell(code)
+
+
 def cmd_tokens(repl: Repl, arg: str) -> None:
     c = repl.convo
     used = f"{repl.tokens:,} tokens used this session"
@@ -363,6 +407,7 @@ COMMANDS: dict[str, Command] = {
     "undo": Command(cmd_undo, "", "drop the last exchange"),
     "edit": Command(cmd_edit, "", "edit the last message; sending it replaces the exchange"),
     "copy": Command(cmd_copy, "[N]", "copy the last reply, or its Nth code block"),
+    "run": Command(cmd_run, "N", "run the last reply's Nth code block (a shell one), if you say y"),
     "tokens": Command(cmd_tokens, "", "count the conversation's tokens exactly"),
     "save": Command(cmd_save, "NAME", "save the conversation as NAME"),
     "load": Command(cmd_load, "NAME", "load the conversation saved as NAME"),
@@ -377,4 +422,5 @@ COMMANDS: dict[str, Command] = {
 KEYS_HELP = """\
 Keys: Enter sends · Alt-Enter or Ctrl-J: new line · Ctrl-X Ctrl-E: edit in $EDITOR
       Tab: complete · Ctrl-R: search the history · Right: accept the suggestion
-      Ctrl-C: stop the reply, or clear the line · Ctrl-D: leave"""
+      Ctrl-C: stop the reply, or clear the line · Ctrl-D: leave
+      !COMMAND: run COMMAND in your shell (!! sends a message that starts with !)"""

@@ -1,11 +1,13 @@
 """The chat loop (`Repl`): one conversation, its settings and what it has cost so far; reading
-input, dispatching slash commands (commands.py), sending each message and drawing the reply.
+input, dispatching slash commands (commands.py), running `!command` lines (shellmode.py: the
+command and its output can go with the next message), sending each message and drawing the
+reply with its code blocks numbered.
 
 Input arrives through the `LineReader` seam (reader.py). Turns are recorded through a `TurnLog`;
 `/save` and `/load` go through a `SessionStore`; model ids for completion and prices for the
 toolbar are injected callables, so the conversation store and the model cache plug in without
-this module knowing them. Imports session, ui, params, providers, types and errors; never typer,
-httpx, rich or prompt_toolkit.
+this module knowing them. Imports session, ui, params, providers, types, errors and shellmode;
+never typer, httpx, rich or prompt_toolkit.
 """
 
 from __future__ import annotations
@@ -97,6 +99,8 @@ class Repl:
         self._reader: LineReader | None = None
         self.prefill = ""
         self.edit_from: int | None = None
+        # Commands run with `!` or /run, with their output, that go with the next message.
+        self.pending: list[str] = []
         self._stop = False  # Ctrl-C stopped a reply read from a pipe: end the session
 
     # -- the loop ---------------------------------------------------------------------------
@@ -145,14 +149,53 @@ class Repl:
         if text.startswith("/") and not text.startswith("//"):
             self.command(text)
             return
-        if text.startswith("//"):
+        if text.startswith("!") and not text.startswith("!!"):
+            self.shell(text[1:].strip())
+            return
+        if text.startswith(("//", "!!")):
             text = text[1:]  # `//etc/hosts is...` sends a message that starts with a slash
         if editing is not None and editing <= len(self.convo.messages):
             self.convo.truncate(editing)
             self.log.truncate(self.convo)
         if self.role is not None:
             text = self.role.prompt(text, self.role_values)
+        if self.pending:
+            text = "\n\n".join([*self.pending, text])
+            self.pending = []
         self.send(text)
+
+    # -- shell commands ---------------------------------------------------------------------
+
+    def shell(self, command: str) -> None:
+        """`!command`: run it at once (the user typed it), its output shown; then ask whether
+        the command and its output go with the next message."""
+        from mlchat.shellmode import run_captured
+
+        if not command:
+            self._fail(UsageError("!COMMAND runs COMMAND in your shell", hint="e.g. !git status"))
+            return
+        ran = run_captured(self.rt, command, stdin_tty=self.interactive)
+        if ran.status:
+            self.rt.note(f"mlchat: exit status {ran.status}")
+        if self.confirm("Add the command and its output to your next message? [y/N] "):
+            self.pending.append(ran.note())
+            self.rt.note("mlchat: added: it goes with your next message")
+
+    def confirm(self, question: str) -> bool:
+        """A yes or no from the user: typed at the terminal (keys typed before the question are
+        ignored), or the next input line when the chat is read from a pipe. No answer is a no."""
+        try:
+            if self.interactive:
+                answer = self.rt.ask(question)
+            else:
+                self.rt.note(question.rstrip())
+                line = self._reader.read() if self._reader is not None else None
+                if line is None:
+                    return False
+                answer = line
+        except EOFError:
+            return False
+        return answer.strip().lower() in ("y", "yes")
 
     def command(self, text: str) -> None:
         name, _, arg = text[1:].partition(" ")
@@ -192,6 +235,7 @@ class Repl:
             plain=self.plain,
             reasoning=self.reasoning,
             replying=reader.replying if reader is not None else contextlib.nullcontext,
+            numbered=True,
         )
         interrupted = False
         error: MlchatError | None = None
@@ -217,6 +261,8 @@ class Repl:
             kept = "your message is kept: /retry sends it again"
             hint = f"{error.hint}; {kept}" if error.hint else kept
             self._fail(error, hint=hint)
+        elif last is not None and last.refused:
+            self.rt.note("(the model refused to answer)")
         if self.rt.stdout_tty:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
             self.rt.out.flush()

@@ -58,12 +58,21 @@ def migration_2(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE conversations ADD COLUMN role TEXT")
 
 
+def migration_4(db: sqlite3.Connection) -> None:
+    """What a reply's own response said: the model that answered is in `model` and the one asked
+    for in `requested_model` when they differ; `finish_reason` is the service's (stop, length,
+    tool_calls, refusal, ...), so a refusal is told from an answer."""
+    db.execute("ALTER TABLE messages ADD COLUMN requested_model TEXT")
+    db.execute("ALTER TABLE messages ADD COLUMN finish_reason TEXT")
+
+
 # Append the next migration here (a function taking the connection, run inside the upgrade
 # transaction).
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     migration_1,
     migration_2,
     parts.migration_3,  # attachments: blobs and message_parts
+    migration_4,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -101,7 +101,8 @@ class Tx:
         cur = self.db.execute(
             "INSERT INTO messages (conversation_id, seq, role, content, reasoning, tool_calls, "
             "tool_call_id, is_error, model, input_tokens, output_tokens, cost, created, status, "
-            "error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "error, requested_model, finish_reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 id,
                 seq,
@@ -118,6 +119,8 @@ class Tx:
                 self._stamp,
                 meta.status,
                 meta.error,
+                meta.requested_model,
+                meta.finish_reason,
             ),
         )
         self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (self._stamp, id))
@@ -132,7 +135,7 @@ class Tx:
         cur = self.db.execute(
             "UPDATE messages SET content = ?, reasoning = ?, tool_calls = ?, tool_call_id = ?, "
             "is_error = ?, model = ?, input_tokens = ?, output_tokens = ?, cost = ?, status = ?, "
-            "error = ? WHERE id = ?",
+            "error = ?, requested_model = ?, finish_reason = ? WHERE id = ?",
             (
                 parts.stored_content(message),
                 meta.reasoning or None,
@@ -145,6 +148,8 @@ class Tx:
                 meta.cost,
                 meta.status,
                 meta.error,
+                meta.requested_model,
+                meta.finish_reason,
                 row,
             ),
         )

@@ -74,6 +74,8 @@ class Record:
     # The attachments of a user message (files, images, pages); `content` is then the whole
     # text as it was sent, rebuilt from them. A tool's result: its text, then its images.
     parts: tuple[Part, ...] = ()
+    requested_model: str | None = None  # the model asked for, when another one answered
+    finish_reason: str | None = None  # the service's: stop, length, tool_calls, refusal, ...
 
     @property
     def included(self) -> bool:
@@ -128,9 +130,11 @@ class Meta:
     status: ReplyStatus = "ok"
     error: str | None = None
     reasoning: str | None = None
-    model: str | None = None
+    model: str | None = None  # of a reply: the model that answered
     usage: Usage | None = None
     cost: float | None = None
+    requested_model: str | None = None  # the model asked for, when another one answered
+    finish_reason: str | None = None
 
 
 @dataclass(slots=True)
@@ -283,6 +287,8 @@ def record_from_row(row: sqlite3.Row, parts: tuple[Part, ...] = ()) -> Record:
         status=status,
         error=row["error"],
         parts=parts,
+        requested_model=row["requested_model"],
+        finish_reason=row["finish_reason"],
     )
 
 

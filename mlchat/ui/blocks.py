@@ -28,8 +28,12 @@ _RULE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _CLOSE_PREFIX = re.compile(r"^ {0,3}(?:`+|~+)[ \t]*$")
 _TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 
-PIECE = 8192
+PIECE = 4096
 """Characters an unfinished block or line may reach before it is committed in a piece."""
+
+TABLE_ROWS = 4
+"""Rows of an unfinished table drawn live under its header: a table is the costliest block to
+draw, and the tail is drawn again on every refresh."""
 
 HELD = 256
 """Blank lines a streamed fence holds back (in case they end it) before they are shown."""
@@ -170,8 +174,10 @@ class Blocks:
     def partial(self) -> str:
         return escape_controls("".join(self._parts).removesuffix("\r"))
 
-    def tail(self) -> tuple[Literal["md", "item", "code"], list[str]]:
-        """What is not finished yet: Markdown lines, or code lines of the open streamed fence."""
+    def tail(self, rows: int | None = None) -> tuple[Literal["md", "item", "code"], list[str]]:
+        """What is not finished yet: Markdown lines, or code lines of the open streamed fence.
+        Of a table, only its header and its last rows (TABLE_ROWS at most, `rows` when fewer
+        fit on the screen)."""
         partial = self.partial()
         if self.fence is not None and self.fence.streamed:
             code = list(self.held)
@@ -179,7 +185,11 @@ class Blocks:
             if partial and not _CLOSE_PREFIX.match(partial):
                 code.append(_dedent(partial, self.fence.indent))
             return "code", code
-        lines = self.block + [""] * self.blanks
+        lines = self.block
+        keep = TABLE_ROWS if rows is None else max(1, min(rows, TABLE_ROWS))
+        if len(lines) > keep + 2 and self._table():
+            lines = lines[:2] + lines[-keep:]
+        lines = lines + [""] * self.blanks
         if partial.strip():
             lines.append(partial)
         return "item" if self.continues else "md", lines
@@ -268,7 +278,7 @@ class Blocks:
             indent = _indent(_dedent(self.opening, self.shift or 0))
             block.append(" " * indent + fence.char * fence.length)
             head = [self.opening]
-        elif len(block) > 2 and "|" in block[0] and _TABLE_RULE.match(block[1]):
+        elif len(block) > 2 and self._table():
             head = block[:2]
         code = not self.has_list and fence is None and _indent(block[0]) >= 4
         if sum(len(line) + 1 for line in head) > PIECE // 4:
@@ -280,6 +290,11 @@ class Blocks:
             self.shift = None
         for line in head:
             self._append(line)
+
+    def _table(self) -> bool:
+        """The block is a table (its first lines a header and a delimiter row)."""
+        block = self.block
+        return len(block) > 1 and "|" in block[0] and _TABLE_RULE.match(block[1]) is not None
 
     def _commit(self) -> None:
         if self.block:

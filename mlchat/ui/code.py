@@ -12,6 +12,7 @@ from mlchat.ui.lines import CODE_THEME, Line, render_lines
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.style import Style
     from rich.syntax import SyntaxTheme
 
 
@@ -29,6 +30,27 @@ def _replay_class() -> type[Any]:
             return iter(self.tokens)
 
     return Replay
+
+
+def label_of(number: int) -> str:
+    """How a code block's number is shown: what /copy N and /run N take."""
+    return f"[{number}]"
+
+
+def pad_line(width: int, background: Style, label: str = "") -> Line:
+    """A line of `width` cells of code background, with `label` dimmed at its right end (one
+    cell from the edge, as the code is one cell from the left); no label where it cannot fit."""
+    from rich.segment import Segment
+    from rich.style import Style
+
+    if not label or len(label) + 2 > width:
+        return [Segment(" " * width, background)]
+    rest = width - len(label) - 1
+    return [
+        Segment(" " * rest, background),
+        Segment(label, background + Style(dim=True)),
+        Segment(" ", background),
+    ]
 
 
 class CodeBlock:
@@ -58,12 +80,10 @@ class CodeBlock:
         self._before = ""  # committed lines lexed again with the next ones
         self.lines = 0
 
-    def pad(self) -> Line:
-        """The blank line of background above and below the code."""
-        from rich.segment import Segment
-
-        width = self._console.width
-        return [Segment(" " * width, self._theme.get_background_style())]
+    def pad(self, label: str = "") -> Line:
+        """The blank line of background above and below the code; above it, the block's number
+        (`label`) at its right end, dimmed."""
+        return pad_line(self._console.width, self._theme.get_background_style(), label)
 
     def render(self, lines: list[str], *, commit: bool = True) -> list[Line]:
         """Finished lines (`commit`), or a preview of the unfinished ones that changes nothing."""

@@ -51,17 +51,20 @@ def trim(line: Line) -> Line:
 
 
 def markdown_lines(
-    console: Console, text: str, *, hyperlinks: bool = False
-) -> tuple[list[Line], bool]:
-    """A block rendered as rich Markdown, and whether a blank line must separate it from the next
-    one (rich puts none after a horizontal rule). Links show their targets (ui/links.py); OSC 8
-    hyperlinks are written only when `hyperlinks`."""
+    console: Console, text: str, *, hyperlinks: bool = False, first_fence: int | None = None
+) -> tuple[list[Line], bool, int]:
+    """A block rendered as rich Markdown, whether a blank line must separate it from the next
+    one (rich puts none after a horizontal rule), and how many fenced code blocks it holds (with
+    `first_fence`, drawn numbered from that one; else 0). Links show their targets
+    (ui/links.py); OSC 8 hyperlinks are written only when `hyperlinks`."""
     from rich.theme import Theme
 
     from mlchat.ui.links import markdown, theme_styles
 
-    md = markdown(text, code_theme=CODE_THEME, hyperlinks=hyperlinks)
+    md = markdown(text, code_theme=CODE_THEME, hyperlinks=hyperlinks, first_fence=first_fence)
     if not md.parsed:
-        return [], False
+        return [], False, 0
     with console.use_theme(Theme(theme_styles())):
-        return render_lines(console, md), md.parsed[-1].type != "hr"
+        lines = render_lines(console, md)
+    fences = sum(1 for token in md.parsed if token.type == "fence") if first_fence else 0
+    return lines, md.parsed[-1].type != "hr", fences

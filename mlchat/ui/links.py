@@ -52,19 +52,59 @@ def same_target(text: str, href: str) -> bool:
     return a == b or b == "mailto:" + a
 
 
-def markdown(text: str, *, code_theme: str, hyperlinks: bool) -> Markdown:
-    """rich Markdown of `text` whose links show their targets (see the module)."""
+def markdown(
+    text: str, *, code_theme: str, hyperlinks: bool, first_fence: int | None = None
+) -> Markdown:
+    """rich Markdown of `text` whose links show their targets (see the module). With
+    `first_fence`, each fenced code block shows its number, counting from that one, at the
+    right end of its top line (as the streamed ones do: ui/code.py)."""
     from markdown_it.token import Token
     from rich.markdown import Markdown
 
     class LinkMarkdown(Markdown):
         inlines = Markdown.inlines | {TARGET, LINK}
+        if first_fence is not None:
+            elements = {**Markdown.elements, "fence": _numbered_fence_class()}
+        next_fence = first_fence or 1
 
         def _flatten_tokens(self, tokens: Iterable[Token]) -> Iterable[Token]:
             # Not super()'s: it recurses through this method, which would rewrite twice.
             return _rewrite(_flat(_images(tokens)), hyperlinks, Token)
 
     return LinkMarkdown(text, code_theme=code_theme, hyperlinks=True)
+
+
+def _numbered_fence_class() -> type[Any]:
+    """rich's CodeBlock drawn as it draws it (Syntax, padding 1), its number on the top line."""
+    from rich.markdown import CodeBlock
+    from rich.segment import Segment
+    from rich.syntax import Syntax
+
+    from mlchat.ui.code import label_of, pad_line
+
+    class NumberedFence(CodeBlock):
+        number = 0
+
+        @classmethod
+        def create(cls, markdown: Any, token: Any) -> CodeBlock:
+            block = super().create(markdown, token)
+            assert isinstance(block, NumberedFence)
+            block.number = markdown.next_fence
+            markdown.next_fence += 1
+            return block
+
+        def __rich_console__(self, console: Any, options: Any) -> Any:
+            code = str(self.text).rstrip()
+            syntax = Syntax(code, self.lexer_name, theme=self.theme, word_wrap=True, padding=(0, 1))
+            background = syntax.get_theme(self.theme).get_background_style()
+            width = options.max_width
+            yield from pad_line(width, background, label_of(self.number))
+            yield Segment.line()
+            yield syntax
+            yield from pad_line(width, background)
+            yield Segment.line()
+
+    return NumberedFence
 
 
 def theme_styles() -> dict[str, str]:

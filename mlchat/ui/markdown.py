@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from mlchat.types import ReasoningDelta, StreamEvent, TextDelta
 from mlchat.ui.blocks import Blocks
-from mlchat.ui.code import CodeBlock
+from mlchat.ui.code import CodeBlock, label_of
 from mlchat.ui.lines import Line, markdown_lines
 from mlchat.ui.screen import Screen, interrupts_deferred
 from mlchat.ui.thoughts import Thoughts
@@ -56,8 +56,12 @@ class MarkdownRenderer:
         full_reasoning: bool = False,
         interval: float = REFRESH_INTERVAL,
         hyperlinks: bool = False,
+        numbered: bool = False,
     ) -> None:
         self._console = console
+        # Each fenced code block shows its number (the chat's /copy N and /run N), counted as
+        # mlchat/fences.py counts them: in document order, those in lists and quotes included.
+        self._numbered = numbered
         self._hyperlinks = hyperlinks  # OSC 8 for links (ui/links.py); their targets show anyway
         self._clock = clock
         self._interval = interval
@@ -72,6 +76,7 @@ class MarkdownRenderer:
     def _reset(self) -> None:
         self._blocks = Blocks()
         self._code: CodeBlock | None = None
+        self._fences = 0  # fenced code blocks committed so far
         self._started = False  # something of this reply is in the scrollback
         self._separate = False  # a blank line goes before the next block
         self._dirty = False
@@ -137,14 +142,19 @@ class MarkdownRenderer:
                 out.extend(self._code.render(code))
                 code = []
             if kind in ("md", "item"):
-                lines, separate = markdown_lines(self._console, text, hyperlinks=self._hyperlinks)
+                lines, separate, count = markdown_lines(
+                    self._console, text, hyperlinks=self._hyperlinks, first_fence=self._first()
+                )
+                self._fences += count
                 if lines:
                     out.extend(self._separated(lines, joined=kind == "item"))
                     self._separate = separate
                     self._started = True
             elif kind == "open":
                 self._code = CodeBlock(self._console, text)
-                out.extend(self._separated([self._code.pad()]))
+                self._fences += 1
+                label = label_of(self._fences) if self._numbered else ""
+                out.extend(self._separated([self._code.pad(label)]))
                 self._started = True
             elif kind == "code":
                 code.append(text)
@@ -169,12 +179,18 @@ class MarkdownRenderer:
             return lines if self._started and not joined else lines[1:]
         return [[], *lines] if self._separate and not joined else lines
 
+    def _first(self) -> int | None:
+        """The number of the next fenced block, when blocks are numbered."""
+        return self._fences + 1 if self._numbered else None
+
     def _tail(self) -> list[Line]:
-        kind, lines = self._blocks.tail()
+        kind, lines = self._blocks.tail(self._screen.max_rows())
         if not lines:
             return []
         if kind == "code":
             assert self._code is not None
             return self._code.render(lines, commit=False)
-        rendered, _ = markdown_lines(self._console, "\n".join(lines), hyperlinks=self._hyperlinks)
+        rendered, _, _ = markdown_lines(
+            self._console, "\n".join(lines), hyperlinks=self._hyperlinks, first_fence=self._first()
+        )
         return self._separated(rendered, joined=kind == "item") if rendered else []

@@ -107,6 +107,7 @@ def make_renderer(
     clock: Clock = time.monotonic,
     console: Console | None = None,
     err_console: Console | None = None,
+    numbered: bool = False,
 ) -> Renderer:
     """The renderer for one reply. Reasoning is shown on stderr when asked (`show`), or by default
     when both stdout and stderr are terminals; never on stdout. `console`/`err_console` let a
@@ -133,4 +134,5 @@ def make_renderer(
         reasoning_live=can_redraw(env, stderr_tty),
         full_reasoning=reasoning == "show",
         hyperlinks=hyperlinks_supported(env),
+        numbered=numbered,
     )

@@ -103,6 +103,8 @@ def _export_json(summary: Summary, records: list[Record]) -> dict[str, Any]:
             "tool_call_id": r.tool_call_id,
             "is_error": r.is_error,
             "model": r.model,
+            "requested_model": r.requested_model,
+            "finish_reason": r.finish_reason,
             "usage": None
             if r.usage is None
             else {"input_tokens": r.usage.input_tokens, "output_tokens": r.usage.output_tokens},
