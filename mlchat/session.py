@@ -279,7 +279,8 @@ ReplyStatus = Literal["ok", "interrupted", "failed"]
 class TurnLog(Protocol):
     """Where turns are recorded as they happen (the conversation store, or nothing).
 
-    `user` is called before the message is sent; `reply` when the reply ends, is interrupted or
+    `user` is called once the message has been sent (or has failed to be), before anything of the
+    reply is recorded; `reply` when the reply ends, is interrupted or
     fails (with whatever arrived); `truncate` when the REPL drops messages (/undo, /retry, /edit,
     /clear), leaving `convo.messages` as the new truth. A log must never raise: a store that cannot
     write warns and carries on, so the chat is never lost to a full disk.
@@ -326,6 +327,42 @@ class NullLog:
 
     def progress(self, convo: Conversation, reply: Reply) -> None:
         pass
+
+
+class OpenedLog:
+    """A log opened by `open()` when it is first written to: `ask` opens the store once its
+    request has left, while the model thinks. A checkpoint (`progress`) never opens it: the
+    question, saved first, has."""
+
+    def __init__(self, open: Callable[[], TurnLog]) -> None:
+        self._open = open
+        self._log: TurnLog | None = None
+
+    def _opened(self) -> TurnLog:
+        if self._log is None:
+            self._log = self._open()
+        return self._log
+
+    def user(self, convo: Conversation, message: Message) -> None:
+        self._opened().user(convo, message)
+
+    def reply(
+        self,
+        convo: Conversation,
+        message: Message,
+        reply: Reply,
+        *,
+        status: ReplyStatus,
+        error: str | None = None,
+    ) -> None:
+        self._opened().reply(convo, message, reply, status=status, error=error)
+
+    def truncate(self, convo: Conversation) -> None:
+        self._opened().truncate(convo)
+
+    def progress(self, convo: Conversation, reply: Reply) -> None:
+        if self._log is not None:
+            self._log.progress(convo, reply)
 
 
 OpenStream = Callable[[ChatRequest], AbstractContextManager[Iterator[StreamEvent]]]

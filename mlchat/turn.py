@@ -113,6 +113,11 @@ class Turn:
             while unsaved:
                 self.log.user(convo, unsaved.pop())
 
+        def sent() -> None:
+            # While the model thinks: the question is saved, and the renderer is made ready.
+            save_question()
+            self._prepare()
+
         provider = get_provider(convo.dialect)
         convo.tools = (self.tools.specs() if self.tools else ()) + self.extra_tools
 
@@ -121,7 +126,7 @@ class Turn:
             try:
                 with (
                     self.replying(),
-                    self.client.chat(provider, req, sent=save_question) as events,
+                    self.client.chat(provider, req, sent=sent) as events,
                 ):
                     yield events
             finally:
@@ -164,14 +169,27 @@ class Turn:
             numbered=self.numbered,
         )
 
+    def _current(self) -> Renderer:
+        """The renderer of the reply being received, made when first needed: after the request
+        has left (`_prepare`), or at the reply's first event."""
+        if not self._renderers:
+            self._renderers.append(self._renderer())
+        return self._renderers[0]
+
+    def _prepare(self) -> None:
+        """The renderer for the reply to come, with its heavy imports done while the model
+        thinks, so the first token is drawn as soon as it arrives. Drawing nothing, it may not
+        fail the request: a renderer that cannot prepare fails, if at all, when it draws."""
+        with suppress(Exception):
+            self._current().prepare()
+
     def _sink(self, reply: Reply) -> Callable[[StreamEvent], None]:
         self.replies.append(reply)
-        renderer = self._renderer()
-        self._renderers[:] = [renderer]
+        self._renderers.clear()
 
         def feed(ev: StreamEvent) -> None:
             with stdout_writes():
-                renderer.feed(ev)
+                self._current().feed(ev)
             self.log.progress(self.convo, reply)  # a throttled checkpoint
 
         return feed

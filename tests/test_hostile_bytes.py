@@ -13,6 +13,7 @@ import io
 import json
 import os
 import re
+import shutil
 import sqlite3
 import sys
 from collections.abc import Iterator
@@ -474,3 +475,27 @@ def test_on_a_pseudo_terminal(emulator: Emulator, tmp_path: Path) -> None:
         text = text.replace("\r\n", "\n")  # the terminal's own newline translation
         assert "pwned" in text
         clean(text)
+
+
+@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+def test_a_stored_model_id_in_the_chat_toolbar(
+    env: dict[str, str], emulator: Emulator, tmp_path: Path
+) -> None:
+    """The toolbar of a resumed conversation names its model, read back from the store: in a
+    real terminal (tmux), its bidi controls show escaped (prompt_toolkit itself draws C0 and C1
+    in caret notation, but passes the bidi controls through)."""
+    from tests.test_typeahead_tmux import Terminal
+
+    assert invoke(["ask", "hi"], env=env).code == 0
+    with closing(sqlite3.connect(db_path())) as db, db:
+        db.execute("UPDATE conversations SET model = ?", ("m\u202eevil\u2066x\x1b[5;6m",))
+    term = Terminal(tmp_path, emulator, "-c")
+    try:
+        screen = term.wait_for("│  /help")
+        toolbar = next(line for line in screen.splitlines() if "│  /help" in line)
+        assert "m<U+202E>evil<U+2066>x^[[5;6m · openai" in toolbar, toolbar
+        assert "\u202e" not in screen and "\u2066" not in screen
+        term.keys("C-d")
+        assert term.exit_status() == 0
+    finally:
+        term.close()

@@ -8,7 +8,9 @@ every module imported, and fails if a module that the path does not need was loa
 - `--help`, every command's `--help`, and no arguments at all (which shows help) load neither the
   network stack, the REPL, nor the parts of rich that only draw replies (Markdown, Live, syntax
   highlighting) or tracebacks; see mlchat/cli/fasthelp.py for how Typer's help avoids them;
-- shell completion, run on every Tab, loads no rich at all.
+- shell completion, run on every Tab, loads no rich at all;
+- `ask`, piped or on a terminal, has loaded neither the store nor the Markdown renderer (nor the
+  REPL, the validator, the MCP SDK) when its request leaves: those come while the model thinks.
 """
 
 from __future__ import annotations
@@ -285,3 +287,87 @@ def test_fasthelp_falls_back_to_the_real_modules(
         [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=30
     )
     assert proc.stdout == "ok\n", proc.stderr
+
+
+# -- send first: what is loaded before the request leaves -----------------------------------------
+
+AT_CONNECT = textwrap.dedent(
+    """
+    import socket, sys
+    out = sys.argv[1]
+    def hook(event, args):
+        # The first TCP connection is the request's: what is loaded then preceded it.
+        if event == "socket.connect" and args[0].family == socket.AF_INET and not hook.done:
+            hook.done = True
+            with open(out, "w") as f:
+                f.write("\\n".join(sorted(sys.modules)))
+    hook.done = False
+    sys.addaudithook(hook)
+    sys.argv = ["mlchat", *sys.argv[2:]]
+    from mlchat.__main__ import main
+    main()
+    """
+)
+# Not needed to send: the store (saved while the model thinks), the Markdown renderer (made ready
+# then too), the REPL, the schema validator, the MCP SDK.
+AFTER_SENDING = (
+    "sqlite3",
+    "mlchat.store",
+    "mlchat.turnlog",
+    "mlchat.ui.markdown",
+    "mlchat.ui.lines",
+    "rich.markdown",
+    "markdown_it",
+    "mlchat.repl",
+    "prompt_toolkit",
+    "mlchat.schema",
+    "jsonschema_rs",
+    "mlchat.mcp_client",
+    *MCP,
+)
+
+
+def modules_of(code: str) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 0, proc.stderr
+    return set(proc.stdout.split())
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["piped", "terminal"])
+def test_send_first_loads_only_what_the_request_needs(
+    emulator: Emulator, tmp_path: Path, terminal: bool
+) -> None:
+    import pty
+
+    out = tmp_path / "modules.txt"
+    env = child_env(
+        MODELSLAB_API_KEY=FAKE_KEY,
+        MODELSLAB_BASE_URL=emulator.base_url,
+        TERM="xterm-256color",
+        **{f"XDG_{d}_HOME": str(tmp_path / d.lower()) for d in ("CONFIG", "DATA", "STATE")},
+    )
+    primary, secondary = pty.openpty() if terminal else (None, None)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", AT_CONNECT, str(out), "ask", "hi"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=secondary if terminal else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=30,
+        )
+    finally:
+        for fd in (primary, secondary):
+            if fd is not None:
+                os.close(fd)
+    assert proc.returncode == 0, proc.stderr
+    assert len(emulator.requests) == 1
+    before = set(out.read_text().split())
+    assert "mlchat.client" in before  # the snapshot is the request's
+    assert loaded(before, AFTER_SENDING) == []
+    # rich is drawn with after the request: before it, only what importing httpx brings (its
+    # command-line tool loads rich when click is installed, as in a dev environment).
+    httpx_alone = modules_of("import sys, httpx; print(*sys.modules)")
+    assert loaded(before - httpx_alone, ("rich", "pygments")) == []

@@ -323,6 +323,23 @@ def test_empty_reply_draws_nothing() -> None:
     assert out == "" and term.cursor_visible
 
 
+@pytest.mark.parametrize("live", [False, True])
+def test_preparing_draws_nothing_and_changes_nothing(live: bool) -> None:
+    # Turn prepares the renderer while the model thinks; the reply is then drawn as without it.
+    text = SAMPLES["mixed"]
+    term = Term(WIDTH, 24)
+    out = Screen(term)
+    clock = Clock()
+    renderer = MarkdownRenderer(console(out, live=live), clock=clock)
+    renderer.prepare()
+    assert out.getvalue() == ""
+    for piece in chunks(text):
+        clock.now += 0.03
+        renderer.feed(TextDelta(piece))
+    renderer.finish()
+    assert out.getvalue() == stream(text, live=live)[0]
+
+
 # --- Nothing lost, nothing twice -----------------------------------------------------------------
 
 SAMPLES = {

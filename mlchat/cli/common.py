@@ -291,15 +291,18 @@ def conversation_log(
     With logging off the log is a NullLog, and the store is opened only if `need_store` (to
     continue or resume a conversation without saving the new turns) or `want_store` (for the
     REPL's /save and /load). A store that cannot be opened is an error when it is needed,
-    otherwise a warning: the chat goes on unsaved.
+    otherwise a warning: the chat goes on unsaved. When only the log needs it, the store is
+    opened on the log's first write, after the request has left (send first: issue 23), and
+    the first item of the pair is None.
     """
-    from mlchat.session import NullLog
-    from mlchat.store import StoreError
+    from mlchat.session import NullLog, OpenedLog
 
     enabled = logging_enabled(s, no_log)
-    store: Store | None = None
-    log: TurnLog = NullLog()
-    if enabled or need_store or want_store:
+    opened: list[Store] = []
+
+    def store_or_none() -> Store | None:
+        from mlchat.store import StoreError
+
         try:
             store = open_store()
         except StoreError as exc:
@@ -309,12 +312,23 @@ def conversation_log(
             rt.warn(f"{exc.message}; {lost}")
             if exc.hint:
                 rt.note(f"hint: {exc.hint}")
-    if store is not None and enabled:
-        log = store_log(rt, s, store)
+            return None
+        opened.extend([store] if store is not None else [])
+        return store
+
+    def log_of(store: Store | None) -> TurnLog:
+        return store_log(rt, s, store) if store is not None and enabled else NullLog()
+
     try:
-        yield store, log
+        if need_store or want_store:
+            store = store_or_none()
+            yield store, log_of(store)
+        elif enabled:
+            yield None, OpenedLog(lambda: log_of(store_or_none()))
+        else:
+            yield None, NullLog()
     finally:
-        if store is not None:
+        for store in opened:
             store.close()
 
 

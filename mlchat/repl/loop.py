@@ -302,8 +302,10 @@ class Repl:
     # -- the toolbar and completion ---------------------------------------------------------
 
     def toolbar(self) -> str:
+        """Model, dialect, temperature, tokens, cost. The model id may come from the store or
+        a server: sanitised (prompt_toolkit would draw a bidi override raw)."""
         c = self.convo
-        parts = [c.model, c.dialect]
+        parts = [escape_controls(c.model, keep=""), c.dialect]
         if c.params.temperature is not None:
             parts.append(f"temperature {c.params.temperature:g}")
         parts.append(f"{self.tokens:,} tokens")

@@ -82,6 +82,11 @@ class MarkdownRenderer:
         self._dirty = False
         self._last_end = -float("inf")
 
+    def prepare(self) -> None:
+        """Load rich's Markdown and its parser (about 50 ms of imports) by rendering a sample
+        off screen: `console.render` draws nothing."""
+        markdown_lines(self._console, "*Warm* `up`", hyperlinks=self._hyperlinks)
+
     def feed(self, ev: StreamEvent) -> None:
         thoughts = self._thoughts
         match ev:

@@ -26,6 +26,10 @@ Clock = Callable[[], float]
 
 
 class Renderer(Protocol):
+    def prepare(self) -> None:
+        """Get ready to draw (heavy imports, caches) without drawing anything: called while the
+        request is answered, so that the first token is drawn at once."""
+
     def feed(self, ev: StreamEvent) -> None: ...
 
     def finish(self) -> None: ...
@@ -33,6 +37,9 @@ class Renderer(Protocol):
 
 class NullRenderer:
     """Draws nothing: for `--json`, where the whole reply is printed at the end."""
+
+    def prepare(self) -> None:
+        pass
 
     def feed(self, ev: StreamEvent) -> None:
         pass
@@ -61,6 +68,9 @@ class PlainRenderer:
         self._reasoning_escape = StreamEscaper(reasoning_escape)
         self._last = ""
         self._in_reasoning = False
+
+    def prepare(self) -> None:
+        pass  # nothing to load
 
     def feed(self, ev: StreamEvent) -> None:
         if isinstance(ev, TextDelta) and ev.text:
