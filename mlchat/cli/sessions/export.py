@@ -61,6 +61,9 @@ def export(
             dir_okay=False,
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the -o file if it exists.")
+    ] = False,
 ) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
@@ -82,7 +85,14 @@ def export(
             rt.out.write(text)
             rt.out.flush()
         else:
-            _write_atomic(output, text)
+            _write_atomic(output, text, force=force)
+            if rt.stderr_tty:
+                what = "Markdown" if fmt == "md" else "JSON"
+                n = summary.messages
+                rt.note(
+                    f"mlchat: wrote conversation {summary.id[:8]} to {output} ({what}, {n} "
+                    f"message{'s' if n != 1 else ''})"
+                )
 
 
 def _export_json(summary: Summary, records: list[Record]) -> dict[str, Any]:
@@ -168,15 +178,19 @@ def _markdown(summary: Summary, records: list[Record]) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, *, force: bool) -> None:
     """The export, written all at once (mlchat/atomic.py): the old file or the whole new one,
-    owner-only (it is a chat)."""
+    owner-only (it is a chat). An existing file is replaced only with --force."""
     from mlchat.atomic import write_atomic
 
     if path.is_dir():
         raise UsageError(f"{path} is a directory")
     try:
-        write_atomic(path, text)
+        write_atomic(path, text, replace=force)
+    except FileExistsError:
+        raise UsageError(
+            f"{path} exists; nothing was written", hint="add --force to replace it"
+        ) from None
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 
