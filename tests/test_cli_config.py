@@ -278,6 +278,39 @@ def test_unset_a_whole_table() -> None:
     assert cfg().read_text().startswith("# My mlchat settings.")
 
 
+def test_unset_aliases_warns_about_a_model_naming_one_and_leaves_no_blank_lines() -> None:
+    write_cfg(
+        'model = "fast"\n\n[aliases]\nfast = "meta-llama-3-8B-instruct"\n\n'
+        '[profiles.work]\nmodel = "fast"\n'
+    )
+    r = invoke(["config", "unset", "aliases"], env={"MLCHAT_MODEL": "fast"})
+    assert r.code == 0, r.err
+    assert cfg().read_text() == 'model = "fast"\n\n[profiles.work]\nmodel = "fast"\n'
+    warned = [line for line in r.err.splitlines() if line.startswith("mlchat: warning: ")]
+    assert [w.split(" is ")[0] for w in warned] == [
+        "mlchat: warning: model",
+        "mlchat: warning: profiles.work.model",
+        "mlchat: warning: MLCHAT_MODEL",
+    ]
+    assert "'fast', an alias that no longer exists: it will be sent as a model id" in warned[0]
+    # removing the last key of a file leaves no trailing blank lines either
+    write_cfg('temperature = 0.5\n\nmodel = "m"\n')
+    assert invoke(["config", "unset", "model"]).code == 0
+    assert cfg().read_text() == "temperature = 0.5\n"
+
+
+def test_set_and_unset_say_what_they_did_on_a_terminal() -> None:
+    r = invoke(["config", "set", "temperature", "0.2"], stderr_tty=True)
+    assert r.code == 0 and r.out == ""
+    assert r.err == f"mlchat: set temperature = 0.2 in {cfg()}\n"
+    r = invoke(["config", "set", "stop", "END", "###"], stderr_tty=True)
+    assert r.err == f'mlchat: set stop = ["END", "###"] in {cfg()}\n'
+    r = invoke(["config", "unset", "temperature"], stderr_tty=True)
+    assert r.err == f"mlchat: removed temperature from {cfg()}\n"
+    r = invoke(["config", "set", "top_p", "0.5"])  # piped: quiet, as before
+    assert (r.code, r.err) == (0, "")
+
+
 def test_an_inline_table_is_refused_and_left_alone() -> None:
     write_cfg('aliases = { fast = "m" }\n')
     r = invoke(["config", "set", "aliases.slow", "x"])
