@@ -408,6 +408,24 @@ def test_a_bad_value_in_the_file_stops_ask_before_any_request(emulator: Emulator
     assert invoke(["ask", "hi"], env=env).code == 0
 
 
+def test_a_bad_sampling_value_stops_only_the_commands_that_use_it(emulator: Emulator) -> None:
+    write_cfg("temperature = 9\n\n[profiles.work]\ntop_p = 7\n")
+    env = {"MODELSLAB_API_KEY": FAKE_KEY, "MODELSLAB_BASE_URL": emulator.base_url}
+    for args in (["models"], ["tokens", "hi"], ["key", "status"]):
+        r = invoke(args, env=env)
+        assert r.code == 0, (args, r.err)
+        warnings = [line for line in r.err.splitlines() if "warning" in line]
+        assert warnings[0] == (
+            f"mlchat: warning: {cfg()}: temperature must be between 0 and 2, got 9; ignored "
+            "here (ask and chat stop on it)"
+        ), r.err
+        assert "profiles.work: top_p must be between 0 and 1" in warnings[1]
+    asked = len(emulator.requests)
+    r = invoke(["ask", "hi"], env=env)
+    assert r.code == 3 and "temperature must be between 0 and 2" in r.err
+    assert len(emulator.requests) == asked  # nothing sent
+
+
 def test_ask_warns_once_about_a_readable_key_file_and_unknown_keys(emulator: Emulator) -> None:
     write_cfg(f'api_key = "{FAKE_KEY}"\nbase_url = "{emulator.base_url}"\ntemprature = 1\n', 0o640)
     r = invoke(["ask", "hi"])

@@ -69,7 +69,8 @@ def models(
 
     rt = common.runtime(ctx)
     with boundary(rt):
-        s = common.settings(rt, Flags(base_url=base_url, timeout=timeout, profile=profile))
+        flags = Flags(base_url=base_url, timeout=timeout, profile=profile)
+        s = common.settings(rt, flags, sampling=False)
         cached, fetched = obtain(rt, s, refresh=refresh)
         chosen = M.select(cached.models, terms or [])
         default = _default(s, cached)
