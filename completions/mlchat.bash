@@ -47,7 +47,7 @@ __mlchat_options() {
         'sessions') REPLY='-h --help' ;;
         'sessions list') REPLY='-n --limit --json -h --help' ;;
         'sessions show') REPLY='-h --help' ;;
-        'sessions export') REPLY='-f --format -o --output -h --help' ;;
+        'sessions export') REPLY='-f --format -o --output --force -h --help' ;;
         'sessions rm') REPLY='-y --yes -h --help' ;;
         'sessions rename') REPLY='-h --help' ;;
         'sessions search') REPLY='-n --limit --json -h --help' ;;

@@ -368,6 +368,7 @@ complete -c mlchat -n "__mlchat_at 'sessions show'" -s h -l help -d 'Show this m
 # mlchat sessions export
 complete -c mlchat -n "__mlchat_at 'sessions export'" -s f -l format -d 'Markdown or JSON [default: md].' -x -a 'md json'
 complete -c mlchat -n "__mlchat_at 'sessions export'" -s o -l output -d 'Write to this file (atomically) instead of stdout.' -r -F
+complete -c mlchat -n "__mlchat_at 'sessions export'" -l force -d 'Replace the -o file if it exists.'
 complete -c mlchat -n "__mlchat_at 'sessions export'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions rm

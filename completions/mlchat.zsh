@@ -139,6 +139,7 @@ _mlchat_sessions_export() {
     _arguments -s -S \
         '(-f --format)'{-f+,--format=}'[Markdown or JSON (default: md).]:value:(md json)' \
         '(-o --output)'{-o+,--output=}'[Write to this file (atomically) instead of stdout.]:file:_files' \
+        '(--force)--force[Replace the -o file if it exists.]' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::id: '
 }

@@ -344,7 +344,10 @@ def test_search_piped_and_json() -> None:
     doc = json.loads(invoke(["sessions", "search", "--json", "capital", "france"]).out)
     assert [(d["conversation"], d["role"], d["seq"]) for d in doc] == [(paris, "user", 0)]
     assert doc[0]["snippet"] == "Capital of France? Answer briefly."
-    assert invoke(["sessions", "search", "nothing-like-this"]).out == ""
+    nothing = invoke(["sessions", "search", "nothing-like-this"])
+    assert (nothing.code, nothing.out, nothing.err) == (1, "", "")  # as grep: exit 1, quietly
+    nothing = invoke(["sessions", "search", "--json", "zebra"])
+    assert (nothing.code, json.loads(nothing.out)) == (1, [])
 
 
 def test_search_on_a_terminal_highlights_matches() -> None:
@@ -354,7 +357,7 @@ def test_search_on_a_terminal_highlights_matches() -> None:
     assert f"{rust}" in r.out and "rust-notes" in r.out and "user" in r.out
     assert "\x1b[1;33mlifetimes\x1b[0m" in r.out
     r = invoke(["sessions", "search", "zebra"], stdout_tty=True)
-    assert r.err == "no matches\n"
+    assert (r.code, r.err) == (1, "no matches\n")
 
 
 def test_search_needs_words() -> None:
