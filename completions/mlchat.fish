@@ -36,7 +36,7 @@ function __mlchat_takes_value
         case 'cmd'
             contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --seed --api --base-url --profile --timeout --max-time --retries
         case 'models'
-            contains -- $argv[2] --base-url --profile --timeout
+            contains -- $argv[2] --base-url --profile --timeout --retries
         case 'tokens'
             contains -- $argv[2] -f --file -r --role -p --param -m --model -s --system --base-url --profile --timeout --retries --max-files --max-bytes
         case 'key set'
@@ -180,6 +180,7 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l profile -d 'Use the [profiles.NAME
 complete -c mlchat -n "__mlchat_at 'chat'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l max-time -d 'Overall deadline for the request, retries included, in seconds [default: none, or MLCHAT_MAX_TIME].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l usage -d 'After each reply, print the tokens in and out and the cost on stderr.'
 complete -c mlchat -n "__mlchat_at 'chat'" -s c -l continue -d 'Continue the most recently updated saved conversation.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l session -d 'Resume the saved conversation with this id, id prefix or name.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l no-log -d 'Do not save this conversation (config: log = false).'
@@ -210,7 +211,7 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l plain -d 'Raw text instead of rende
 complete -c mlchat -n "__mlchat_at 'ask'" -s x -l extract -d 'Print only the code of the reply\'s first fenced block (exit 4 if it has none).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l extract-last -d 'Print only the code of the reply\'s last fenced block (implies -x).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l quiet -d 'With -x: do not show the reply on stderr.'
-complete -c mlchat -n "__mlchat_at 'ask'" -l usage -d 'After the reply, print the tokens in and out and the cost on stderr.'
+complete -c mlchat -n "__mlchat_at 'ask'" -l usage -d 'After each reply, print the tokens in and out and the cost on stderr.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l show-reasoning -d 'Keep the model\'s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l hide-reasoning -d 'Never show the model\'s reasoning.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
@@ -262,6 +263,7 @@ complete -c mlchat -n "__mlchat_at 'models'" -l json -d 'Print a JSON array: id,
 complete -c mlchat -n "__mlchat_at 'models'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'models'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
+complete -c mlchat -n "__mlchat_at 'models'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat tokens
@@ -363,6 +365,7 @@ complete -c mlchat -n "__mlchat_at 'sessions list'" -l json -d 'Print one JSON d
 complete -c mlchat -n "__mlchat_at 'sessions list'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions show
+complete -c mlchat -n "__mlchat_at 'sessions show'" -l json -d 'Print one JSON document.'
 complete -c mlchat -n "__mlchat_at 'sessions show'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions export

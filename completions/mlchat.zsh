@@ -146,6 +146,7 @@ _mlchat_sessions_export() {
 
 _mlchat_sessions_show() {
     _arguments -s -S \
+        '(--json)--json[Print one JSON document.]' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::id: '
 }
@@ -387,6 +388,7 @@ _mlchat_models() {
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
+        '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '*:terms: '
 }
@@ -435,7 +437,7 @@ _mlchat_ask() {
         '(-x --extract)'{-x,--extract}'[Print only the code of the reply'\''s first fenced block (exit 4 if it has none).]' \
         '(--extract-last)--extract-last[Print only the code of the reply'\''s last fenced block (implies -x).]' \
         '(--quiet)--quiet[With -x: do not show the reply on stderr.]' \
-        '(--usage)--usage[After the reply, print the tokens in and out and the cost on stderr.]' \
+        '(--usage)--usage[After each reply, print the tokens in and out and the cost on stderr.]' \
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
         '(--hide-reasoning)--hide-reasoning[Never show the model'\''s reasoning.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
@@ -485,6 +487,7 @@ _mlchat_chat() {
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--max-time)--max-time=[Overall deadline for the request, retries included, in seconds (default: none, or MLCHAT_MAX_TIME).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
+        '(--usage)--usage[After each reply, print the tokens in and out and the cost on stderr.]' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
         '(--session)--session=[Resume the saved conversation with this id, id prefix or name.]:text: ' \
         '(--no-log)--no-log[Do not save this conversation (config: log = false).]' \

@@ -398,3 +398,12 @@ def test_write_atomic_without_replace_never_clobbers(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.md"]  # no temporary file left
     write_atomic(tmp_path / "new.md", "ours", replace=False)
     assert (tmp_path / "new.md").read_text() == "ours"
+
+
+def test_show_json_is_the_export_document() -> None:
+    rust, _ = populate()
+    shown = invoke(["sessions", "show", "rust-notes", "--json"])
+    assert shown.code == 0, shown.err
+    exported = invoke(["sessions", "export", "rust-notes", "-f", "json"])
+    assert json.loads(shown.out) == json.loads(exported.out)
+    assert json.loads(shown.out)["id"] == rust

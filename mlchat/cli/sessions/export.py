@@ -75,7 +75,7 @@ def export(
         text = (
             _markdown(summary, records)
             if fmt == "md"
-            else json_text(_export_json(summary, records), indent=2) + "\n"
+            else json_text(export_json(summary, records), indent=2) + "\n"
         )
         if output is None or str(output) == "-":
             if rt.stdout_tty and fmt == "md":
@@ -95,7 +95,7 @@ def export(
                 )
 
 
-def _export_json(summary: Summary, records: list[Record]) -> dict[str, Any]:
+def export_json(summary: Summary, records: list[Record]) -> dict[str, Any]:
     doc = summary_json(summary)
     doc["system"] = summary.system
     from mlchat.store import params_json

@@ -11,7 +11,16 @@ import typer
 from mlchat.cli import common
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
-from mlchat.cli.sessions.base import OptionalRefArg, app, count, local_time, read_store, require
+from mlchat.cli.sessions.base import (
+    JsonOpt,
+    OptionalRefArg,
+    app,
+    count,
+    json_out,
+    local_time,
+    read_store,
+    require,
+)
 
 if TYPE_CHECKING:
     from mlchat.store import Record, Summary
@@ -32,11 +41,16 @@ if TYPE_CHECKING:
         """
     )
 )
-def show(ctx: typer.Context, ref: OptionalRefArg = None) -> None:
+def show(ctx: typer.Context, ref: OptionalRefArg = None, as_json: JsonOpt = False) -> None:
     rt = common.runtime(ctx)
     with boundary(rt), read_store() as opened:
         store, cid = require(opened, ref)
         summary, records = store.record(cid)
+        if as_json:  # the same document as `sessions export -f json`
+            from mlchat.cli.sessions.export import export_json
+
+            json_out(rt, export_json(summary, records))
+            return
         pieces = _show(summary, records)
         if rt.stdout_tty:
             from mlchat.ui.console import print_styled
