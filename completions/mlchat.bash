@@ -12,7 +12,7 @@ __mlchat_subcommands() {
         '') REPLY='chat ask cmd models tokens profiles roles key config sessions mcp' ;;
         'roles') REPLY='list show edit rm' ;;
         'key') REPLY='set status remove' ;;
-        'config') REPLY='path show get set unset' ;;
+        'config') REPLY='path show get set unset edit' ;;
         'sessions') REPLY='list show export rm rename search' ;;
         'mcp') REPLY='list tools call' ;;
         *) REPLY='' ;;
@@ -44,6 +44,7 @@ __mlchat_options() {
         'config get') REPLY='-h --help' ;;
         'config set') REPLY='-h --help' ;;
         'config unset') REPLY='-h --help' ;;
+        'config edit') REPLY='-h --help' ;;
         'sessions') REPLY='-h --help' ;;
         'sessions list') REPLY='-n --limit --json -h --help' ;;
         'sessions show') REPLY='--json -h --help' ;;

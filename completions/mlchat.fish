@@ -18,7 +18,7 @@ function __mlchat_subcommands
         case 'key'
             printf '%s\n' set status remove
         case 'config'
-            printf '%s\n' path show get set unset
+            printf '%s\n' path show get set unset edit
         case 'sessions'
             printf '%s\n' list show export rm rename search
         case 'mcp'
@@ -333,6 +333,7 @@ complete -c mlchat -n "__mlchat_at 'config'" -f -a show -d 'Print the config fil
 complete -c mlchat -n "__mlchat_at 'config'" -f -a get -d 'Print one setting from the config file.'
 complete -c mlchat -n "__mlchat_at 'config'" -f -a set -d 'Set one key in the config file, keeping the rest of it as written.'
 complete -c mlchat -n "__mlchat_at 'config'" -f -a unset -d 'Remove one key or table from the config file.'
+complete -c mlchat -n "__mlchat_at 'config'" -f -a edit -d 'Edit the config file in $VISUAL or $EDITOR; saved only if it is valid.'
 complete -c mlchat -n "__mlchat_at 'config'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat config path
@@ -349,6 +350,9 @@ complete -c mlchat -n "__mlchat_at 'config set'" -s h -l help -d 'Show this mess
 
 # mlchat config unset
 complete -c mlchat -n "__mlchat_at 'config unset'" -s h -l help -d 'Show this message and exit.'
+
+# mlchat config edit
+complete -c mlchat -n "__mlchat_at 'config edit'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions
 complete -c mlchat -n "__mlchat_at 'sessions'" -f -a list -d 'List saved conversations, most recently updated first.'

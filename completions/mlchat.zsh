@@ -192,6 +192,11 @@ _mlchat_sessions() {
     return ret
 }
 
+_mlchat_config_edit() {
+    _arguments -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]'
+}
+
 _mlchat_config_unset() {
     _arguments -s -S \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
@@ -236,6 +241,7 @@ _mlchat_config() {
                 'get:Print one setting from the config file.'
                 'set:Set one key in the config file, keeping the rest of it as written.'
                 'unset:Remove one key or table from the config file.'
+                'edit:Edit the config file in $VISUAL or $EDITOR; saved only if it is valid.'
             )
             _describe -t commands 'mlchat config command' commands && ret=0
             ;;
@@ -247,6 +253,7 @@ _mlchat_config() {
                 get) _mlchat_config_get && ret=0 ;;
                 set) _mlchat_config_set && ret=0 ;;
                 unset) _mlchat_config_unset && ret=0 ;;
+                edit) _mlchat_config_edit && ret=0 ;;
             esac
             ;;
     esac
