@@ -514,7 +514,7 @@ def test_config_edit_offers_to_edit_again_on_a_terminal(tmp_path: Path) -> None:
         stderr=err,
         stdin_tty=True,
         stderr_tty=True,
-        read_line=lambda prompt: asked.append(prompt) or "e",
+        read_line=lambda prompt: (asked.append(prompt), "e")[1],
     )
     r = invoke(["config", "edit"], rt=rt)
     assert r.code == 0, r.err
