@@ -506,6 +506,11 @@ def test_config_edit_offers_to_edit_again_on_a_terminal(tmp_path: Path) -> None:
 
     write_cfg('model = "m"\n')
     asked: list[str] = []
+
+    def answer(prompt: str) -> str:
+        asked.append(prompt)
+        return "e"
+
     err = io.StringIO()
     rt = Runtime(
         env={**editor(tmp_path, "top_p = 5\n", "top_p = 0.5\n")},
@@ -514,7 +519,7 @@ def test_config_edit_offers_to_edit_again_on_a_terminal(tmp_path: Path) -> None:
         stderr=err,
         stdin_tty=True,
         stderr_tty=True,
-        read_line=lambda prompt: (asked.append(prompt), "e")[1],
+        read_line=answer,
     )
     r = invoke(["config", "edit"], rt=rt)
     assert r.code == 0, r.err
