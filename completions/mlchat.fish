@@ -18,7 +18,7 @@ function __mlchat_subcommands
         case 'key'
             printf '%s\n' set status remove
         case 'config'
-            printf '%s\n' path show get set unset
+            printf '%s\n' path show get set unset edit
         case 'sessions'
             printf '%s\n' list show export rm rename search
         case 'mcp'
@@ -36,7 +36,7 @@ function __mlchat_takes_value
         case 'cmd'
             contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --seed --api --base-url --profile --timeout --max-time --retries
         case 'models'
-            contains -- $argv[2] --base-url --profile --timeout
+            contains -- $argv[2] --base-url --profile --timeout --retries
         case 'tokens'
             contains -- $argv[2] -f --file -r --role -p --param -m --model -s --system --base-url --profile --timeout --retries --max-files --max-bytes
         case 'key set'
@@ -181,6 +181,7 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l profile -d 'Use the [profiles.NAME
 complete -c mlchat -n "__mlchat_at 'chat'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l max-time -d 'Overall deadline for the request, retries included, in seconds [default: none, or MLCHAT_MAX_TIME].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l usage -d 'After each reply, print the tokens in and out and the cost on stderr.'
 complete -c mlchat -n "__mlchat_at 'chat'" -s c -l continue -d 'Continue the most recently updated saved conversation.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l session -d 'Resume the saved conversation with this id, id prefix or name.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l no-log -d 'Do not save this conversation (config: log = false).'
@@ -211,7 +212,7 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l plain -d 'Raw text instead of rende
 complete -c mlchat -n "__mlchat_at 'ask'" -s x -l extract -d 'Print only the code of the reply\'s first fenced block (exit 4 if it has none).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l extract-last -d 'Print only the code of the reply\'s last fenced block (implies -x).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l quiet -d 'With -x: do not show the reply on stderr.'
-complete -c mlchat -n "__mlchat_at 'ask'" -l usage -d 'After the reply, print the tokens in and out and the cost on stderr.'
+complete -c mlchat -n "__mlchat_at 'ask'" -l usage -d 'After each reply, print the tokens in and out and the cost on stderr.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l show-reasoning -d 'Keep the model\'s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l hide-reasoning -d 'Never show the model\'s reasoning.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
@@ -266,6 +267,7 @@ complete -c mlchat -n "__mlchat_at 'models'" -l json -d 'Print a JSON array: id,
 complete -c mlchat -n "__mlchat_at 'models'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'models'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
+complete -c mlchat -n "__mlchat_at 'models'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat tokens
@@ -335,6 +337,7 @@ complete -c mlchat -n "__mlchat_at 'config'" -f -a show -d 'Print the config fil
 complete -c mlchat -n "__mlchat_at 'config'" -f -a get -d 'Print one setting from the config file.'
 complete -c mlchat -n "__mlchat_at 'config'" -f -a set -d 'Set one key in the config file, keeping the rest of it as written.'
 complete -c mlchat -n "__mlchat_at 'config'" -f -a unset -d 'Remove one key or table from the config file.'
+complete -c mlchat -n "__mlchat_at 'config'" -f -a edit -d 'Edit the config file in $VISUAL or $EDITOR; saved only if it is valid.'
 complete -c mlchat -n "__mlchat_at 'config'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat config path
@@ -352,6 +355,9 @@ complete -c mlchat -n "__mlchat_at 'config set'" -s h -l help -d 'Show this mess
 # mlchat config unset
 complete -c mlchat -n "__mlchat_at 'config unset'" -s h -l help -d 'Show this message and exit.'
 
+# mlchat config edit
+complete -c mlchat -n "__mlchat_at 'config edit'" -s h -l help -d 'Show this message and exit.'
+
 # mlchat sessions
 complete -c mlchat -n "__mlchat_at 'sessions'" -f -a list -d 'List saved conversations, most recently updated first.'
 complete -c mlchat -n "__mlchat_at 'sessions'" -f -a show -d 'Show a conversation as readable text.'
@@ -367,11 +373,13 @@ complete -c mlchat -n "__mlchat_at 'sessions list'" -l json -d 'Print one JSON d
 complete -c mlchat -n "__mlchat_at 'sessions list'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions show
+complete -c mlchat -n "__mlchat_at 'sessions show'" -l json -d 'Print one JSON document.'
 complete -c mlchat -n "__mlchat_at 'sessions show'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions export
 complete -c mlchat -n "__mlchat_at 'sessions export'" -s f -l format -d 'Markdown or JSON [default: md].' -x -a 'md json'
 complete -c mlchat -n "__mlchat_at 'sessions export'" -s o -l output -d 'Write to this file (atomically) instead of stdout.' -r -F
+complete -c mlchat -n "__mlchat_at 'sessions export'" -l force -d 'Replace the -o file if it exists.'
 complete -c mlchat -n "__mlchat_at 'sessions export'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions rm

@@ -139,12 +139,14 @@ _mlchat_sessions_export() {
     _arguments -s -S \
         '(-f --format)'{-f+,--format=}'[Markdown or JSON (default: md).]:value:(md json)' \
         '(-o --output)'{-o+,--output=}'[Write to this file (atomically) instead of stdout.]:file:_files' \
+        '(--force)--force[Replace the -o file if it exists.]' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::id: '
 }
 
 _mlchat_sessions_show() {
     _arguments -s -S \
+        '(--json)--json[Print one JSON document.]' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::id: '
 }
@@ -188,6 +190,11 @@ _mlchat_sessions() {
             ;;
     esac
     return ret
+}
+
+_mlchat_config_edit() {
+    _arguments -s -S \
+        '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 
 _mlchat_config_unset() {
@@ -234,6 +241,7 @@ _mlchat_config() {
                 'get:Print one setting from the config file.'
                 'set:Set one key in the config file, keeping the rest of it as written.'
                 'unset:Remove one key or table from the config file.'
+                'edit:Edit the config file in $VISUAL or $EDITOR; saved only if it is valid.'
             )
             _describe -t commands 'mlchat config command' commands && ret=0
             ;;
@@ -245,6 +253,7 @@ _mlchat_config() {
                 get) _mlchat_config_get && ret=0 ;;
                 set) _mlchat_config_set && ret=0 ;;
                 unset) _mlchat_config_unset && ret=0 ;;
+                edit) _mlchat_config_edit && ret=0 ;;
             esac
             ;;
     esac
@@ -386,6 +395,7 @@ _mlchat_models() {
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
+        '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '*:terms: '
 }
@@ -440,7 +450,7 @@ _mlchat_ask() {
         '(-x --extract)'{-x,--extract}'[Print only the code of the reply'\''s first fenced block (exit 4 if it has none).]' \
         '(--extract-last)--extract-last[Print only the code of the reply'\''s last fenced block (implies -x).]' \
         '(--quiet)--quiet[With -x: do not show the reply on stderr.]' \
-        '(--usage)--usage[After the reply, print the tokens in and out and the cost on stderr.]' \
+        '(--usage)--usage[After each reply, print the tokens in and out and the cost on stderr.]' \
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
         '(--hide-reasoning)--hide-reasoning[Never show the model'\''s reasoning.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
@@ -490,6 +500,7 @@ _mlchat_chat() {
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--max-time)--max-time=[Overall deadline for the request, retries included, in seconds (default: none, or MLCHAT_MAX_TIME).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
+        '(--usage)--usage[After each reply, print the tokens in and out and the cost on stderr.]' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
         '(--session)--session=[Resume the saved conversation with this id, id prefix or name.]:text: ' \
         '(--no-log)--no-log[Do not save this conversation (config: log = false).]' \

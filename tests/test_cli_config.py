@@ -278,6 +278,39 @@ def test_unset_a_whole_table() -> None:
     assert cfg().read_text().startswith("# My mlchat settings.")
 
 
+def test_unset_aliases_warns_about_a_model_naming_one_and_leaves_no_blank_lines() -> None:
+    write_cfg(
+        'model = "fast"\n\n[aliases]\nfast = "meta-llama-3-8B-instruct"\n\n'
+        '[profiles.work]\nmodel = "fast"\n'
+    )
+    r = invoke(["config", "unset", "aliases"], env={"MLCHAT_MODEL": "fast"})
+    assert r.code == 0, r.err
+    assert cfg().read_text() == 'model = "fast"\n\n[profiles.work]\nmodel = "fast"\n'
+    warned = [line for line in r.err.splitlines() if line.startswith("mlchat: warning: ")]
+    assert [w.split(" is ")[0] for w in warned] == [
+        "mlchat: warning: model",
+        "mlchat: warning: profiles.work.model",
+        "mlchat: warning: MLCHAT_MODEL",
+    ]
+    assert "'fast', an alias that no longer exists: it will be sent as a model id" in warned[0]
+    # removing the last key of a file leaves no trailing blank lines either
+    write_cfg('temperature = 0.5\n\nmodel = "m"\n')
+    assert invoke(["config", "unset", "model"]).code == 0
+    assert cfg().read_text() == "temperature = 0.5\n"
+
+
+def test_set_and_unset_say_what_they_did_on_a_terminal() -> None:
+    r = invoke(["config", "set", "temperature", "0.2"], stderr_tty=True)
+    assert r.code == 0 and r.out == ""
+    assert r.err == f"mlchat: set temperature = 0.2 in {cfg()}\n"
+    r = invoke(["config", "set", "stop", "END", "###"], stderr_tty=True)
+    assert r.err == f'mlchat: set stop = ["END", "###"] in {cfg()}\n'
+    r = invoke(["config", "unset", "temperature"], stderr_tty=True)
+    assert r.err == f"mlchat: removed temperature from {cfg()}\n"
+    r = invoke(["config", "set", "top_p", "0.5"])  # piped: quiet, as before
+    assert (r.code, r.err) == (0, "")
+
+
 def test_an_inline_table_is_refused_and_left_alone() -> None:
     write_cfg('aliases = { fast = "m" }\n')
     r = invoke(["config", "set", "aliases.slow", "x"])
@@ -375,6 +408,24 @@ def test_a_bad_value_in_the_file_stops_ask_before_any_request(emulator: Emulator
     assert invoke(["ask", "hi"], env=env).code == 0
 
 
+def test_a_bad_sampling_value_stops_only_the_commands_that_use_it(emulator: Emulator) -> None:
+    write_cfg("temperature = 9\n\n[profiles.work]\ntop_p = 7\n")
+    env = {"MODELSLAB_API_KEY": FAKE_KEY, "MODELSLAB_BASE_URL": emulator.base_url}
+    for args in (["models"], ["tokens", "hi"], ["key", "status"]):
+        r = invoke(args, env=env)
+        assert r.code == 0, (args, r.err)
+        warnings = [line for line in r.err.splitlines() if "warning" in line]
+        assert warnings[0] == (
+            f"mlchat: warning: {cfg()}: temperature must be between 0 and 2, got 9; ignored "
+            "here (ask and chat stop on it)"
+        ), r.err
+        assert "profiles.work: top_p must be between 0 and 1" in warnings[1]
+    asked = len(emulator.requests)
+    r = invoke(["ask", "hi"], env=env)
+    assert r.code == 3 and "temperature must be between 0 and 2" in r.err
+    assert len(emulator.requests) == asked  # nothing sent
+
+
 def test_ask_warns_once_about_a_readable_key_file_and_unknown_keys(emulator: Emulator) -> None:
     write_cfg(f'api_key = "{FAKE_KEY}"\nbase_url = "{emulator.base_url}"\ntemprature = 1\n', 0o640)
     r = invoke(["ask", "hi"])
@@ -397,3 +448,92 @@ def test_the_help_key_table_matches_the_options() -> None:
     from mlchat.cli.config_cmd import KEYS_HELP, keys_help
 
     assert keys_help() == KEYS_HELP, "update KEYS_HELP in mlchat/cli/config_cmd.py"
+
+
+# -- config edit -----------------------------------------------------------------------------------
+
+
+def editor(tmp_path: Path, *versions: str) -> dict[str, str]:
+    """EDITOR: a real program that writes the next of `versions` into the file it is given
+    (and records what it was given to edit)."""
+    for i, text in enumerate(versions):
+        (tmp_path / f"v{i}").write_text(text)
+    script = tmp_path / "ed.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'd="{tmp_path}"\n'
+        'n=$(cat "$d/count" 2>/dev/null || echo 0)\n'
+        'cp "$1" "$d/seen$n"\n'
+        'cp "$d/v$n" "$1"\n'
+        'echo $((n + 1)) > "$d/count"\n'
+    )
+    script.chmod(0o755)
+    return {"EDITOR": str(script), "PATH": "/usr/bin:/bin"}
+
+
+def test_config_edit_saves_a_valid_edit(tmp_path: Path) -> None:
+    write_cfg('model = "m"\n')
+    env = editor(tmp_path, 'model = "m"\ntemperature = 0.3\n')
+    r = invoke(["config", "edit"], env=env)
+    assert r.code == 0, r.err
+    assert cfg().read_text() == 'model = "m"\ntemperature = 0.3\n'
+    assert (tmp_path / "seen0").read_text() == 'model = "m"\n'  # it edited the file's text
+    assert r.err == f"mlchat: saved {cfg()}\n"
+    assert stat.S_IMODE(cfg().stat().st_mode) == 0o600
+    assert sorted(p.name for p in cfg().parent.iterdir()) == ["config.toml"]  # no copy left
+
+
+@pytest.mark.parametrize(
+    ("bad", "problem"),
+    [("temperature = [oops\n", "is not valid TOML"), ("temperature = 9\n", "between 0 and 2")],
+)
+def test_config_edit_never_leaves_the_file_invalid(tmp_path: Path, bad: str, problem: str) -> None:
+    write_cfg('model = "m"\n')
+    r = invoke(["config", "edit"], env=editor(tmp_path, bad))
+    assert r.code == 3
+    assert problem in r.err and f"mlchat: error: {cfg()} was not changed" in r.err
+    assert cfg().read_text() == 'model = "m"\n'
+    kept = [p for p in cfg().parent.iterdir() if p.name != "config.toml"]
+    assert len(kept) == 1 and kept[0].read_text() == bad  # the edit is not lost
+    assert f"your edit is in {kept[0]}" in r.err
+    assert stat.S_IMODE(kept[0].stat().st_mode) == 0o600
+
+
+def test_config_edit_offers_to_edit_again_on_a_terminal(tmp_path: Path) -> None:
+    import io
+
+    from mlchat.runtime import Runtime
+
+    write_cfg('model = "m"\n')
+    asked: list[str] = []
+
+    def answer(prompt: str) -> str:
+        asked.append(prompt)
+        return "e"
+
+    err = io.StringIO()
+    rt = Runtime(
+        env={**editor(tmp_path, "top_p = 5\n", "top_p = 0.5\n")},
+        stdin=io.BytesIO(b""),
+        stdout=io.StringIO(),
+        stderr=err,
+        stdin_tty=True,
+        stderr_tty=True,
+        read_line=answer,
+    )
+    r = invoke(["config", "edit"], rt=rt)
+    assert r.code == 0, r.err
+    assert asked == ["What now? [e]dit again, [q]uit without saving: "]
+    assert (tmp_path / "seen1").read_text() == "top_p = 5\n"  # editing again starts from the edit
+    assert cfg().read_text() == "top_p = 0.5\n"
+    assert "top_p must be between 0 and 1" in err.getvalue()
+    assert err.getvalue().endswith(f"mlchat: saved {cfg()}\n")
+
+
+def test_config_edit_leaves_an_unchanged_file_and_a_failed_editor_alone(tmp_path: Path) -> None:
+    write_cfg('model = "m"\n')
+    r = invoke(["config", "edit"], env=editor(tmp_path, 'model = "m"\n'))
+    assert (r.code, r.err) == (0, f"mlchat: {cfg()} unchanged\n")
+    r = invoke(["config", "edit"], env={"EDITOR": "false", "PATH": "/usr/bin:/bin"})
+    assert r.code == 2 and "the editor exited with status 1" in r.err
+    assert cfg().read_text() == 'model = "m"\n'

@@ -422,3 +422,13 @@ def test_resolution_uses_a_stale_cache_and_never_fetches(
     assert invoke(["ask", "-m", "minimax", "hi"], env=env).code == 0
     assert [r.path for r in emulator.requests] == ["/chat/completions"]
     assert emulator.requests[0].json["model"] == "minimax-minimax-m1"
+
+
+def test_models_takes_retries_as_ask_does(env: dict[str, str], emulator: Emulator) -> None:
+    emulator.script(Reply.error(503))
+    r = invoke(["models", "--refresh", "--retries", "0"], env=env)
+    assert r.code == 6 and len(emulator.requests) == 1  # no retry
+    emulator.script(Reply.error(503), Reply.error(503))
+    r = invoke(["models", "--refresh", "--retries", "2"], env=env)
+    assert r.code == 0, r.err
+    assert len(emulator.requests) == 1 + 3  # two retries, then the list

@@ -145,14 +145,7 @@ def ask(
             rich_help_panel=o.OUTPUT,
         ),
     ] = False,
-    usage: Annotated[
-        bool,
-        typer.Option(
-            "--usage",
-            help="After the reply, print the tokens in and out and the cost on stderr.",
-            rich_help_panel=o.OUTPUT,
-        ),
-    ] = False,
+    usage: o.UsageOpt = False,
     show_reasoning: o.ShowReasoningOpt = False,
     hide_reasoning: o.HideReasoningOpt = False,
     base_url: o.BaseUrlOpt = None,

@@ -61,6 +61,7 @@ def chat(
     timeout: o.TimeoutOpt = None,
     max_time: o.MaxTimeOpt = None,
     retries: o.RetriesOpt = None,
+    usage: o.UsageOpt = False,
     continue_: common.ContinueOpt = False,
     session: common.SessionOpt = None,
     no_log: common.NoLogOpt = False,
@@ -123,7 +124,10 @@ def chat(
                 # /save under --no-log saves the conversation so far, and every turn after it.
                 start_log=None if store is None else (lambda: common.store_log(rt, s, store)),
                 model_ids=lambda: list(models.cached_ids(s.base_url, models.cache_path(s.profile))),
-                cost=lambda model, usage: prices.cost(model, usage, table),
+                cost=lambda model, used: prices.cost(model, used, table),
+                usage_line=(lambda model, used: prices.usage_line(model, used, table))
+                if usage
+                else None,
                 history=config.state_dir() / "history",
                 tools=tool_session,
                 aliases=s.aliases,

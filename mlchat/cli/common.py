@@ -121,14 +121,45 @@ def wrote(rt: Runtime, path: Path, old_mode: int | None) -> None:
         rt.note(f"mlchat: {path} was readable by others (mode {old_mode:o}); it is now 600")
 
 
-def settings(rt: Runtime, flags: config.Flags) -> config.Settings:
+def settings(rt: Runtime, flags: config.Flags, *, sampling: bool = True) -> config.Settings:
+    """The settings of a command. One that sends no chat request (`sampling=False`: models,
+    tokens) is not stopped by a bad sampling parameter in the file, which it does not use: it
+    warns, and goes on without it."""
     from mlchat import config
 
     path, file = load_config(rt, using=True)
+    if not sampling:
+        file = without_bad_params(rt, file, str(path))
     resolved = config.resolve(flags, rt.env, file, path=path)
     if resolved.api_key:
         rt.secrets.add(resolved.api_key)
     return resolved
+
+
+def without_bad_params(rt: Runtime, file: dict[str, Any], where: str) -> dict[str, Any]:
+    from mlchat import config
+
+    def clean(table: dict[str, Any], prefix: str) -> dict[str, Any]:
+        kept = dict(table)
+        for name, value in table.items():
+            opt = config.OPTIONS.get(name)
+            if opt is None or opt.kind != "param":
+                continue
+            try:
+                config.check_option((name,), value)
+            except MlchatError as exc:
+                rt.warn(f"{where}: {prefix}{exc.message}; ignored here (ask and chat stop on it)")
+                del kept[name]
+        return kept
+
+    cleaned = clean(file, "")
+    profiles = cleaned.get("profiles")
+    if isinstance(profiles, dict):
+        cleaned["profiles"] = {
+            name: clean(table, f"profiles.{name}: ") if isinstance(table, dict) else table
+            for name, table in profiles.items()
+        }
+    return cleaned
 
 
 def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:

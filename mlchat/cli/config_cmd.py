@@ -15,10 +15,12 @@ import typer
 from mlchat.cli import common
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
-from mlchat.errors import MlchatError, UsageError
+from mlchat.errors import ConfigError, MlchatError, UsageError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlchat import config
 
 
@@ -229,6 +231,11 @@ def set_cmd(
         old_mode = config.insecure_mode(path)
         new = config.set_in_file(path, keypath, parsed)
         common.wrote(rt, path, old_mode)
+        if rt.stderr_tty:
+            from mlchat.tomledit import dumps_value
+
+            shown = config.mask(str(parsed)) if keypath == ("api_key",) else dumps_value(parsed)
+            rt.note(f"mlchat: set {key} = {shown} in {path}")
         _note_env_override(rt, keypath)
         try:
             config.resolve(config.Flags(), {}, new, path=path)
@@ -269,6 +276,150 @@ def unset(ctx: typer.Context, key: KeyArg) -> None:
         old_mode = config.insecure_mode(path)
         config.unset_in_file(path, keypath)
         common.wrote(rt, path, old_mode)
+        if rt.stderr_tty:
+            rt.note(f"mlchat: removed {key} from {path}")
+        if keypath[0] == "aliases":
+            _warn_lost_aliases(rt, file, config.load_file(path))
+
+
+def _warn_lost_aliases(rt: Runtime, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A model setting that named an alias now gone would be sent as a model id: say so."""
+    gone = set(_aliases(old)) - set(_aliases(new))
+    uses = [("model", new.get("model"))]
+    profiles = new.get("profiles")
+    if isinstance(profiles, dict):
+        uses += [
+            (f"profiles.{name}.model", table.get("model"))
+            for name, table in profiles.items()
+            if isinstance(table, dict)
+        ]
+    uses.append(("MLCHAT_MODEL", rt.env.get("MLCHAT_MODEL")))
+    for where, value in uses:
+        if isinstance(value, str) and value in gone:
+            rt.warn(
+                f"{where} is '{value}', an alias that no longer exists: it will be sent as a "
+                "model id (set the model, or the alias, again)"
+            )
+
+
+def _aliases(file: dict[str, Any]) -> dict[str, Any]:
+    found = file.get("aliases")
+    return found if isinstance(found, dict) else {}
+
+
+@app.command(
+    "edit",
+    help=doc(
+        """Edit the config file in $VISUAL or $EDITOR; saved only if it is valid.
+
+        The edit is made on a private copy beside the file. When the copy no longer parses or
+        holds a bad value, the problem is shown and, on a terminal, you may edit it again (as
+        visudo does); the file itself is never left invalid, nor replaced if another process
+        changed it meanwhile.
+
+        Examples:
+
+          mlchat config edit
+          EDITOR=nano mlchat config edit
+        """
+    ),
+)
+def edit(ctx: typer.Context) -> None:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from mlchat import config
+    from mlchat.atomic import write_atomic
+
+    rt = common.runtime(ctx)
+    with boundary(rt):
+        path = config.config_path()
+        before = config.read_text(path)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, name = tempfile.mkstemp(prefix=".config.toml.edit-", suffix=".toml", dir=path.parent)
+        copy = Path(name)  # owner-only (mkstemp), beside the file: it may hold the key
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(before)
+        while True:
+            _run_editor(rt, copy, keep=f"your edit is in {copy}")
+            after = config.read_text(copy)
+            if after == before:
+                copy.unlink(missing_ok=True)
+                rt.note(f"mlchat: {path} unchanged")
+                return
+            problem = _problem(after, path)
+            if problem is None:
+                break
+            rt.note(f"mlchat: {problem.message}")
+            if not _again(rt):
+                raise ConfigError(
+                    f"{path} was not changed", hint=f"your edit is in {copy}: fix it, then copy it"
+                )
+        if config.read_text(path) != before:  # another mlchat (or you) wrote it meanwhile
+            raise ConfigError(
+                f"{path} changed while you edited it; it was not replaced",
+                hint=f"your edit is in {copy}",
+            )
+        try:
+            write_atomic(path, after)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write {path}: {exc.strerror or exc}", hint=f"your edit is in {copy}"
+            ) from None
+        copy.unlink(missing_ok=True)
+        rt.note(f"mlchat: saved {path}")
+
+
+def _run_editor(rt: Runtime, file: Path, *, keep: str) -> None:
+    """$VISUAL, else $EDITOR, else vi, on `file`: run without a shell, as git does with a plain
+    command (an editor with arguments, `code --wait`, is split like a shell would)."""
+    import shlex
+    import subprocess
+
+    editor = rt.env.get("VISUAL", "").strip() or rt.env.get("EDITOR", "").strip() or "vi"
+    try:
+        argv = shlex.split(editor)
+    except ValueError:
+        raise UsageError(f"cannot read the editor command '{editor}'") from None
+    try:
+        done = subprocess.run([*argv, str(file)], env=dict(rt.env), check=False)
+    except OSError as exc:
+        raise UsageError(f"cannot run the editor '{argv[0]}': {exc.strerror}", hint=keep) from None
+    if done.returncode != 0:
+        raise UsageError(
+            f"the editor exited with status {done.returncode}; the config file was not changed",
+            hint=keep,
+        )
+
+
+def _problem(text: str, path: Path) -> MlchatError | None:
+    """Why `text` cannot be the config file: it does not parse, or `config set` would refuse
+    one of its values."""
+    from mlchat import config
+
+    try:
+        parsed = config.parse_text(text, path)
+        config.resolve(config.Flags(), {}, parsed, path=path)
+    except MlchatError as exc:
+        return exc
+    return None
+
+
+def _again(rt: Runtime) -> bool:
+    """On a terminal: edit again, or give up (the file stays as it was)."""
+    if not (rt.stdin_tty and rt.stderr_tty):
+        return False
+    while True:
+        try:
+            answer = rt.read_line("What now? [e]dit again, [q]uit without saving: ").strip()
+        except EOFError:
+            rt.note("")
+            return False
+        if answer.lower() in ("e", "edit"):
+            return True
+        if answer.lower() in ("q", "quit", ""):
+            return False
 
 
 def _unknown(key: str) -> UsageError:

@@ -124,6 +124,14 @@ SeedOpt = Annotated[
     int | None,
     typer.Option("--seed", help="Seed for reproducible sampling.", rich_help_panel=SAMPLING),
 ]
+UsageOpt = Annotated[
+    bool,
+    typer.Option(
+        "--usage",
+        help="After each reply, print the tokens in and out and the cost on stderr.",
+        rich_help_panel=OUTPUT,
+    ),
+]
 PlainOpt = Annotated[
     bool,
     typer.Option("--plain", help="Raw text instead of rendered Markdown.", rich_help_panel=OUTPUT),

@@ -71,6 +71,7 @@ class Repl:
         start_log: Callable[[], TurnLog] | None = None,
         model_ids: Callable[[], list[str]] = _no_models,
         cost: Callable[[str, Usage], float | None] = _no_cost,
+        usage_line: Callable[[str, Usage | None], str] | None = None,
         tools: ToolSession | None = None,
         aliases: Mapping[str, str] | None = None,
         role: Role | None = None,
@@ -92,6 +93,7 @@ class Repl:
         self.start_log = start_log  # a log that saves every turn, for /save under --no-log
         self.model_ids = model_ids
         self.cost = cost
+        self.usage_line = usage_line  # --usage: one line on stderr after each reply
         self.tokens = 0
         self.spent: float | None = None
         self.exit_code = EXIT_OK
@@ -249,6 +251,10 @@ class Repl:
             error = exc
         for reply in turn.replies:
             self._count(reply.usage)
+        if self.usage_line is not None and turn.replies and error is None:
+            from mlchat.toolloop import total_usage
+
+            self.rt.note(self.usage_line(self.convo.model, total_usage(turn.replies)))
         last = turn.last
         if interrupted:
             if last is not None and last.has_content:
@@ -346,6 +352,7 @@ def run(
     start_log: Callable[[], TurnLog] | None = None,
     model_ids: Callable[[], list[str]] = _no_models,
     cost: Callable[[str, Usage], float | None] = _no_cost,
+    usage_line: Callable[[str, Usage | None], str] | None = None,
     history: Path | None = None,
     tools: ToolSession | None = None,
     aliases: Mapping[str, str] | None = None,
@@ -365,6 +372,7 @@ def run(
         start_log=start_log,
         model_ids=model_ids,
         cost=cost,
+        usage_line=usage_line,
         tools=tools,
         aliases=aliases,
         role=role,
