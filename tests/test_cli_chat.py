@@ -135,3 +135,23 @@ def test_tools_need_yes_in_a_piped_chat(env: dict[str, str], tmp_path: Path) -> 
     tools.write_text(json.dumps([{"name": "x", "command": "true"}]))
     r = chat(["hi"], env, "--tools", str(tools))
     assert r.code == 2 and "--tools needs --yes" in r.err
+
+
+def test_the_background_model_fetch_caches_the_list(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    """What /model <Tab> runs in its thread when no list is cached: fetch, quietly, and cache."""
+    import io
+
+    from mlchat import config, models
+    from mlchat.cli.chat import _fetch_models
+    from mlchat.runtime import Runtime
+    from tests.emulator import DEFAULT_MODELS
+
+    s = config.resolve(config.Flags(), env, {})
+    err = io.StringIO()
+    _fetch_models(Runtime(env=env, stderr=err, stdin_tty=False, stderr_tty=True), s)
+    ids = models.cached_ids(s.base_url, models.cache_path())
+    assert sorted(ids) == sorted(m["id"] for m in DEFAULT_MODELS)
+    assert err.getvalue() == ""  # nothing drawn under the prompt
+    assert [r.path for r in emulator.requests] == ["/v1/models"]

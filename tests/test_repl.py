@@ -794,7 +794,46 @@ def test_broken_model_list_does_not_break_completion(emulator: Emulator) -> None
     def broken() -> list[str]:
         raise OSError("cache unreadable")
 
-    assert Chat(emulator, model_ids=broken).repl.completions("/model x") == []
+    assert Chat(emulator, model_ids=broken).repl.completions("/model x") == [
+        ("", 0, "no model list yet: run `mlchat models` (then Tab completes ids)")
+    ]
+
+
+def test_model_tab_with_no_list_fetches_it_in_the_background(emulator: Emulator) -> None:
+    """/model <Tab> before `mlchat models` ever ran: one entry that inserts nothing says the
+    list is being fetched; once it is, Tab completes ids."""
+    cache: list[str] = []
+    release = threading.Event()
+    calls: list[int] = []
+
+    def fetch() -> None:
+        calls.append(1)
+        assert release.wait(10)
+        cache.extend(m["id"] for m in DEFAULT_MODELS)
+
+    repl = Chat(emulator, model_ids=lambda: cache, fetch_models=fetch).repl
+    assert repl.completions("/model qw") == [
+        ("", 0, "fetching the model list: press Tab again in a moment")
+    ]
+    assert repl.completions("/model qw")[0][2].startswith("fetching")  # still, and once
+    release.set()
+    assert repl._fetcher is not None
+    repl._fetcher.join(10)
+    assert repl.completions("/model qwen") == [("Qwen/Qwen2.5-VL-72B-Instruct-together", -4, "")]
+    assert calls == [1]
+
+
+def test_a_failed_background_fetch_says_how_to_get_the_list(emulator: Emulator) -> None:
+    def fetch() -> None:
+        raise UsageError("no API key: set MODELSLAB_API_KEY\nmore")
+
+    repl = Chat(emulator, model_ids=list, fetch_models=fetch).repl
+    repl.completions("/model ")
+    assert repl._fetcher is not None
+    repl._fetcher.join(10)
+    assert repl.completions("/model ") == [
+        ("", 0, "no model list (no API key: set MODELSLAB_API_KEY…): run `mlchat models`")
+    ]
 
 
 # -- Ctrl-C -----------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ imported inside the command body so that `--help` and completion never load prom
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -13,6 +13,10 @@ from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
+
+if TYPE_CHECKING:
+    from mlchat.config import Settings
+    from mlchat.runtime import Runtime
 
 HELP = doc(
     """Chat interactively: a REPL that keeps the conversation and saves every turn.
@@ -124,6 +128,7 @@ def chat(
                 # /save under --no-log saves the conversation so far, and every turn after it.
                 start_log=None if store is None else (lambda: common.store_log(rt, s, store)),
                 model_ids=lambda: list(models.cached_ids(s.base_url, models.cache_path(s.profile))),
+                fetch_models=lambda: _fetch_models(rt, s),
                 cost=lambda model, used: prices.cost(model, used, table),
                 usage_line=(lambda model, used: prices.usage_line(model, used, table))
                 if usage
@@ -135,3 +140,18 @@ def chat(
                 role_values=active.values,
             )
     raise typer.Exit(code)
+
+
+def _fetch_models(rt: Runtime, s: Settings) -> None:
+    """The model list, fetched and cached for /model <Tab> (in a thread of the REPL): its own
+    quiet client with a short timeout and no retries, so nothing is drawn under the prompt."""
+    from mlchat import models
+    from mlchat.client import Client, RetryPolicy, Timeouts
+
+    key = common.require_key(s, rt)
+    timeouts = Timeouts(read=min(s.timeout, 20.0))
+    with Client(
+        s.base_url, key, timeouts=timeouts, retry=RetryPolicy(retries=0), transport=rt.transport
+    ) as client:
+        fetched = client.list_models()
+    models.save(fetched, s.base_url, path=models.cache_path(s.profile))

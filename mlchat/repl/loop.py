@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -26,7 +27,7 @@ from mlchat.repl.complete import Candidate, completions
 from mlchat.repl.reader import LineReader, default_reader
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, NullLog, TurnLog
-from mlchat.text import escape_controls
+from mlchat.text import escape_controls, first_line
 from mlchat.toolloop import ToolSession
 from mlchat.turn import Turn
 from mlchat.types import Usage
@@ -72,6 +73,7 @@ class Repl:
         model_ids: Callable[[], list[str]] = _no_models,
         cost: Callable[[str, Usage], float | None] = _no_cost,
         usage_line: Callable[[str, Usage | None], str] | None = None,
+        fetch_models: Callable[[], None] | None = None,
         tools: ToolSession | None = None,
         aliases: Mapping[str, str] | None = None,
         role: Role | None = None,
@@ -94,6 +96,11 @@ class Repl:
         self.model_ids = model_ids
         self.cost = cost
         self.usage_line = usage_line  # --usage: one line on stderr after each reply
+        # Fetches and caches the model list, once, in the background, when /model <Tab> finds
+        # none cached; its thread, and what went wrong.
+        self.fetch_models = fetch_models
+        self._fetcher: threading.Thread | None = None
+        self._fetch_failed = ""
         self.tokens = 0
         self.spent: float | None = None
         self.exit_code = EXIT_OK
@@ -321,7 +328,27 @@ class Repl:
 
     def completions(self, text: str) -> list[Candidate]:
         """Completions for the input before the cursor (see complete.py)."""
-        return completions(text, self.models, self.role_names)
+        return completions(text, self.models, self.role_names, self.models_hint)
+
+    def models_hint(self) -> str:
+        """Why /model <Tab> offers nothing: the list is being fetched, or how to get it."""
+        if self.fetch_models is not None and self._fetcher is None:
+            self._fetcher = threading.Thread(target=self._fetch, daemon=True)
+            self._fetcher.start()
+        if self._fetcher is not None and self._fetcher.is_alive():
+            return "fetching the model list: press Tab again in a moment"
+        if self._fetch_failed:
+            return f"no model list ({self._fetch_failed}): run `mlchat models`"
+        return "no model list yet: run `mlchat models` (then Tab completes ids)"
+
+    def _fetch(self) -> None:
+        assert self.fetch_models is not None
+        try:
+            self.fetch_models()
+        except MlchatError as exc:
+            self._fetch_failed = first_line(exc.message, 80)
+        except Exception as exc:  # a thread must not die loudly under the prompt
+            self._fetch_failed = type(exc).__name__
 
     def role_names(self) -> list[str]:
         from mlchat import roles
@@ -353,6 +380,7 @@ def run(
     model_ids: Callable[[], list[str]] = _no_models,
     cost: Callable[[str, Usage], float | None] = _no_cost,
     usage_line: Callable[[str, Usage | None], str] | None = None,
+    fetch_models: Callable[[], None] | None = None,
     history: Path | None = None,
     tools: ToolSession | None = None,
     aliases: Mapping[str, str] | None = None,
@@ -373,6 +401,7 @@ def run(
         model_ids=model_ids,
         cost=cost,
         usage_line=usage_line,
+        fetch_models=fetch_models,
         tools=tools,
         aliases=aliases,
         role=role,

@@ -77,7 +77,9 @@ class PromptReader:
                 self, document: Document, complete_event: Any
             ) -> Iterator[Completion]:
                 for text, start, meta in complete(document.text_before_cursor):
-                    yield Completion(text, start_position=start, display_meta=meta)
+                    # An entry that inserts nothing (a hint) still needs something to show.
+                    shown = text or "(no model ids)"
+                    yield Completion(text, start_position=start, display=shown, display_meta=meta)
 
         kb = KeyBindings()
         in_input = has_focus("DEFAULT_BUFFER")
