@@ -155,3 +155,18 @@ def test_the_background_model_fetch_caches_the_list(
     assert sorted(ids) == sorted(m["id"] for m in DEFAULT_MODELS)
     assert err.getvalue() == ""  # nothing drawn under the prompt
     assert [r.path for r in emulator.requests] == ["/v1/models"]
+
+
+def test_load_alone_lists_the_saved_conversations(env: dict[str, str], emulator: Emulator) -> None:
+    assert chat(["name a sorting algorithm", "/save sorting"], env).code == 0
+    assert chat(["what is a monad?"], env).code == 0
+    r = chat(["/load"], env)
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "saved conversations, most recent first (/load ID or NAME):"
+    assert len(lines) == 3  # both, and not the (empty) chat this one is
+    assert "what is a monad?" in lines[1]
+    assert "sorting" in lines[2] and "2 msgs" in lines[2] and "name a sorting algorithm" in lines[2]
+    picked = lines[2].split()[0]
+    r = chat(["/load " + picked, "/history"], env)
+    assert "loaded " + picked in r.err and "name a sorting algorithm" in r.out

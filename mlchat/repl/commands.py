@@ -292,11 +292,36 @@ def cmd_load(repl: Repl, arg: str) -> None:
     if repl.store is None:
         raise UsageError("loading is unavailable: no conversation store in this session")
     if not arg:
-        raise UsageError("usage: /load NAME")
+        _list_saved(repl)
+        return
     repl.convo = repl.store.find(arg)
     n = len(repl.convo.messages)
     repl.rt.note(f"loaded {arg}: {n} message{'s' if n != 1 else ''}, {repl.convo.model}")
     repl.warn_unsupported()
+
+
+LOAD_LIST = 15  # conversations /load lists
+
+
+def _list_saved(repl: Repl) -> None:
+    """/load alone: the most recent saved conversations, to pick one from."""
+    from mlchat.text import escape_controls
+
+    listing = getattr(repl.store, "conversations", None)
+    if listing is None:
+        raise UsageError("usage: /load ID_OR_NAME")
+    saved = [s for s in listing(LOAD_LIST + 1) if s.id != repl.convo.id][:LOAD_LIST]
+    if not saved:
+        repl.show("no other saved conversations")
+        return
+    width = max(len(s.name or "") for s in saved)
+    lines = ["saved conversations, most recent first (/load ID or NAME):"]
+    for s in saved:
+        when = s.updated[:16].replace("T", " ")
+        title = escape_controls(s.title, keep="")[:50]
+        name = escape_controls(s.name or "", keep="")
+        lines.append(f"  {s.id[:8]}  {name:<{width}}  {when}  {s.messages:>3} msgs  {title}")
+    repl.show("\n".join(lines))
 
 
 def cmd_history(repl: Repl, arg: str) -> None:
@@ -410,7 +435,7 @@ COMMANDS: dict[str, Command] = {
     "run": Command(cmd_run, "N", "run the last reply's Nth code block (a shell one), if you say y"),
     "tokens": Command(cmd_tokens, "", "count the conversation's tokens exactly"),
     "save": Command(cmd_save, "NAME", "save the conversation as NAME"),
-    "load": Command(cmd_load, "NAME", "load the conversation saved as NAME"),
+    "load": Command(cmd_load, "[NAME]", "load a saved conversation (alone: list them)"),
     "history": Command(cmd_history, "", "show the conversation so far, briefly"),
     "key": Command(cmd_key, "", "replace the API key (hidden input; saved as `mlchat key set`)"),
     "tools": Command(cmd_tools, "", "list the tools the model may call (--tools FILE)"),
