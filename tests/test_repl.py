@@ -770,6 +770,29 @@ def test_toolbar_shows_model_dialect_temperature_tokens_and_cost(emulator: Emula
     assert "$" not in unpriced.repl.toolbar()
 
 
+def test_a_narrow_toolbar_drops_whole_items_and_never_cuts_a_number(emulator: Emulator) -> None:
+    emulator.script(R.chat("x", usage={"prompt_tokens": 40, "completion_tokens": 8}))
+    c = Chat(emulator, cost=lambda _m, _u: 0.5)
+    c.lines("hi")
+    hint = "  │  /help"
+    full = c.repl.toolbar(200)
+    assert full == f"{MODEL} · openai · temperature 0.7 · 48 tokens · $0.50{hint}"
+    whole = full.removesuffix(hint).split(" · ")
+    seen = []
+    for width in range(len(full), 5, -1):
+        bar = c.repl.toolbar(width)
+        assert len(bar) <= width, (width, bar)
+        for item in bar.removesuffix(hint).split(" · ")[1:]:  # all but the model id: whole
+            assert item in whole, (width, bar)
+        seen.append(bar)
+    # least important first: the hint, the dialect, the temperature, the cost, the tokens
+    assert f"{MODEL} · temperature 0.7 · 48 tokens · $0.50" in seen
+    assert f"{MODEL} · 48 tokens · $0.50" in seen
+    assert f"{MODEL} · 48 tokens" in seen
+    assert seen[-1] == MODEL[:5] + "…"  # at last the model id is shortened, and said so
+    assert c.repl.toolbar(48) == f"{MODEL} · 48 tokens · $0.50"  # 50 columns, less margins
+
+
 def test_completion(emulator: Emulator) -> None:
     ids = [m["id"] for m in DEFAULT_MODELS]
     repl = Chat(emulator, model_ids=lambda: ids).repl

@@ -314,17 +314,42 @@ class Repl:
 
     # -- the toolbar and completion ---------------------------------------------------------
 
-    def toolbar(self) -> str:
-        """Model, dialect, temperature, tokens, cost. The model id may come from the store or
-        a server: sanitised (prompt_toolkit would draw a bidi override raw)."""
+    def toolbar(self, width: int | None = None) -> str:
+        """Model, dialect, temperature, tokens, cost, in `width` columns (the terminal's, less
+        the bar's margins). Too narrow, whole items go, least important first (the /help hint,
+        the dialect, the temperature, the cost, the tokens), so a number is never cut; only the
+        model id, last of all, is shortened. The model id may come from the store or a server:
+        sanitised (prompt_toolkit would draw a bidi override raw)."""
         c = self.convo
-        parts = [escape_controls(c.model, keep=""), c.dialect]
+        # (priority: lower goes first, text), in the order shown
+        items: list[tuple[int, str]] = [(6, escape_controls(c.model, keep="")), (1, c.dialect)]
         if c.params.temperature is not None:
-            parts.append(f"temperature {c.params.temperature:g}")
-        parts.append(f"{self.tokens:,} tokens")
+            items.append((2, f"temperature {c.params.temperature:g}"))
+        items.append((4, f"{self.tokens:,} tokens"))
         if self.spent is not None:
-            parts.append(usd(self.spent))
-        return " · ".join(parts) + "  │  /help"
+            items.append((3, usd(self.spent)))
+        room = self._toolbar_room() if width is None else width
+        help_hint = "  │  /help"
+
+        def line(kept: list[tuple[int, str]], hint: bool) -> str:
+            return " · ".join(text for _, text in kept) + (help_hint if hint else "")
+
+        if room <= 0 or len(line(items, True)) <= room:
+            return line(items, True)
+        kept = list(items)
+        while len(kept) > 1 and len(line(kept, False)) > room:
+            kept.remove(min(kept, key=lambda item: item[0]))
+        text = line(kept, False)
+        return text if len(text) <= room else text[: max(room - 1, 1)] + "…"
+
+    def _toolbar_room(self) -> int:
+        """Columns for the toolbar's text (0: unknown, no limit)."""
+        import os
+
+        try:
+            return max(os.get_terminal_size(self.rt.out.fileno()).columns - 2, 0)
+        except (OSError, ValueError, AttributeError):
+            return 0
 
     def completions(self, text: str) -> list[Candidate]:
         """Completions for the input before the cursor (see complete.py)."""
