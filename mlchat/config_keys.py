@@ -105,6 +105,8 @@ class Option:
     env: str | None = None
 
 
+EDIT_MODES = ("emacs", "vi")  # prompt_toolkit's two key sets for the chat's line editor
+
 OPTIONS: dict[str, Option] = {
     "api_key": Option("key", "the ModelsLab API key; set it with `mlchat key set`", env=KEY_ENV),
     "base_url": Option("url", "API base URL", DEFAULT_BASE_URL, env=BASE_URL_ENV),
@@ -140,6 +142,7 @@ OPTIONS: dict[str, Option] = {
         env=MAX_TIME_ENV,
     ),
     "log": Option("bool", "save conversations (true or false)", True),
+    "edit_mode": Option("choice", "line editing keys in chat: emacs or vi", "emacs"),
     "attach_max_files": Option("count", "most files one message may attach (-f, @)", 1000),
     "attach_max_bytes": Option(
         "count", "most bytes of attached text per message, and per image", 20_000_000
@@ -217,6 +220,10 @@ def check_option(path: KeyPath, value: Any) -> Any:
         return check_key(value, name) if value.strip() else ""
     if opt.kind == "url":
         return check_base_url(value)
+    if opt.kind == "choice" and name == "edit_mode":
+        if value not in EDIT_MODES:
+            raise UsageError(f"edit_mode must be emacs or vi, got '{value}'")
+        return value
     if opt.kind == "choice":
         return check_api(value, name)
     if opt.kind == "model":

@@ -537,3 +537,12 @@ def test_config_edit_leaves_an_unchanged_file_and_a_failed_editor_alone(tmp_path
     r = invoke(["config", "edit"], env={"EDITOR": "false", "PATH": "/usr/bin:/bin"})
     assert r.code == 2 and "the editor exited with status 1" in r.err
     assert cfg().read_text() == 'model = "m"\n'
+
+
+def test_edit_mode_is_emacs_or_vi() -> None:
+    assert invoke(["config", "set", "edit_mode", "vi"]).code == 0
+    assert config.load_file()["edit_mode"] == "vi"
+    assert config.resolve(config.Flags(), {}, config.load_file()).edit_mode == "vi"
+    r = invoke(["config", "set", "edit_mode", "nano"])
+    assert r.code == 2 and "edit_mode must be emacs or vi, got 'nano'" in r.err
+    assert config.resolve(config.Flags(), {}, {}).edit_mode == "emacs"

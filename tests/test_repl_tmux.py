@@ -242,3 +242,25 @@ def test_no_blank_lines_under_the_prompt_and_a_pasted_tab_is_spaces(
     term.wait_for("echo: left")
     assert chat_requests(emulator)[-1][-1]["content"] == "left\tright"
     assert "^I" not in term.screen()
+
+
+def test_edit_mode_vi_from_the_config_file(tmp_path: Path, emulator: Emulator) -> None:
+    """`edit_mode = "vi"`: prompt_toolkit's vi keys (Esc, 0, i) edit the message."""
+    from mlchat import config
+
+    config.config_path().parent.mkdir(parents=True, exist_ok=True)
+    config.config_path().write_text('edit_mode = "vi"\n')
+    t = Terminal(tmp_path, emulator)
+    try:
+        t.prompt()
+        t.type("hello")
+        t.keys("Escape")
+        time.sleep(0.3)  # prompt_toolkit tells a lone Esc from an Alt- key by a short wait
+        t.type("0")
+        t.type("iX")
+        t.wait_for("> Xhello")
+        t.keys("Enter")
+        t.wait_for("echo: Xhello")
+        assert chat_requests(emulator)[-1][-1]["content"] == "Xhello"
+    finally:
+        t.close()

@@ -129,6 +129,7 @@ def chat(
                 start_log=None if store is None else (lambda: common.store_log(rt, s, store)),
                 model_ids=lambda: list(models.cached_ids(s.base_url, models.cache_path(s.profile))),
                 fetch_models=lambda: _fetch_models(rt, s),
+                edit_mode=s.edit_mode,
                 cost=lambda model, used: prices.cost(model, used, table),
                 usage_line=(lambda model, used: prices.usage_line(model, used, table))
                 if usage

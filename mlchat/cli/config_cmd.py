@@ -53,6 +53,7 @@ KEYS_HELP = """\
   idle_timeout       longest a stream may send only keep-alives, seconds (> 0)
   max_time           overall deadline of one request, retries included, seconds (> 0)
   log                save conversations (true or false)
+  edit_mode          line editing keys in chat: emacs or vi
   attach_max_files   most files one message may attach (-f, @)
   attach_max_bytes   most bytes of attached text per message, and per image
   aliases            short name = "model id", accepted by -m

@@ -406,6 +406,7 @@ def run(
     cost: Callable[[str, Usage], float | None] = _no_cost,
     usage_line: Callable[[str, Usage | None], str] | None = None,
     fetch_models: Callable[[], None] | None = None,
+    edit_mode: str = "emacs",
     history: Path | None = None,
     tools: ToolSession | None = None,
     aliases: Mapping[str, str] | None = None,
@@ -433,5 +434,6 @@ def run(
         role_values=role_values,
     )
     if reader is None:
-        reader = default_reader(rt, history, repl.toolbar, repl.completions)
+        vi = edit_mode == "vi"
+        reader = default_reader(rt, history, repl.toolbar, repl.completions, vi=vi)
     return repl.run(reader)

@@ -61,6 +61,7 @@ class PromptReader:
         complete: Callable[[str], list[Candidate]],
         input: Any = None,
         output: Any = None,
+        vi: bool = False,
     ) -> None:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
@@ -125,6 +126,7 @@ class PromptReader:
             key_bindings=kb,
             tempfile_suffix=".md",
             enable_suspend=True,
+            vi_mode=vi,  # `edit_mode = "vi"` in the config file
             mouse_support=False,  # the terminal's own selection and scrollback keep working
             style=Style.from_dict({"prompt": "bold"}),
             input=input,
