@@ -15,7 +15,7 @@ Imports rich and markdown-it (rich's parser) lazily, in `markdown()`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from rich.markdown import Markdown
@@ -63,9 +63,11 @@ def markdown(
 
     class LinkMarkdown(Markdown):
         inlines = Markdown.inlines | {TARGET, LINK}
-        elements = {**Markdown.elements, "table_open": _wrapping_table_class()}
-        if first_fence is not None:
-            elements["fence"] = _numbered_fence_class()
+        elements: ClassVar[dict[str, type[Any]]] = {
+            **Markdown.elements,
+            "table_open": _wrapping_table_class(),
+            **({"fence": _numbered_fence_class()} if first_fence is not None else {}),
+        }
         next_fence = first_fence or 1
 
         def _flatten_tokens(self, tokens: Iterable[Token]) -> Iterable[Token]:
