@@ -13,6 +13,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from mlchat.text import json_loads
 from mlchat.types import (
     AnsweredBy,
     ChatRequest,
@@ -164,7 +165,7 @@ def tool_call_json(call: ToolCall) -> dict[str, Any]:
     doc: dict[str, Any] = {"id": call.id, "name": call.name}
     text = call.arguments
     try:
-        value = json.loads(text) if text.strip() else {}
+        value = json_loads(text) if text.strip() else {}
     except (ValueError, RecursionError) as exc:
         error = f"not valid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else None
         return {
@@ -185,7 +186,7 @@ def tool_call_json(call: ToolCall) -> dict[str, Any]:
 
 def server_tool_json(tool: ServerTool) -> dict[str, Any]:
     try:
-        data = json.loads(tool.data)
+        data = json_loads(tool.data)
     except (ValueError, RecursionError):
         data = tool.data
     key = "input" if tool.is_use else "content"
@@ -207,6 +208,10 @@ class Conversation:
     # The profile ("default": the top level) and the role it was started with; None when unknown.
     profile: str | None = None
     role: str | None = None
+    # The store rows that were in the conversation when it was loaded: the rows this process has
+    # seen. Any other row of the conversation was written by another process since, and is never
+    # deleted or overwritten by this one.
+    seen_rows: frozenset[int] = frozenset()
 
     def request(
         self,
@@ -271,6 +276,7 @@ class Conversation:
         self.messages.clear()
         self.id = None
         self.name = None
+        self.seen_rows = frozenset()
 
 
 ReplyStatus = Literal["ok", "interrupted", "failed"]

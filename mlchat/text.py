@@ -17,7 +17,9 @@ Used only for terminals and messages: piped output stays exactly the model's tex
 JSON (`json_text`): every JSON document mlchat prints. `json.dumps` escapes the C0 controls but,
 with `ensure_ascii=False`, writes DEL, C1, the bidi controls and lone surrogates raw; they are
 written as `\\u` escapes instead, so the document is the same JSON value and safe on a terminal
-(a lone surrogate would otherwise fail to encode).
+(a lone surrogate would otherwise fail to encode). JSON read from the network (`json_loads`,
+`without_surrogates`): a lone surrogate escaped in it (`"\\ud800"`) becomes U+FFFD, as text
+from the wire does, so what mlchat passes on (tool arguments in `--json`, to a tool) is Unicode.
 
 Clipping (`clip`, `first_line`): text shown in one line of a status message is cut to a number
 of characters, whitespace runs made one space, and an ellipsis marks the cut.
@@ -25,8 +27,10 @@ of characters, whitespace runs made one space, and an ellipsis marks the cut.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
+from typing import Any
 
 _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
@@ -37,6 +41,9 @@ _TABLE.update({ord(ch): f"<U+{ord(ch):04X}>" for ch in _BIDI})
 _TABLE.update({code: f"<U+{code:04X}>" for code in range(0xD800, 0xE000)})
 
 ELLIPSIS = "…"
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 _JSON_UNSAFE = re.compile("[\x7f-\x9f" + "".join(re.escape(ch) for ch in _BIDI) + "\ud800-\udfff]")
 
@@ -99,3 +106,26 @@ def first_line(text: str, limit: int) -> str:
     if len(lines) > 1 and not first.endswith(ELLIPSIS):
         first = first[: limit - 1].rstrip() + ELLIPSIS
     return first
+
+
+def without_surrogates(value: Any) -> Any:
+    """`value` (parsed JSON) with every lone surrogate in its strings and keys made U+FFFD."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_surrogates(v) for v in value]
+    if isinstance(value, dict):
+        return {without_surrogates(k): without_surrogates(v) for k, v in value.items()}
+    return value
+
+
+def json_loads(text: str) -> Any:
+    """`json.loads` of JSON that came from the network, lone surrogates made U+FFFD. Raises what
+    `json.loads` raises, and RecursionError for nesting deeper than the stack."""
+    value = json.loads(text)
+    return without_surrogates(value) if "\\u" in text and has_surrogate_escape(text) else value
+
+
+def has_surrogate_escape(text: str) -> bool:
+    """`text` (JSON) escapes a surrogate: perhaps a lone one."""
+    return _SURROGATE_ESCAPE.search(text) is not None

@@ -3,7 +3,10 @@ drawing, approval and recording arrive as callables.
 
 A round streams one reply; when it carries tool calls, each call is shown, approved (or not), run,
 and its result appended as a `tool` message; the next round sends the conversation back. The loop
-ends when a reply has no tool calls, or fails after `max_rounds` rounds of calls.
+ends when a reply has no tool calls, or fails after `max_rounds` rounds of calls. Whatever ends a
+round early (Ctrl-C at the approval question or while a tool runs, an error, a call cut off
+mid-stream, a call to a tool that was never offered) leaves every call with a result, an error
+saying why, so the conversation stays valid to send.
 """
 
 from __future__ import annotations
@@ -235,10 +238,18 @@ def run_rounds(
             with suppress(Exception):
                 finish()
             record(convo, log, reply, exc, scrub)
+            kept = convo.messages[-1] if convo.messages else None
+            if kept is not None and kept.role == "assistant" and kept.tool_calls:
+                # A call cut off mid-stream will never run; the conversation must stay valid.
+                answer_unanswered(convo, log, kept.tool_calls, set(), _why_not_run(exc, scrub))
             raise
         finish()
         record(convo, log, reply, None, scrub)
         calls = [c for c in reply.tool_calls if c.name != STRUCTURED_TOOL]
+        if tools is None and calls:
+            # Calls to tools that were never offered: answered, so the next turn can be sent.
+            why = "not run: no tools are available in this conversation"
+            answer_unanswered(convo, log, calls, set(), why)
         if tools is None or not calls:
             return replies
         if len(replies) > tools.max_rounds:
@@ -246,14 +257,51 @@ def run_rounds(
                 f"the model was still calling tools after {tools.max_rounds} rounds",
                 hint="raise the limit with --max-rounds",
             )
-        for call in calls:
-            on_call(call)
-            result = tools.execute(call)
-            on_result(result)
-            message = tool_message(result)
-            convo.messages.append(message)
-            log.user(convo, message)
+        answered: set[str] = set()
+        try:
+            for call in calls:
+                on_call(call)
+                result = tools.execute(call)
+                on_result(result)
+                message = tool_message(result)
+                convo.messages.append(message)
+                answered.add(call.id)
+                log.user(convo, message)
+        except BaseException as exc:
+            # Ctrl-C at the approval prompt or while a tool runs, or an error: every call of the
+            # reply still gets a result, so the conversation stays valid to send.
+            answer_unanswered(convo, log, calls, answered, _why_not_run(exc, scrub))
+            raise
         convo.tools = tools.prune(convo.tools)
+
+
+CANCELLED = "cancelled by the user: the tool was not run"
+
+
+def _why_not_run(exc: BaseException, scrub: Callable[[str], str]) -> str:
+    if isinstance(exc, KeyboardInterrupt | Interrupted):
+        return CANCELLED
+    reason = exc.message if isinstance(exc, MlchatError) else str(exc) or type(exc).__name__
+    return f"not run: {scrub(reason)}"
+
+
+def answer_unanswered(
+    convo: Conversation,
+    log: TurnLog,
+    calls: Sequence[ToolCall],
+    answered: set[str],
+    why: str,
+) -> None:
+    """Give every call of `calls` not in `answered` an error result saying `why`, in the
+    conversation and the log: both APIs reject a tool call without its result."""
+    for call in calls:
+        if call.id in answered:
+            continue
+        message = Message("tool", why, tool_call_id=call.id, is_error=True)
+        convo.messages.append(message)
+        answered.add(call.id)
+        with suppress(Exception):
+            log.user(convo, message)
 
 
 def tool_message(result: toolmod.ToolResult) -> Message:

@@ -27,6 +27,7 @@ from typing import Any
 
 from mlchat import schema, toolproc
 from mlchat.errors import UsageError
+from mlchat.text import json_loads
 from mlchat.types import ImagePart, ToolCall, ToolSpec
 
 DEFAULT_TIMEOUT = 30.0
@@ -200,7 +201,7 @@ def parse_arguments(text: str, parameters: Mapping[str, Any]) -> tuple[Any, str 
     model sends (3,000 levels of nesting, a 400-digit number against `maximum`, a 5,000-digit
     one) is an answer here, never an exception: the model is told and the conversation goes on."""
     try:
-        args = json.loads(text) if text.strip() else {}
+        args = json_loads(text) if text.strip() else {}
     except RecursionError:
         return None, "the arguments are nested too deeply"
     except ValueError as exc:  # incl. ints past Python's digit limit

@@ -35,8 +35,18 @@ from mlchat.providers import get_provider
 from mlchat.runtime import Runtime
 from mlchat.session import Conversation, Reply, TurnLog
 from mlchat.toolloop import ToolSession, run_rounds
-from mlchat.types import ChatRequest, Message, StreamEvent, ToolSpec
+from mlchat.types import (
+    ChatRequest,
+    Message,
+    ReasoningDelta,
+    RefusalDelta,
+    StreamEvent,
+    TextDelta,
+    ToolCallDelta,
+    ToolSpec,
+)
 from mlchat.ui.render import NullRenderer, ReasoningMode, Renderer, make_renderer
+from mlchat.ui.spinner import Spinner
 from mlchat.ui.toolcalls import show_call, show_result, show_server_tool
 
 if TYPE_CHECKING:
@@ -82,6 +92,7 @@ class Turn:
         extra_tools: tuple[ToolSpec, ...] = (),
         replying: Callable[[], AbstractContextManager[None]] = nullcontext,
         on_stderr: bool = False,
+        length_hint: str | None = None,
         numbered: bool = False,
     ) -> None:
         self.rt = rt
@@ -97,10 +108,13 @@ class Turn:
         self.extra_tools = extra_tools
         self.replying = replying
         self.on_stderr = on_stderr  # the reply is drawn on stderr (`ask -x`: stdout gets the code)
+        # What to do about a reply cut off by the length limit (said after the warning).
+        self.length_hint = length_hint
         self.numbered = numbered  # code blocks show their numbers (the chat's /copy N, /run N)
         self.replies: list[Reply] = []  # every round's reply, kept even when a later one fails
         self.results: list[ToolResult] = []
         self._renderers: list[Renderer] = []
+        self._spinner = Spinner(None)
 
     def run(self, text: str | Message | None) -> None:
         convo = self.convo
@@ -123,6 +137,11 @@ class Turn:
 
         @contextmanager
         def open_stream(req: ChatRequest) -> Iterator[Iterator[StreamEvent]]:
+            # A sign of waiting on a terminal's stderr until the first content arrives (_sink).
+            self._spinner = Spinner.for_terminal(
+                self.rt.err, env=self.rt.env, tty=bool(self.rt.stderr_tty)
+            )
+            self._spinner.start()
             try:
                 with (
                     self.replying(),
@@ -130,6 +149,7 @@ class Turn:
                 ):
                     yield events
             finally:
+                self._spinner.stop()
                 save_question()  # the request failed, or was interrupted, before it left
 
         try:
@@ -148,6 +168,15 @@ class Turn:
             )
         finally:
             save_question()  # nothing was sent at all
+        if any(r.usage is not None and r.usage.rejected for r in self.replies):
+            self.rt.warn(
+                "the service reported a token count that is no sane number; it is left out "
+                "of the usage and the cost"
+            )
+        last = self.last
+        if last is not None and last.finish_reason == "length":
+            hint = f"; {self.length_hint}" if self.length_hint else ""
+            self.rt.warn(f"the reply stopped at the max_tokens limit: it is cut off{hint}")
 
     @property
     def last(self) -> Reply | None:
@@ -188,6 +217,8 @@ class Turn:
         self._renderers.clear()
 
         def feed(ev: StreamEvent) -> None:
+            if isinstance(ev, TextDelta | ReasoningDelta | RefusalDelta | ToolCallDelta):
+                self._spinner.stop()  # before anything is drawn
             with stdout_writes():
                 self._current().feed(ev)
             self.log.progress(self.convo, reply)  # a throttled checkpoint

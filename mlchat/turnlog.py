@@ -9,12 +9,15 @@ goes through the `warn` callback the command gives it.
     convo.add_reply(reply); log.reply(convo, convo.messages[-1], reply, status="ok")
     del convo.messages[-2:]; log.truncate(convo)                     # /undo
 
-Every call makes the saved conversation equal to `convo.messages` (plus the message being
-logged), in one transaction: rows the log wrote that are no longer in the conversation are
-deleted, missing ones are appended. So a write that failed (full disk, locked database) is caught
-up by the next one that succeeds, and /undo, /retry and /edit need nothing but `truncate`.
-Rows written by another process are never deleted. A failed or interrupted reply with no content
-is saved as a record (status and error) that is not part of the conversation.
+Every call makes this process's rows of the saved conversation equal to `convo.messages` (plus
+the message being logged), in one transaction: rows it knows (loaded or written) that are no
+longer in the conversation are deleted, missing ones are appended. So a write that failed (full
+disk, locked database) is caught up by the next one that succeeds, and /undo, /retry and /edit
+need nothing but `truncate`. Rows written by another process are never deleted or rewritten:
+appends go after them, and a truncation that would delete rows another process wrote after
+forks the conversation (a copy of what this process kept, under a new id) and warns. A failed or
+interrupted reply with no content is saved as a record (status and error) that is not part of
+the conversation.
 
 `progress` checkpoints the reply being streamed at most every `checkpoint_every` seconds, as an
 `interrupted` row that `reply` later completes: if the process dies (kill -9, a crash, a closed
@@ -31,7 +34,7 @@ import time
 from collections.abc import Callable
 
 from mlchat.session import Conversation, Reply, ReplyStatus
-from mlchat.store import Entry, Meta, Store, StoreError
+from mlchat.store import Entry, Meta, Store, StoreError, Tx
 from mlchat.types import Message, Usage
 
 CHECKPOINT_EVERY = 1.0
@@ -68,7 +71,8 @@ class StoreLog:
         self._cost = cost
         self._clock = clock
         self._every = checkpoint_every
-        self._saved: dict[str, list[Entry]] = {}
+        self._saved: dict[str, list[Entry]] = {}  # the rows known, by conversation
+        self._own: set[int] = set()  # the rows this log wrote: the only ones it ever rewrites
         self._partial: tuple[str, int] | None = None  # (conversation id, row) being checkpointed
         self._next_checkpoint = math.inf
         self._warned = False
@@ -159,8 +163,11 @@ class StoreLog:
     def _sync(
         self, convo: Conversation, target: list[Message], meta: Meta | None, *, record: bool = False
     ) -> None:
-        """Make the saved conversation equal to `target`; the last message of `target` (or, with
-        `record`, a failure record appended after it) gets `meta`."""
+        """Make this process's rows of the saved conversation equal to `target`; the last message
+        of `target` (or, with `record`, a failure record appended after it) gets `meta`. Rows
+        another process wrote are left alone: appends go after them, and a truncation that
+        would cut before one of them forks the conversation instead."""
+        forked: tuple[str, str] | None = None
         with self.store.transaction() as tx:
             cid = convo.id
             if cid is None or not tx.exists(cid):
@@ -168,35 +175,77 @@ class StoreLog:
                 cid = tx.insert_conversation(convo, cid)
                 entries: list[Entry] = []
             else:
-                known = self._saved.get(cid)
-                entries = list(known) if known is not None else tx.entries(cid)
+                entries = self._known(tx, convo, cid)
                 tx.touch(convo)
             kept = [i for i, e in enumerate(entries) if e.message is not None]
             same = 0
-            while (
-                same < len(kept)
-                and same < len(target)
-                and entries[kept[same]].message == target[same]
-            ):
+            # Messages are immutable and a conversation keeps those it saved, so the saved prefix
+            # is almost always the very same objects: `is` first, so that a long chat's turns
+            # stay flat (== on every message costs ~1 ms a write at 1,000 messages).
+            limit = min(len(kept), len(target))
+            while same < limit:
+                saved = entries[kept[same]].message
+                if saved is not target[same] and saved != target[same]:
+                    break
                 same += 1
             if same < len(kept):
                 cut = kept[same]
-                tx.delete_messages([e.row for e in entries[cut:]])
-                del entries[cut:]
+                known = {e.row for e in entries}
+                if tx.written_after(cid, entries[cut].row, known):
+                    # Someone else has written since: their rows follow the ones this would
+                    # delete. The conversation stays whole; this one goes on in a copy.
+                    old, cid = cid, tx.insert_conversation(convo)
+                    forked = (old, cid)
+                    copies = []
+                    for i in range(same):
+                        entry = entries[kept[i]]
+                        assert entry.message is not None
+                        copies.append(
+                            Entry(tx.copy_message(entry.row, cid, entry.message), entry.message)
+                        )
+                    entries = copies
+                    kept = list(range(same))
+                    self._own.update(e.row for e in copies)
+                else:
+                    tx.delete_messages([e.row for e in entries[cut:]])
+                    del entries[cut:]
             for i in range(same, len(target)):
                 last = i == len(target) - 1 and meta is not None and not record
                 row = tx.insert_message(
                     cid, target[i], meta if last and meta else _meta_of(target[i])
                 )
                 entries.append(Entry(row, target[i]))
+                self._own.add(row)
             if meta is not None and not record and same == len(target) and target:
-                # The message is already saved (an unchanged checkpoint): complete its row.
-                tx.update_message(entries[kept[same - 1]].row, target[-1], meta)
+                # The message is already saved (an unchanged checkpoint): complete its row, when
+                # it is this process's own.
+                row = entries[kept[same - 1]].row
+                if row in self._own:
+                    tx.update_message(row, target[-1], meta)
             if record and meta is not None:
                 empty = Message("assistant", "", interrupted=True)
-                entries.append(Entry(tx.insert_message(cid, empty, meta), None))
+                row = tx.insert_message(cid, empty, meta)
+                entries.append(Entry(row, None))
+                self._own.add(row)
+        if forked is not None:
+            convo.name = None
+            convo.seen_rows = frozenset()
+            self._warn(
+                f"another process has written to conversation {forked[0]} since this chat "
+                f"last saved it; it is left whole, and this chat goes on as a new "
+                f"conversation {forked[1]}"
+            )
         convo.id = cid
         self._saved[cid] = entries
+
+    def _known(self, tx: Tx, convo: Conversation, cid: str) -> list[Entry]:
+        """The rows of conversation `cid` this process knows: the ones it wrote, and the ones
+        that were there when `convo` was loaded."""
+        known = self._saved.get(cid)
+        if known is not None:
+            return list(known)
+        seen = convo.seen_rows if convo.id == cid else frozenset()
+        return [e for e in tx.entries(cid) if e.row in seen]
 
     def _price(self, model: str, usage: Usage | None) -> float | None:
         if self._cost is None or usage is None:

@@ -336,6 +336,9 @@ class Usage:
     output_tokens: int | None = None
     cached_tokens: int | None = None
     cache_write_tokens: int | None = None
+    # The service sent a count that is no sane number (negative, not an integer, above 10^12):
+    # it was left out, and the user is told.
+    rejected: bool = False
 
     @property
     def total_tokens(self) -> int | None:
@@ -352,6 +355,7 @@ class Usage:
             other.cache_write_tokens
             if other.cache_write_tokens is not None
             else self.cache_write_tokens,
+            self.rejected or other.rejected,
         )
 
 

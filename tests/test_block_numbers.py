@@ -67,3 +67,15 @@ def test_a_narrow_block_drops_the_number() -> None:
 
     assert [s.text for s in pad_line(8, Style(), "[1]")] == ["    ", "[1]", " "]
     assert [s.text for s in pad_line(4, Style(), "[1]")] == ["    "]
+
+
+def test_a_long_fence_in_a_list_keeps_one_number_across_its_pieces() -> None:
+    # Past 8 KiB the renderer commits the list item in pieces, closing and reopening its fence
+    # (ui/blocks.py): the pieces are one block, so each shows the same number.
+    body = "\n".join(f"   line {i} " + "x" * 60 for i in range(400))
+    text = f"1. Step:\n\n   ```bash\n{body}\n   ```\n2. Done.\n\n```sh\nls\n```\n\n- and\n\n"
+    text += "  ```py\n  x\n  ```\n"
+    shown = render(text, numbered=True, size=50)
+    numbers = [int(n) for n in re.findall(r"\[(\d+)\] *$", shown, flags=re.M)]
+    assert len(numbers) > 3 and set(numbers[:-2]) == {1}
+    assert numbers[-2:] == [2, 3] and len(fences(text)) == 3

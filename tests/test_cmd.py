@@ -174,3 +174,13 @@ def test_a_noted_run_quotes_the_command_and_its_output() -> None:
     assert note.endswith("````\n```py\nx\n```\n````")
     long = Ran("yes", 141, "y\n" * 20_000).note()
     assert "its last 16,000 characters" in long and len(long) < 16_300
+
+
+def test_no_prompt_is_a_usage_error_before_any_request(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    r = invoke(["cmd"], env=env, stdin_tty=True, stdout_tty=True)
+    assert (r.code, r.out) == (2, "")
+    assert r.err.startswith("mlchat: error: no prompt: say what the command should do")
+    assert 'mlchat cmd "find files' in r.err
+    assert emulator.requests == []

@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -627,6 +627,85 @@ def test_no_server_process_is_left_after_an_interrupt(
     assert proc.returncode == code, err
     assert "Traceback" not in err
     assert all_gone(pids)
+
+
+def test_ctrl_c_in_a_terminal_chat_stops_the_call_and_the_chat_goes_on(
+    emulator: Emulator, pids: Path
+) -> None:
+    """`chat` through the real entry point on a pseudo-terminal: Ctrl-C while a tool call
+    hangs ends that turn only; the server still answers the next call, and when the chat ends
+    (Ctrl-D) no server process is left."""
+    import pty
+
+    write_config(stdio_table("demo"))
+    marker = Path(f"{pids}.hang")
+    emulator.script(
+        Reply.chat("", tool_calls=[call("demo__hang")], finish_reason="tool_calls"),
+        Reply.chat(
+            "", tool_calls=[call("demo__echo", {"text": "after"}, "c2")], finish_reason="tool_calls"
+        ),
+        Reply.chat("all good"),
+    )
+    env = {**os.environ, **env_with(emulator), "PYTHONPATH": str(SERVER.parent.parent)}
+    env["MCP_TEST_PIDS"] = str(pids)
+    main, replica = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlchat", "chat", "--mcp", "demo", "-y"],
+        env=env,
+        stdin=replica,
+        stdout=replica,
+        stderr=replica,
+        start_new_session=True,
+    )
+    os.close(replica)
+    screen = Screen(main)
+    try:
+        screen.wait(lambda: screen.prompts >= 1)
+        os.write(main, b"hang\r")
+        screen.wait(marker.exists)
+        proc.send_signal(signal.SIGINT)
+        screen.wait(lambda: b"interrupted" in screen.seen and screen.prompts >= 2)
+        os.write(main, b"again\r")
+        screen.wait(lambda: b"all good" in screen.seen and screen.prompts >= 3)
+        os.write(main, b"\x04")
+        screen.wait(lambda: proc.poll() is not None)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(main)
+    assert proc.returncode == 0, screen.seen
+    assert b"Traceback" not in screen.seen
+    assert emulator.requests[-1].json["messages"][-1]["content"] == "demo says: after"
+    assert len(server_pids(pids)) == 2  # the same server (and its child) answered after Ctrl-C
+    assert all_gone(pids)
+
+
+class Screen:
+    """What a chat on a pseudo-terminal has written, read as it comes; the cursor position
+    requests of prompt_toolkit (one per prompt) are answered, and counted as prompts."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.seen = b""
+        self.prompts = 0
+
+    def wait(self, done: Callable[[], bool], timeout: float = 30.0) -> None:
+        import select
+
+        deadline = time.monotonic() + timeout
+        while not done():
+            assert time.monotonic() < deadline, self.seen[-2000:]
+            if not select.select([self.fd], [], [], 0.05)[0]:
+                continue
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:  # the child has exited and closed the terminal
+                time.sleep(0.05)
+                continue
+            self.seen += chunk
+            for _ in range(chunk.count(b"\x1b[6n")):
+                self.prompts += 1
+                os.write(self.fd, b"\x1b[1;1R")
 
 
 @pytest.mark.parametrize("args", [["ask", "--mcp", "demo", "-y", "x"], ["mcp", "list"]])

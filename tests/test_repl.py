@@ -719,10 +719,11 @@ def test_history_shows_escape_sequences_escaped(emulator: Emulator) -> None:
     )
     c = chat(emulator, "hi", "again", "/history")
     shown = "^[]0;pwned^G^[[2J<U+009B>6n"
-    assert c.out.splitlines()[-3:] == [
+    assert c.out.splitlines()[-4:] == [
         f"  2 model nm{shown}()",
-        "  3 you   again",
-        f"  4 model said {shown}",
+        "  3 tool  not run: no tools are available in this conversation",  # answered: valid
+        "  4 you   again",
+        f"  5 model said {shown}",
     ]
     history = c.out[c.out.index("  1 you") :]
     assert "\x1b" not in history and "\x07" not in history and "\u009b" not in history

@@ -410,18 +410,46 @@ def test_truncate_undo_retry_and_edit_leave_the_conversation_as_the_truth(
     assert [h.text for h in store.search("a2")] == []  # deleted rows leave the index too
 
 
-def test_truncate_never_deletes_rows_written_by_another_process(store: Store, db: Path) -> None:
-    a = StoreLog(store, Warnings())
+def test_truncate_before_another_process_rows_forks(store: Store, db: Path) -> None:
+    warnings = Warnings()
+    a = StoreLog(store, warnings)
     convo = Conversation(model="m")
+    turn(a, convo, "first", "reply")
     turn(a, convo, "mine", "reply")
-    assert convo.id is not None
+    old = convo.id
+    assert old is not None
     with Store.open(db) as other_store:
         b = StoreLog(other_store, Warnings())
-        theirs = other_store.find(convo.id)
+        theirs = other_store.find(old)
         turn(b, theirs, "theirs", "their reply")
-    del convo.messages[:]
+    del convo.messages[2:]  # /undo: "mine" and its reply, which "theirs" follows
     a.truncate(convo)
-    assert [r["content"] for r in rows(db, convo.id)] == ["theirs", "their reply"]
+    assert [r["content"] for r in rows(db, old)] == [
+        "first", "reply", "mine", "reply", "theirs", "their reply"
+    ]  # fmt: skip
+    assert convo.id is not None and convo.id != old
+    assert [r["content"] for r in rows(db, convo.id)] == ["first", "reply"]
+    assert rows(db, convo.id)[1]["input_tokens"] == 3  # copied whole, usage and all
+    assert any(f"goes on as a new conversation {convo.id}" in w for w in warnings)
+    turn(a, convo, "next", "reply")
+    assert [r["content"] for r in rows(db, convo.id)][2:] == ["next", "reply"]
+    assert len(rows(db, old)) == 6
+
+
+def test_truncate_after_another_process_rows_deletes_only_its_own(store: Store, db: Path) -> None:
+    a = StoreLog(store, Warnings())
+    convo = Conversation(model="m")
+    turn(a, convo, "first", "reply")
+    assert convo.id is not None
+    with Store.open(db) as other_store:
+        theirs = other_store.find(convo.id)
+        turn(StoreLog(other_store, Warnings()), theirs, "theirs", "their reply")
+    turn(a, convo, "mine", "reply")
+    del convo.messages[2:]  # /undo: "mine" and its reply, written after "theirs"
+    a.truncate(convo)
+    assert [r["content"] for r in rows(db, convo.id)] == [
+        "first", "reply", "theirs", "their reply"
+    ]  # fmt: skip
 
 
 def test_a_conversation_deleted_elsewhere_is_saved_again_whole(store: Store, db: Path) -> None:

@@ -6,16 +6,24 @@ nested list stays a list)."""
 
 from __future__ import annotations
 
+import io
+import os
 import random
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console
 
 from mlchat.types import TextDelta
-from mlchat.ui.blocks import HELD, PIECE, TABLE_ROWS, Blocks
-from mlchat.ui.markdown import MarkdownRenderer
-from tests.test_ui_render import Clock, Screen, Term, as_seen, console
+from mlchat.ui.blocks import HELD, PIECE, TABLE_PIECE, TABLE_ROWS, Blocks
+from mlchat.ui.markdown import CPU_SHARE, MAX_INTERVAL, REFRESH_INTERVAL, MarkdownRenderer
+from mlchat.ui.screen import Screen as UIScreen
+from mlchat.ui.thoughts import Thoughts
+from tests.test_ui_render import Clock, Screen, Term, as_seen, console, one_shot, stripped
 
 WORDS = [
     "lorem",
@@ -124,19 +132,27 @@ def test_a_table_that_never_ends_repeats_its_header() -> None:
     header = ["| n | square | note |", "|---|-------:|:----|"]
     rows = [f"| {i} | {i * i} | {words(20, i)} |" for i in range(3000)]
     blocks, most = run("\n".join(header + rows) + "\n")
-    assert most <= 2 * PIECE
-    assert len(blocks.out) > 10
+    assert most <= 2 * PIECE  # the tail holds only the header and the last rows
+    assert len(blocks.out) > 4
     seen: list[str] = []
     for _, piece in blocks.out:
+        assert len(piece) <= TABLE_PIECE
         lines = piece.split("\n")
         assert lines[:2] == header
         seen += lines[2:]
     assert seen == rows
     # Each piece is drawn as a table, its rows under the header.
-    out, _, _ = stream("\n".join(header + rows[:400]) + "\n")
+    out, _, _ = stream("\n".join(header + rows[:1000]) + "\n")
     assert len(re.findall(r"^ n +square +note$", out, re.M)) > 1
-    for i in (0, 199, 399):
+    for i in (0, 499, 999):
         assert re.search(rf"^ {i} +{i * i} ", out, re.M)
+
+
+def test_a_table_longer_than_a_piece_is_still_one_table() -> None:
+    text = "| n | square |\n|---|---:|\n" + "".join(f"| {i} | {i * i} |\n" for i in range(600))
+    assert PIECE < len(text) < TABLE_PIECE
+    out, _, _ = stream(text)
+    assert stripped(out) == one_shot(text)
 
 
 def test_a_code_line_that_never_ends_streams_as_code() -> None:
@@ -214,3 +230,95 @@ def test_a_long_table_is_drawn_live_as_its_header_and_last_rows() -> None:
     assert tail == header + rows[-2:] + ["| 100 | 1"]
     blocks.finish()
     assert blocks.out == [("md", "\n".join([*header, *rows, "| 100 | 1"]))]
+
+
+# -- any shape: random Markdown-ish text, randomly chunked ---------------------------------------
+
+_FRAGMENTS = [
+    "word ",
+    "**bold** ",
+    "`code` ",
+    "\n",
+    "\n\n",
+    "- ",
+    "    ",
+    "  ",
+    "1. ",
+    "# ",
+    "> ",
+    "| a | b |",
+    "|---|---|",
+    "```",
+    "~~~",
+    "\t",
+    "\r\n",
+    "x" * 500,
+    ("lorem " * 200),
+]
+_THOROUGH = os.environ.get("HYPOTHESIS_PROFILE") == "thorough"
+_EXAMPLES = int(os.environ.get("HYPOTHESIS_EXAMPLES", "3000")) if _THOROUGH else 15
+
+
+@settings(max_examples=_EXAMPLES, deadline=None, database=None)
+@given(
+    parts=st.lists(st.sampled_from(_FRAGMENTS), min_size=1, max_size=60),
+    repeat=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_any_shape_keeps_the_tail_bounded(parts: list[str], repeat: int, seed: int) -> None:
+    text = "".join(parts) * repeat
+    while len(text) < 3 * PIECE:  # long enough for pieces to be cut
+        text += text
+    blocks = Blocks()
+    rnd = random.Random(seed)
+    i = 0
+    while i < len(text):
+        n = rnd.choice((1, 7, 300, 5000))
+        blocks.feed(text[i : i + n])
+        i += n
+        _, tail = blocks.tail()
+        assert sum(len(line) + 1 for line in tail) <= 2 * PIECE + 2 * HELD + 16
+    blocks.finish()
+    # Nothing lost: every non-blank character arrives in some piece, in order.
+    shown = "".join(piece for _, piece in blocks.out)
+    kept = iter(shown)
+    assert all(ch in kept for ch in text if not ch.isspace() and ch not in "`~|-")
+
+
+def test_reasoning_in_full_that_never_ends_a_line_is_committed_in_pieces() -> None:
+    term = Term(60, 12)
+    clock = Clock()
+    thoughts = Thoughts(
+        UIScreen(console(Screen(term), live=True, width=60, height=12), True), clock, full=True
+    )
+    text = " ".join(f"t{i}" for i in range(20000))
+    for piece in pieces(text):
+        clock.now += 0.1
+        thoughts.feed(piece)
+        thoughts.draw()
+        assert sum(len(p) for p in thoughts._parts) <= PIECE
+    thoughts.end()
+    thoughts.close()
+    *lines, summary = term.transcript.splitlines()
+    assert summary.startswith("thought for ")
+    assert [w for line in lines for w in line.removeprefix("│ ").split()] == text.split()
+
+
+def test_a_costly_redraw_spaces_out_the_next() -> None:
+    clock = Clock()
+
+    class Costly(Console):
+        def render(self, *args: Any, **kwargs: Any) -> Any:
+            clock.now += 0.02  # rendering costs 20 ms
+            return super().render(*args, **kwargs)
+
+    con = Costly(file=io.StringIO(), width=60, height=24, force_terminal=True, _environ={})
+    renderer = MarkdownRenderer(con, clock=clock)
+    for i in range(300):
+        clock.now += 0.01
+        renderer.feed(TextDelta(f"w{i} "))
+    # 3 s of stream and more: every 1/12 s would be over 36 redraws; 50 x 20 ms apart, a few.
+    elapsed = clock.now - 100
+    assert 2 <= renderer.refreshes <= elapsed / min(MAX_INTERVAL, CPU_SHARE * 0.02) + 2
+    assert elapsed / renderer.refreshes > 10 * REFRESH_INTERVAL
+    renderer.finish()

@@ -173,6 +173,12 @@ type = "object"
 BROKEN = {
     "delta-never-started": [MESSAGE_START, TEXT_START, text_delta("Half an "), text_delta("x", 3)],
     "started-twice": [MESSAGE_START, TEXT_START, text_delta("Half an "), TEXT_START],
+    "started-out-of-order": [
+        MESSAGE_START,
+        named("content_block_start", {"index": 1, "content_block": {"type": "text"}}),
+        text_delta("Half an ", 1),
+        TEXT_START,
+    ],
     "delta-after-stop": [
         MESSAGE_START,
         TEXT_START,
@@ -478,6 +484,20 @@ def test_lone_surrogates_in_text_and_error(env: dict[str, str], emulator: Emulat
     r = invoke(["ask", "--json", "q"], env=env)
     assert r.code == 4
     assert json.loads(r.out)["error"]["message"] == "HTTP 400: bad \ufffd thing"
+
+
+@pytest.mark.parametrize("api", APIS)
+def test_lone_surrogates_in_tool_arguments(
+    env: dict[str, str], emulator: Emulator, api: str
+) -> None:
+    # The arguments are JSON text that escapes a lone surrogate: found by the fuzz suite.
+    calls = [{"id": "c1", "name": "get_weather", "arguments": '{"city": "Par\\ud800is"}'}]
+    emulator.script(Reply.chat(tool_calls=calls))
+    r = invoke(["ask", "--api", api, "--json", "q"], env=env)
+    assert r.code == 0, r.err
+    (call,) = json.loads(r.out)["tool_calls"]
+    assert call["arguments"] == {"city": "Par\ufffdis"}
+    assert "\\ud800" not in r.out
 
 
 @pytest.mark.parametrize(

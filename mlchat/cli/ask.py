@@ -310,6 +310,7 @@ def run(
             on_stderr=extract is not None,
             request_options=request_options,
             extra_tools=fmt.extra_tools(convo.dialect) if fmt is not None else (),
+            length_hint="raise the limit with --max-tokens",
         )
         try:
             turn.run(text)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mlchat import signals
 from mlchat.cli import common, role_use, tooling
 from mlchat.cli import mcp as mcp_cmd
 from mlchat.cli import options as o
@@ -79,7 +80,9 @@ def chat(
     from mlchat import config, models, prices
 
     rt = common.runtime(ctx)
-    with boundary(rt):
+    # SIGTERM and SIGHUP unwind like Ctrl-C (the partial reply kept and saved, the terminal
+    # restored), then end the chat with 143 / 129.
+    with boundary(rt), signals.interrupts():
         flags = o.flags(ctx.params)
         reasoning = o.reasoning_mode(show_reasoning, hide_reasoning)
         if continue_ and session is not None:

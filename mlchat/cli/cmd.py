@@ -11,6 +11,7 @@ from mlchat.cli import attaching, common, role_use
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
+from mlchat.errors import UsageError
 
 HELP = doc(
     """Ask for a shell command, then edit it, and run it or not.
@@ -83,9 +84,12 @@ def cmd(
         active = role_use.use(rt, role or "shell", param)
         flags = role_use.flags_with(active, flags)
         s = common.resolve_model(rt, common.settings(rt, flags))
-        text = read_prompt(
-            rt, s, prompt, None, attaching.limits(s, None, None), required=active.needs_input
-        )
+        text = read_prompt(rt, s, prompt, None, attaching.limits(s, None, None), required=False)
+        if active.needs_input and not text.content.strip():
+            raise UsageError(
+                "no prompt: say what the command should do, as an argument or on stdin",
+                hint='mlchat cmd "find files over 100 MB changed this week"',
+            )
         interactive = bool(rt.stdin_tty and rt.stdout_tty) and not print_only
         from mlchat.clipboard import copy_to_clipboard
         from mlchat.shellmode import CommandMode

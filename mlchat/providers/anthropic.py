@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from mlchat.errors import IncompleteReply, ProtocolError
-from mlchat.providers.common import as_dict, count, loads, raise_if_error
+from mlchat.providers.common import as_dict, count, insane, loads, raise_if_error
 from mlchat.sse import SSEEvent
 from mlchat.types import (
     PROGRESS,
@@ -287,16 +287,15 @@ def _usage(value: Any) -> Usage | None:
     usage = as_dict(value)
     if usage is None:
         return None
-    inp = count(usage.get("input_tokens"))
-    out = count(usage.get("output_tokens"))
-    read = count(usage.get("cache_read_input_tokens"))
-    write = count(usage.get("cache_creation_input_tokens"))
+    raw = [usage.get(k) for k in ("input_tokens", "output_tokens", "cache_read_input_tokens")]
+    raw.append(usage.get("cache_creation_input_tokens"))
+    inp, out, read, write = (count(v) for v in raw)
     if inp is None and out is None and read is None and write is None:
-        return None
+        return Usage(rejected=True) if insane(*raw) else None
     total = None
     if inp is not None or read is not None or write is not None:
         total = (inp or 0) + (read or 0) + (write or 0)
-    return Usage(total, out, read or None, write or None)
+    return Usage(total, out, read or None, write or None, rejected=insane(*raw))
 
 
 class _Block:
@@ -313,8 +312,8 @@ class AnthropicStream:
     """Decodes `message_start` … `message_stop`, keyed by each event's `type`.
 
     The block protocol is checked: a delta or stop for a block that was never started (or has
-    ended), a block started twice, or a delta of the wrong kind for its block is a ProtocolError,
-    never silently an empty or misattributed reply."""
+    ended), a block started twice or after a later one, or a delta of the wrong kind for its
+    block is a ProtocolError, never silently an empty or misattributed reply."""
 
     def __init__(self) -> None:
         self.stop_reason: str | None = None
@@ -365,7 +364,13 @@ class AnthropicStream:
             if usage is not None:
                 # message_start's output count is a placeholder (1); the real one comes last.
                 events.append(
-                    Usage(usage.input_tokens, None, usage.cached_tokens, usage.cache_write_tokens)
+                    Usage(
+                        usage.input_tokens,
+                        None,
+                        usage.cached_tokens,
+                        usage.cache_write_tokens,
+                        rejected=usage.rejected,
+                    )
                 )
             return events
         if kind == "content_block_start":
@@ -396,6 +401,11 @@ class AnthropicStream:
         index = raw if isinstance(raw, int) and not isinstance(raw, bool) else 0
         if index in self._blocks:
             raise ProtocolError(f"the stream started content block {index} twice")
+        last = max(self._blocks, default=-1)
+        if index < last:  # a gap is let be (a relay may leave out a block), going back is not
+            raise ProtocolError(
+                f"the stream started content block {index} after content block {last}"
+            )
         block = as_dict(body.get("content_block")) or {}
         btype = str(block.get("type", ""))
         self._blocks[index] = _Block(btype, block)

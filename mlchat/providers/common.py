@@ -23,7 +23,7 @@ from mlchat.errors import (
     RequestRejected,
     ServerError,
 )
-from mlchat.text import clip
+from mlchat.text import clip, has_surrogate_escape, without_surrogates
 from mlchat.types import ModelInfo
 
 KEY_HINT = "set MODELSLAB_API_KEY or run `mlchat key set`"
@@ -32,8 +32,6 @@ MAX_WAIT = 7 * 24 * 3600.0  # a longer wait asked by a server is taken as a week
 _HUGE = 1e15  # numbers of seconds are capped here before any arithmetic
 MAX_DEPTH = 128  # JSON from the wire nested deeper than this is refused
 MAX_COUNT = 10**12  # a token count above this is nonsense, and ignored
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
 def as_dict(value: Any) -> dict[str, Any] | None:
@@ -55,9 +53,7 @@ def loads(text: str) -> Any:
     if text.count("[") + text.count("{") > MAX_DEPTH and _depth(value) > MAX_DEPTH:
         # Python could hold it, but every later json.dumps or walk of it would risk the stack.
         raise ProtocolError(f"the service sent JSON nested over {MAX_DEPTH} deep")
-    if "\\u" in text and _SURROGATE_ESCAPE.search(text):
-        return _no_surrogates(value)
-    return value
+    return without_surrogates(value) if "\\u" in text and has_surrogate_escape(text) else value
 
 
 def _depth(value: Any) -> int:
@@ -76,14 +72,9 @@ def _depth(value: Any) -> int:
     return deepest
 
 
-def _no_surrogates(value: Any) -> Any:
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, list):
-        return [_no_surrogates(v) for v in value]
-    if isinstance(value, dict):
-        return {_no_surrogates(k): _no_surrogates(v) for k, v in value.items()}
-    return value
+def insane(*values: Any) -> bool:
+    """Whether any of `values` (token counts from the wire) was given but is no sane count."""
+    return any(v is not None and count(v) is None for v in values)
 
 
 def count(value: Any) -> int | None:

@@ -19,6 +19,7 @@ from mlchat.providers.common import (
     as_dict,
     content_text,
     count,
+    insane,
     loads,
     raise_if_error,
 )
@@ -135,7 +136,7 @@ def _message(m: Message) -> dict[str, Any]:
     if m.role == "tool":
         return {"role": "tool", "tool_call_id": m.tool_call_id or "", "content": m.content}
     out: dict[str, Any] = {"role": m.role, "content": m.content}
-    if m.images:
+    if m.parts and m.images:  # `parts` first: every message of a long chat, on every turn
         out["content"] = [_part(chunk) for chunk in wire_chunks(m)]
     if m.tool_calls:
         out["content"] = m.content or None
@@ -179,13 +180,15 @@ def _usage(value: Any) -> Usage | None:
     usage = as_dict(value)
     if usage is None:
         return None
-    prompt = count(usage.get("prompt_tokens", usage.get("input_tokens")))
-    completion = count(usage.get("completion_tokens", usage.get("output_tokens")))
+    raw_prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
+    raw_completion = usage.get("completion_tokens", usage.get("output_tokens"))
     details = as_dict(usage.get("prompt_tokens_details")) or {}
+    prompt, completion = count(raw_prompt), count(raw_completion)
     cached = count(details.get("cached_tokens"))
     if cached is not None and prompt is not None:
         cached = min(cached, prompt)
-    return Usage(prompt, completion, cached or None)
+    rejected = insane(raw_prompt, raw_completion, details.get("cached_tokens"))
+    return Usage(prompt, completion, cached or None, rejected=rejected)
 
 
 def _tool_delta(value: Any, position: int) -> list[StreamEvent]:

@@ -166,6 +166,10 @@ def cmd_retry(repl: Repl, arg: str) -> None:
     repl.send(None)
 
 
+def cmd_continue(repl: Repl, arg: str) -> None:
+    repl.continue_reply()
+
+
 def cmd_undo(repl: Repl, arg: str) -> None:
     dropped = repl.convo.undo()
     if not dropped:
@@ -429,6 +433,7 @@ COMMANDS: dict[str, Command] = {
     "params": Command(cmd_params, "", "show the sampling parameters"),
     "clear": Command(cmd_clear, "", "start a new conversation (settings stay)"),
     "retry": Command(cmd_retry, "", "regenerate the last reply"),
+    "continue": Command(cmd_continue, "", "ask for the rest of a reply that was cut off"),
     "undo": Command(cmd_undo, "", "drop the last exchange"),
     "edit": Command(cmd_edit, "", "edit the last message; sending it replaces the exchange"),
     "copy": Command(cmd_copy, "[N]", "copy the last reply, or its Nth code block"),

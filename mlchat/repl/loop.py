@@ -26,11 +26,12 @@ from mlchat.repl.commands import COMMANDS, Leave
 from mlchat.repl.complete import Candidate, completions
 from mlchat.repl.reader import LineReader, default_reader
 from mlchat.runtime import Runtime
-from mlchat.session import Conversation, NullLog, TurnLog
+from mlchat.session import Conversation, NullLog, ReplyStatus, TurnLog
+from mlchat.signals import Terminated
 from mlchat.text import escape_controls, first_line
 from mlchat.toolloop import ToolSession
 from mlchat.turn import Turn
-from mlchat.types import Usage
+from mlchat.types import Message, Usage
 from mlchat.ui.errors import report
 from mlchat.ui.render import ReasoningMode
 
@@ -45,6 +46,13 @@ class SessionStore(Protocol):
     def save_as(self, convo: Conversation, name: str) -> None: ...
 
     def find(self, ref: str) -> Conversation: ...
+
+
+# What /continue sends (never saved): the reply it gets is joined to the last one.
+CONTINUE_PROMPT = (
+    "Your last reply was cut off. Continue exactly where it stopped, without repeating "
+    "anything and without any preamble."
+)
 
 
 def _no_models() -> list[str]:
@@ -124,11 +132,14 @@ class Repl:
             self.rt.note(
                 f"mlchat · {self.convo.model} · /help lists commands · Ctrl-D or /exit leaves"
             )
+            self.note_resumed()
         while True:
             prefill, self.prefill = self.prefill, ""
             editing, self.edit_from = self.edit_from, None
             try:
                 text = reader.read(prefill)
+            except Terminated:
+                raise  # SIGTERM, SIGHUP: the chat ends (the error boundary says so)
             except KeyboardInterrupt:
                 if not reader.interactive:
                     return self._interrupted()
@@ -139,12 +150,30 @@ class Repl:
                 self.handle(text, editing)
             except Leave:
                 return self.exit_code
+            except Terminated:
+                raise
             except KeyboardInterrupt:
                 # Ctrl-C outside a reply (e.g. during /tokens): back to the prompt.
                 if not reader.interactive:
                     return self._interrupted()
             if self._stop:
                 return self._interrupted()
+
+    def note_resumed(self) -> None:
+        """Say what a resumed chat (`-c`, `--session`, /load) goes on with: its name or id, its
+        size, and the last exchange in brief."""
+        c = self.convo
+        if c.id is None or not c.messages:
+            return
+        n = len(c.messages)
+        line = f"resumed {c.name or c.id}: {n} message{'s' if n != 1 else ''}"
+        you = next((m for m in reversed(c.messages) if m.role == "user"), None)
+        model = next((m for m in reversed(c.messages) if m.role == "assistant"), None)
+        if you is not None:
+            line += f" · you: {first_line(you.content, 50)}"
+        if model is not None and model.content:
+            line += f" · model: {first_line(model.content, 50)}"
+        self.rt.note(line)
 
     def _interrupted(self) -> int:
         self.rt.note("mlchat: interrupted")
@@ -231,6 +260,14 @@ class Repl:
     def send(self, text: str | None) -> None:
         """Send `text` as the next user message, or with None resend the last one (/retry).
         With tools, rounds of tool calls run until the model answers (toolloop)."""
+        before = self.convo.messages[-1] if self.convo.messages else None
+        if text is not None and before is not None and before.role == "user":
+            # The last message got no reply (it failed, or was interrupted before any): it stays,
+            # and goes with this one, so the model sees both.
+            self.rt.note(
+                f"(your previous message got no reply, so it is sent again with this one: "
+                f"“{first_line(before.content, 40)}”)"
+            )
         # Only while a reply streams: typed-ahead keys are kept, and tool approvals (between
         # rounds) read from a normal terminal.
         reader = self._reader
@@ -244,14 +281,18 @@ class Repl:
             plain=self.plain,
             reasoning=self.reasoning,
             replying=reader.replying if reader is not None else contextlib.nullcontext,
+            length_hint="/continue asks for the rest; /set max_tokens N raises the limit",
             numbered=True,
         )
         interrupted = False
         error: MlchatError | None = None
+        signal: Terminated | None = None
         try:
             turn.run(text)
         except OutputError:
             raise  # stdout is gone: the chat cannot go on
+        except Terminated as exc:
+            interrupted, signal = True, exc
         except KeyboardInterrupt:
             interrupted = True
         except MlchatError as exc:
@@ -263,8 +304,17 @@ class Repl:
 
             self.rt.note(self.usage_line(self.convo.model, total_usage(turn.replies)))
         last = turn.last
+        if signal is not None:
+            if last is not None and last.has_content and self.saving:
+                self.rt.note("(the partial reply is saved)")
+            raise signal  # the chat ends: the error boundary exits with 128 + the signal
         if interrupted:
-            if last is not None and last.has_content:
+            if last is not None and last.finished and last.tool_calls:
+                self.rt.note(
+                    "(interrupted: the tool call was cancelled, and the conversation records "
+                    "it as cancelled)"
+                )
+            elif last is not None and last.has_content:
                 self.rt.note("(interrupted: the partial reply stays in the conversation)")
             else:
                 self.rt.note("(interrupted before any reply: /retry sends your message again)")
@@ -278,6 +328,73 @@ class Repl:
             self.rt.note("(the model refused to answer)")
         if self.rt.stdout_tty:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
+            self.rt.out.flush()
+
+    def continue_reply(self) -> None:
+        """/continue: ask the model to go on from where its last reply stopped, and join the two
+        parts into one reply, in the conversation and the store."""
+        convo = self.convo
+        last = convo.messages[-1] if convo.messages else None
+        if last is None or last.role != "assistant" or not last.content:
+            raise UsageError("nothing to continue: the last message is not a reply with text")
+        keep = len(convo.messages)
+        convo.messages.append(Message("user", CONTINUE_PROMPT))
+        reader = self._reader
+        # The instruction and the second part are never logged as such: only the joined reply.
+        turn = Turn(
+            self.rt,
+            self.client,
+            convo,
+            NullLog(),
+            stream=self.stream,
+            plain=self.plain,
+            reasoning=self.reasoning,
+            replying=reader.replying if reader is not None else contextlib.nullcontext,
+            length_hint="/continue asks for more",
+            numbered=True,
+        )
+        interrupted = False
+        error: MlchatError | None = None
+        signal: Terminated | None = None
+        try:
+            turn.run(None)
+        except OutputError:
+            del convo.messages[keep:]
+            raise
+        except Terminated as exc:
+            interrupted, signal = True, exc
+        except KeyboardInterrupt:
+            interrupted = True
+        except MlchatError as exc:
+            error = exc
+        added = convo.messages[keep + 1 :]
+        del convo.messages[keep:]
+        for reply in turn.replies:
+            self._count(reply.usage)
+        more = "".join(m.content for m in added if m.role == "assistant")
+        final = turn.last
+        if more and final is not None:
+            cut = interrupted or error is not None or not final.finished
+            joined = Message(
+                "assistant", last.content + more, tool_calls=last.tool_calls, interrupted=cut
+            )
+            convo.messages[-1] = joined
+            status: ReplyStatus = "interrupted" if cut else "ok"
+            self.log.reply(convo, joined, final, status=status)
+        if signal is not None:
+            raise signal
+        if interrupted:
+            self.rt.note(
+                "(interrupted: what arrived is joined to the reply)"
+                if more
+                else "(interrupted before any more arrived)"
+            )
+            if not self.interactive:
+                self._stop = True
+        elif error is not None:
+            self._fail(error, hint=error.hint)
+        if self.rt.stdout_tty:
+            self.rt.out.write("\n")
             self.rt.out.flush()
 
     @property

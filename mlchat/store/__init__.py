@@ -38,7 +38,10 @@ Messages are rows with a `seq` (position) and a `status`: ok, interrupted (cut s
 broken stream, or a process that died while the reply was being checkpointed) or failed (with the
 error text). A failed or interrupted assistant row with nothing in it is a record of what happened,
 not part of the conversation the model sees (see `Record.included`). Truncation (/undo, /retry,
-/edit) deletes rows: what is in the store is what the conversation is, so export stays clean.
+/edit) deletes rows: what is in the store is what the conversation is, so export stays clean. A
+writer deletes only rows it has seen (loaded, `Conversation.seen_rows`, or written), and forks the
+conversation (`Tx.copy_message`) when another writer's rows follow the ones it would delete
+(`Tx.written_after`); appends from several writers interleave.
 
 Schema changes are ordered migrations in `schema.MIGRATIONS`; PRAGMA user_version counts the ones
 applied. The next migration is one more function appended to the tuple. The full-text index (FTS5,

@@ -38,6 +38,13 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _unwritable(message: str) -> bool:
+    """Whether an error opening the store says it cannot be written (rather than read)."""
+    text = message.lower()
+    words = ("readonly", "read-only", "unable to open", "attempt to write", "permission denied")
+    return any(w in text for w in words)
+
+
 def _corrupt(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return isinstance(exc, sqlite3.DatabaseError) and (
@@ -72,25 +79,49 @@ class Store:
 
         A file that is not an mlchat database, is corrupt, or was written by a newer mlchat raises
         StoreError and is left exactly as it was. `readonly` opens with mode=ro (nothing created,
-        nothing upgraded); `fts=False` behaves as a SQLite build without FTS5 would.
+        nothing upgraded), and so does a store that cannot be written; `fts=False` behaves as a
+        SQLite build without FTS5 would.
         """
         path = Path(path)
-        if not readonly:
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                if not path.exists():
-                    # Conversations are private: create the file owner-only; SQLite gives the
-                    # -wal and -shm files the same mode.
-                    with suppress(FileExistsError):
-                        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot open the conversation store {path}: {exc.strerror or exc}"
-                ) from None
+        if readonly:
+            return cls._connect(path, "ro", fts=fts, clock=clock)
+        try:
+            return cls._open_rw(path, fts=fts, clock=clock)
+        except StoreError as exc:
+            # A store that can be read but not written (a read-only file, directory or mount)
+            # is opened for reading: listing, showing and resuming work, and the first write
+            # fails with one warning. Corrupt, foreign and newer files stay errors.
+            if not (_unwritable(exc.message) and path.is_file()):
+                raise
+            for mode in ("ro", "ro&immutable=1"):  # immutable: no -shm can be created
+                with suppress(StoreError):
+                    return cls._connect(path, mode, fts=fts, clock=clock)
+            raise
+
+    @classmethod
+    def _open_rw(cls, path: Path, *, fts: bool | None, clock: Callable[[], float]) -> Store:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if not path.exists():
+                # Conversations are private: create the file owner-only; SQLite gives the
+                # -wal and -shm files the same mode.
+                with suppress(FileExistsError):
+                    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError as exc:
+            raise StoreError(
+                f"cannot open the conversation store {path}: {exc.strerror or exc}"
+            ) from None
+        return cls._connect(path, "rw", fts=fts, clock=clock)
+
+    @classmethod
+    def _connect(
+        cls, path: Path, mode: str, *, fts: bool | None, clock: Callable[[], float]
+    ) -> Store:
+        readonly = mode != "rw"
         # A URI, so that mode=rw never creates a file (the owner-only one above is the only
         # creation); only these characters are special in its path.
         quoted = str(path).replace("%", "%25").replace("?", "%3f").replace("#", "%23")
-        uri = f"file:{quoted}?mode={'ro' if readonly else 'rw'}"
+        uri = f"file:{quoted}?mode={mode}"
         try:
             # check_same_thread off: a REPL may stream in a worker thread. The SQLite here is
             # serialized; a Store is still meant to be used by one thread at a time.
@@ -304,6 +335,7 @@ class Store:
             name=summary.name,
             profile=summary.profile,
             role=summary.role,
+            seen_rows=frozenset(r.row for r in records),
         )
 
     # -- reading -------------------------------------------------------------------------------

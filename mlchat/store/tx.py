@@ -6,9 +6,9 @@ standard library, mlchat.session, mlchat.types and the store's values and parts.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
-from mlchat.session import Conversation
+from mlchat.session import Conversation, ReplyStatus
 from mlchat.store import parts
 from mlchat.store.values import (
     Entry,
@@ -21,6 +21,10 @@ from mlchat.store.values import (
     record_from_row,
 )
 from mlchat.types import Message
+
+
+def status_of(message: Message) -> ReplyStatus:
+    return "interrupted" if message.interrupted else "ok"
 
 
 class Tx:
@@ -156,6 +160,44 @@ class Tx:
         if message.parts and cur.rowcount > 0:
             parts.write(self.db, row, message.parts)
         return cur.rowcount > 0
+
+    def written_after(self, id: str, row: int, known: Collection[int]) -> bool:
+        """Whether conversation `id` has a row after row `row` that is not one of `known` (one
+        that another process wrote)."""
+        found = self.db.execute(
+            "SELECT id FROM messages WHERE conversation_id = ? AND seq > "
+            "COALESCE((SELECT seq FROM messages WHERE id = ?), -1) ORDER BY seq",
+            (id, row),
+        ).fetchall()
+        return any(int(r[0]) not in known for r in found)
+
+    def copy_message(self, row: int, id: str, message: Message) -> int:
+        """Append a copy of row `row` (with its usage, reasoning, status and attachments) to
+        conversation `id`; `message` is written instead when the row is gone. Returns the new
+        row's id."""
+        seq = self.db.execute(
+            "SELECT COALESCE(max(seq), -1) + 1 FROM messages WHERE conversation_id = ?", (id,)
+        ).fetchone()[0]
+        columns = (
+            "role, content, reasoning, tool_calls, tool_call_id, is_error, model, input_tokens, "
+            "output_tokens, cost, created, status, error"
+        )
+        cur = self.db.execute(
+            f"INSERT INTO messages (conversation_id, seq, {columns}) "
+            f"SELECT ?, ?, {columns} FROM messages WHERE id = ?",
+            (id, seq, row),
+        )
+        if cur.rowcount < 1:
+            return self.insert_message(id, message, Meta(status_of(message)))
+        new = int(cur.lastrowid or 0)
+        self.db.execute(
+            "INSERT INTO message_parts (message_id, position, kind, source, lang, media_type, "
+            "url, text, blob) SELECT ?, position, kind, source, lang, media_type, url, text, blob "
+            "FROM message_parts WHERE message_id = ?",
+            (new, row),
+        )
+        self.db.execute("UPDATE conversations SET updated = ? WHERE id = ?", (self._stamp, id))
+        return new
 
     def delete_messages(self, rows: Sequence[int]) -> None:
         self.db.executemany("DELETE FROM messages WHERE id = ?", [(r,) for r in rows])

@@ -76,6 +76,7 @@ class Record:
     parts: tuple[Part, ...] = ()
     requested_model: str | None = None  # the model asked for, when another one answered
     finish_reason: str | None = None  # the service's: stop, length, tool_calls, refusal, ...
+    row: int = 0  # the row id: which row this is, for the writer that loaded it
 
     @property
     def included(self) -> bool:
@@ -289,6 +290,7 @@ def record_from_row(row: sqlite3.Row, parts: tuple[Part, ...] = ()) -> Record:
         parts=parts,
         requested_model=row["requested_model"],
         finish_reason=row["finish_reason"],
+        row=int(row["id"]),
     )
 
 

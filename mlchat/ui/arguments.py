@@ -20,7 +20,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from mlchat.text import ELLIPSIS, escape_controls
+from mlchat.text import ELLIPSIS, escape_controls, json_loads
 
 MAX_VALUE = 160  # characters of a string (or a number) shown before it is folded
 KEEP = 100  # characters kept of a folded value
@@ -48,7 +48,7 @@ def full(arguments: str) -> View:
 
 def _view(arguments: str, *, fold: bool) -> View:
     try:
-        value: Any = json.loads(arguments) if arguments.strip() else {}
+        value: Any = json_loads(arguments) if arguments.strip() else {}
     except (ValueError, RecursionError):
         raw = escape_controls(arguments, keep="")
         if fold and len(raw) > MAX_VALUE:

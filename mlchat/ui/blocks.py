@@ -6,11 +6,12 @@ list starts; inside a fence, each finished line is a piece of its own, so code s
 line. What is not finished yet is the tail, which the renderer redraws until it is.
 
 The tail is redrawn on every refresh, so it is kept short whatever the reply's shape: a block
-that grows past `PIECE` characters without ending (a paragraph, a list, a table) is committed
-there and continued by the next piece (a table's continuation repeats its header, a fence's its
-opening line), and a line that grows past `PIECE` without a newline is cut in two (at a space
-before a letter when there is one, where a soft line break renders exactly as the space did).
-The renderer's cost thus stays linear in the reply's length.
+that grows past `PIECE` characters without ending (a paragraph, a list) is committed there and
+continued by the next piece (a fence's continuation repeats its opening line), and a line that
+grows past `PIECE` without a newline is cut in two (at a space before a letter when there is
+one, where a soft line break renders exactly as the space did). Of a table, the tail is only its
+header and last rows (`TABLE_ROWS`), and it is cut at `TABLE_PIECE`, each piece under the header
+again. The renderer's cost thus stays linear in the reply's length.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ _TABLE_RULE = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*
 
 PIECE = 4096
 """Characters an unfinished block or line may reach before it is committed in a piece."""
+
+TABLE_PIECE = 16384
+"""The same for a table: its live tail is only its header and last rows (TABLE_ROWS), whatever
+its length, so it may grow further before its header has to be repeated."""
 
 TABLE_ROWS = 4
 """Rows of an unfinished table drawn live under its header: a table is the costliest block to
@@ -107,6 +112,10 @@ class Blocks:
 
     def __init__(self) -> None:
         self.out: list[tuple[str, str]] = []
+        # Indices in `out` of pieces whose first fence continues the piece before (a fence in a
+        # list, closed and reopened by `_cut`): one block, for the numbers the chat shows.
+        self.reopened: list[int] = []
+        self.reopening = False  # the unfinished block starts with such a reopened fence
         self.block: list[str] = []  # finished lines of the unfinished block
         self.has_list = False  # the block holds a list item: indented lines may continue it
         self.item: tuple[str, int] | None = None  # the list the block starts: kind, content column
@@ -120,6 +129,7 @@ class Blocks:
         self.opening = ""  # the opening line of a fence inside the block
         self.shift: int | None = 0  # spaces taken off the lines of a continued block (None: unset)
         self.resumed = False  # the block continues one cut for its length: `item` stays
+        self.table = False  # the block is a table
 
     def feed(self, text: str) -> None:
         if "\n" not in text:
@@ -187,7 +197,7 @@ class Blocks:
             return "code", code
         lines = self.block
         keep = TABLE_ROWS if rows is None else max(1, min(rows, TABLE_ROWS))
-        if len(lines) > keep + 2 and self._table():
+        if len(lines) > keep + 2 and self.table:
             lines = lines[:2] + lines[-keep:]
         lines = lines + [""] * self.blanks
         if partial.strip():
@@ -252,7 +262,7 @@ class Blocks:
         self._append(line)
 
     def _append(self, line: str) -> None:
-        if self.block and self.size + len(line) >= PIECE:
+        if self.block and self.size + len(line) >= (TABLE_PIECE if self.table else PIECE):
             self._cut()
         if not self.block:
             if self.resumed:
@@ -265,6 +275,8 @@ class Blocks:
             line = _dedent(line, self.shift)
         self.block.append(line)
         self.size += len(line) + 1
+        if len(self.block) == 2:  # a header and a delimiter row
+            self.table = "|" in self.block[0] and _TABLE_RULE.match(line) is not None
         if not self.has_list and _LIST_ITEM.match(line):
             self.has_list = True
 
@@ -278,12 +290,13 @@ class Blocks:
             indent = _indent(_dedent(self.opening, self.shift or 0))
             block.append(" " * indent + fence.char * fence.length)
             head = [self.opening]
-        elif len(block) > 2 and self._table():
+        elif len(block) > 2 and self.table:
             head = block[:2]
         code = not self.has_list and fence is None and _indent(block[0]) >= 4
         if sum(len(line) + 1 for line in head) > PIECE // 4:
             head = []
         self._commit()
+        self.reopening = fence is not None and bool(head)
         self.has_list, self.item = keep
         self.continues = self.resumed = True
         if not code:  # the rest of an indented code block stays code
@@ -291,18 +304,17 @@ class Blocks:
         for line in head:
             self._append(line)
 
-    def _table(self) -> bool:
-        """The block is a table (its first lines a header and a delimiter row)."""
-        block = self.block
-        return len(block) > 1 and "|" in block[0] and _TABLE_RULE.match(block[1]) is not None
-
     def _commit(self) -> None:
         if self.block:
+            if self.reopening:
+                self.reopened.append(len(self.out))
             self.out.append(("item" if self.continues else "md", "\n".join(self.block)))
+        self.reopening = False
         self.block = []
         self.size = 0
         self.shift = 0
         self.resumed = False
+        self.table = False
         self.has_list = False
         self.item = None
         self.continues = False

@@ -7,7 +7,10 @@
   at most one line less than the terminal's height (its last lines when taller), and erases it
   before anything else is written, so nothing reaches the scrollback twice.
 - Refreshes are throttled: one at most every `REFRESH_INTERVAL`, measured from the end of the
-  previous one (measured from its start, a slow render would make the throttle fire on every feed).
+  previous one (measured from its start, a slow render would make the throttle fire on every feed),
+  and no sooner than `CPU_SHARE` times what the previous one spent rendering the tail (at most
+  `MAX_INTERVAL`), so that a tail that is costly to draw (a long paragraph, a table) takes a
+  bounded share of the CPU.
 - `CodeBlock` (ui/code.py) highlights a streamed fence batch by batch, each line in the context
   of the lines before it, so that a docstring or a comment spanning lines keeps its colour.
 - `Thoughts` (ui/thoughts.py) shows reasoning on the stderr console: dimmed in a small live
@@ -37,6 +40,13 @@ Clock = Callable[[], float]
 
 REFRESH_INTERVAL = 1 / 12
 """Seconds from the end of one refresh to the next: about 12 redraws a second at most."""
+
+CPU_SHARE = 50
+"""The gap after a refresh is at least this many times what it spent rendering the tail:
+rendering it again and again takes at most about 2% of the time."""
+
+MAX_INTERVAL = 1.0
+"""Seconds: however costly the last refresh, the next one is no further away than this."""
 
 
 class MarkdownRenderer:
@@ -81,6 +91,7 @@ class MarkdownRenderer:
         self._separate = False  # a blank line goes before the next block
         self._dirty = False
         self._last_end = -float("inf")
+        self._gap = self._interval  # from the end of the last refresh to the next one
 
     def prepare(self) -> None:
         """Load rich's Markdown and its parser (about 50 ms of imports) by rendering a sample
@@ -101,7 +112,7 @@ class MarkdownRenderer:
                 return
         if switch:
             self._last_end = -float("inf")  # the first words of a phase show at once
-        if self._clock() - self._last_end < self._interval:
+        if self._clock() - self._last_end < self._gap:
             return
         with interrupts_deferred():
             if switch and thoughts is not None:
@@ -112,15 +123,23 @@ class MarkdownRenderer:
             self._refresh()
 
     def _refresh(self) -> None:
+        spent = 0.0  # time drawing what is redrawn next time too (not what is committed once)
         if self._thoughts is not None and self._thoughts.active:
+            start = self._clock()
             self._thoughts.draw()
+            spent = self._clock() - start
         elif self._dirty:
-            self._screen.update(self._pending(), self._tail() if self._screen.live else [])
+            pending = self._pending()
+            start = self._clock()
+            tail = self._tail() if self._screen.live else []
+            spent = self._clock() - start
+            self._screen.update(pending, tail)
             self._dirty = False
         else:
             return
         self.refreshes += 1
         self._last_end = self._clock()
+        self._gap = min(MAX_INTERVAL, max(self._interval, CPU_SHARE * spent))
 
     def finish(self) -> None:
         with interrupts_deferred():
@@ -141,7 +160,10 @@ class MarkdownRenderer:
         """Render what `Blocks` finished since the last call: each piece exactly once."""
         out: list[Line] = []
         code: list[str] = []
-        for kind, text in [*self._blocks.out, ("", "")]:
+        reopened = set(self._blocks.reopened)
+        for index, (kind, text) in enumerate([*self._blocks.out, ("", "")]):
+            if index in reopened:
+                self._fences -= 1  # its first fence is the last one, continued
             if kind != "code" and code:
                 assert self._code is not None
                 out.extend(self._code.render(code))
@@ -171,6 +193,7 @@ class MarkdownRenderer:
                 self._code = None
                 self._separate = True
         self._blocks.out = []
+        self._blocks.reopened = []
         return out
 
     def _separated(self, lines: list[Line], *, joined: bool = False) -> list[Line]:
@@ -184,9 +207,12 @@ class MarkdownRenderer:
             return lines if self._started and not joined else lines[1:]
         return [[], *lines] if self._separate and not joined else lines
 
-    def _first(self) -> int | None:
-        """The number of the next fenced block, when blocks are numbered."""
-        return self._fences + 1 if self._numbered else None
+    def _first(self, *, tail: bool = False) -> int | None:
+        """The number of the next fenced block, when blocks are numbered (in the tail, that of
+        the last one when the tail continues it)."""
+        if not self._numbered:
+            return None
+        return self._fences + (0 if tail and self._blocks.reopening else 1)
 
     def _tail(self) -> list[Line]:
         kind, lines = self._blocks.tail(self._screen.max_rows())
@@ -196,6 +222,9 @@ class MarkdownRenderer:
             assert self._code is not None
             return self._code.render(lines, commit=False)
         rendered, _, _ = markdown_lines(
-            self._console, "\n".join(lines), hyperlinks=self._hyperlinks, first_fence=self._first()
+            self._console,
+            "\n".join(lines),
+            hyperlinks=self._hyperlinks,
+            first_fence=self._first(tail=True),
         )
         return self._separated(rendered, joined=kind == "item") if rendered else []

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from mlchat.text import StreamEscaper
+from mlchat.ui.blocks import PIECE
 from mlchat.ui.lines import render_lines
 from mlchat.ui.screen import Screen
 
@@ -74,6 +75,12 @@ class Thoughts:
             done, newline, rest = text.rpartition("\n")
             if final:
                 done, newline, rest = text, "\n", ""
+            elif len(rest) > PIECE:
+                # A line that never ends is committed at a space (else anywhere), as a wrap:
+                # the tail redrawn on every refresh stays short.
+                cut = text.rfind(" ", len(text) - len(rest), len(text) - PIECE // 2)
+                end = cut if cut >= 0 else len(text) - PIECE // 2
+                done, newline, rest = text[:end], "\n", text[end + (cut >= 0) :]
             self._parts = [rest]
             dim = "dim italic"
             committed = render_lines(console, Indented(Text(done, style=dim))) if newline else []
