@@ -1,5 +1,5 @@
 """Every benchmark in one run: start-up and help, send first (request on the wire, first token on
-screen), chat time per turn, streaming cost, peak memory, and the
+screen), chat time per turn, streaming cost, peak memory, attaching a 10 MB tree, and the
 renderer benchmark (bench/render.py) when the checkout has it. Prints one table of figures, each
 with its floor measured in the same run, the ratio, the target and pass/FAIL.
 
@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import attach
 import common as c
 import memory
 import send
@@ -40,6 +41,7 @@ GROUPS: dict[str, Callable[[bool], list[c.Row]]] = {
     "chat turns": turns.measure,
     "streaming": stream.measure,
     "memory": memory.measure,
+    "attachments": attach.measure,
 }
 
 

@@ -23,7 +23,7 @@ __mlchat_subcommands() {
 __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
-        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries --usage -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --save-role -h --help' ;;
+        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries --usage -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --save-role -f --file --max-files --max-bytes -h --help' ;;
         'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain -x --extract --extract-last --quiet --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
         'cmd') REPLY='--print -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --seed --api --no-stream --plain --base-url --profile --timeout --max-time --retries --no-log -h --help' ;;
         'shell-integration') REPLY='-h --help' ;;
@@ -88,6 +88,9 @@ __mlchat_value() {
         'chat --mcp') REPLY='text' ;;
         'chat --mcp-config') REPLY='file' ;;
         'chat --save-role') REPLY='text' ;;
+        'chat -f'|'chat --file') REPLY='file' ;;
+        'chat --max-files') REPLY='text' ;;
+        'chat --max-bytes') REPLY='text' ;;
         'ask -r'|'ask --role') REPLY='role' ;;
         'ask -p'|'ask --param') REPLY='text' ;;
         'ask -m'|'ask --model') REPLY='model' ;;

@@ -30,7 +30,7 @@ end
 function __mlchat_takes_value
     switch $argv[1]
         case 'chat'
-            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --save-role
+            contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --save-role -f --file --max-files --max-bytes
         case 'ask'
             contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --base-url --profile --timeout --max-time --retries --session --tools --max-rounds --mcp --mcp-config --schema -f --file --max-files --max-bytes --save-role
         case 'cmd'
@@ -191,6 +191,9 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l max-rounds -d 'Most rounds of tool
 complete -c mlchat -n "__mlchat_at 'chat'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] table of the config file; repeatable; \'all\').' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
 complete -c mlchat -n "__mlchat_at 'chat'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
+complete -c mlchat -n "__mlchat_at 'chat'" -l max-files -d 'Most files one message may attach [default: 1000, or attach_max_files].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l max-bytes -d 'Most bytes of text per message, and per image [default: 20000000, or attach_max_bytes].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat ask
@@ -263,7 +266,7 @@ complete -c mlchat -n "__mlchat_at 'shell-integration'" -s h -l help -d 'Show th
 
 # mlchat models
 complete -c mlchat -n "__mlchat_at 'models'" -l refresh -d 'Fetch the list again even if the cache is fresh.'
-complete -c mlchat -n "__mlchat_at 'models'" -l json -d 'Print a JSON array: id, owned_by, created, display_name, aliases, default.'
+complete -c mlchat -n "__mlchat_at 'models'" -l json -d 'Print a JSON array: id, owned_by, created, display_name, context, aliases, default.'
 complete -c mlchat -n "__mlchat_at 'models'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'models'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
@@ -277,7 +280,7 @@ complete -c mlchat -n "__mlchat_at 'tokens'" -s p -l param -d 'A value for {NAME
 complete -c mlchat -n "__mlchat_at 'tokens'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt [default: system in the config file, or none].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
-complete -c mlchat -n "__mlchat_at 'tokens'" -l json -d 'Print one JSON object: model, input_tokens, cost_usd, usd_per_million.'
+complete -c mlchat -n "__mlchat_at 'tokens'" -l json -d 'Print one JSON object: model, input_tokens, cost_usd, usd_per_million, context_window.'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
@@ -337,7 +340,7 @@ complete -c mlchat -n "__mlchat_at 'config'" -f -a show -d 'Print the config fil
 complete -c mlchat -n "__mlchat_at 'config'" -f -a get -d 'Print one setting from the config file.'
 complete -c mlchat -n "__mlchat_at 'config'" -f -a set -d 'Set one key in the config file, keeping the rest of it as written.'
 complete -c mlchat -n "__mlchat_at 'config'" -f -a unset -d 'Remove one key or table from the config file.'
-complete -c mlchat -n "__mlchat_at 'config'" -f -a edit -d 'Edit the config file in $VISUAL or $EDITOR; saved only if it is valid.'
+complete -c mlchat -n "__mlchat_at 'config'" -f -a edit -d 'Edit the config file in $VISUAL or $EDITOR; only a valid edit is saved.'
 complete -c mlchat -n "__mlchat_at 'config'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat config path

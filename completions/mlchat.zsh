@@ -241,7 +241,7 @@ _mlchat_config() {
                 'get:Print one setting from the config file.'
                 'set:Set one key in the config file, keeping the rest of it as written.'
                 'unset:Remove one key or table from the config file.'
-                'edit:Edit the config file in $VISUAL or $EDITOR; saved only if it is valid.'
+                'edit:Edit the config file in $VISUAL or $EDITOR; only a valid edit is saved.'
             )
             _describe -t commands 'mlchat config command' commands && ret=0
             ;;
@@ -377,7 +377,7 @@ _mlchat_tokens() {
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
         '(-s --system)'{-s+,--system=}'[System prompt (default: system in the config file, or none).]:text: ' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
-        '(--json)--json[Print one JSON object: model, input_tokens, cost_usd, usd_per_million.]' \
+        '(--json)--json[Print one JSON object: model, input_tokens, cost_usd, usd_per_million, context_window.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
@@ -391,7 +391,7 @@ _mlchat_tokens() {
 _mlchat_models() {
     _arguments -s -S \
         '(--refresh)--refresh[Fetch the list again even if the cache is fresh.]' \
-        '(--json)--json[Print a JSON array: id, owned_by, created, display_name, aliases, default.]' \
+        '(--json)--json[Print a JSON array: id, owned_by, created, display_name, context, aliases, default.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
@@ -510,6 +510,9 @@ _mlchat_chat() {
         '*--mcp=[Use this MCP server'\''s tools (a (mcp.NAME) table of the config file; repeatable; '\''all'\'').]:text: ' \
         '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
         '(--save-role)--save-role=[Save the options given (the prompt becomes the template) as role NAME; send nothing.]:text: ' \
+        '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \
+        '(--max-files)--max-files=[Most files one message may attach (default: 1000, or attach_max_files).]:text: ' \
+        '(--max-bytes)--max-bytes=[Most bytes of text per message, and per image (default: 20000000, or attach_max_bytes).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
 

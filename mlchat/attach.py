@@ -294,8 +294,11 @@ class _Ignores:
             self._specs[directory] = spec
         return self._specs[directory]
 
-    def ignored(self, path: Path, *, is_dir: bool) -> bool:
-        path = path.resolve()
+    def ignored(self, path: Path, *, is_dir: bool, resolved: bool = False) -> bool:
+        """Whether git would ignore `path`; `resolved` says it is already absolute and free of
+        symlinks (a walk from a resolved root), which saves a realpath per file."""
+        if not resolved:
+            path = path.resolve()
         try:
             rel = path.relative_to(self._top)
         except ValueError:
@@ -319,6 +322,9 @@ def _walk(root: Path, label: str) -> Iterator[tuple[str, Path]]:
     each with its label (`label` joined with the path inside `root`)."""
     ignores = _Ignores(root)
     prefix = label.rstrip("/\\")
+    # Walked from its real path, every directory below is real too (symlinked ones are not
+    # entered), so the ignore rules need no realpath per file.
+    root = root.resolve()
 
     def visit(directory: Path, rel: str) -> Iterator[tuple[str, Path]]:
         try:
@@ -335,7 +341,7 @@ def _walk(root: Path, label: str) -> Iterator[tuple[str, Path]]:
                 is_file = entry.is_file()
             except OSError:
                 continue
-            if ignores.ignored(path, is_dir=is_dir):
+            if ignores.ignored(path, is_dir=is_dir, resolved=not entry.is_symlink()):
                 continue
             if is_dir:
                 yield from visit(path, inner + "/")

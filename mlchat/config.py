@@ -233,6 +233,8 @@ class Settings:
     profile: str | None = None
     key_ref: KeyRef | None = None
     key_label: str = ""
+    # [models."ID"] context = N: context windows the user states, by model id.
+    contexts: Mapping[str, int] = field(default_factory=dict)
 
 
 def resolve(
@@ -325,6 +327,11 @@ def resolve(
         profile=profile.name if profile else None,
         key_ref=found.ref,
         key_label=found.label,
+        contexts={
+            m: entry["context"]
+            for m, entry in checked.get("models", {}).items()
+            if entry.get("context")
+        },
     )
 
 

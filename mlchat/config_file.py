@@ -141,13 +141,17 @@ def _untrusted_entry(path: Path) -> str | None:
 
 def refuse_untrusted(path: Path, file: Mapping[str, Any]) -> None:
     """ConfigError, as ssh's "Bad owner or permissions", when a file another user can write
-    holds a key or a base URL: a planted base_url would receive the key, a planted key would
-    send the conversations to someone else's account."""
+    holds a key, a base URL or an MCP server: a planted base_url would receive the key, a planted
+    key would send the conversations to someone else's account, a planted server would run."""
     held = [name for name in TRUSTED_KEYS if file.get(name)]
     tables = file.get("profiles")
     for name, table in tables.items() if isinstance(tables, dict) else ():
         if isinstance(table, dict):
             held += [f"profiles.{name}.{key}" for key in TRUSTED_KEYS if table.get(key)]
+    # An MCP server is a command mlchat starts (or a URL it sends headers to), with an
+    # environment that can be given the key and a `trust` that skips the approval question.
+    servers = file.get("mcp")
+    held += [f"mcp.{name}" for name in servers] if isinstance(servers, dict) else []
     if not held:
         return
     problem = untrusted(path)

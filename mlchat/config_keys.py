@@ -95,6 +95,7 @@ class Option:
         "param",
         "seconds",
         "count",
+        "share",
         "bool",
         "table",
         "source",
@@ -143,12 +144,14 @@ OPTIONS: dict[str, Option] = {
     ),
     "log": Option("bool", "save conversations (true or false)", True),
     "edit_mode": Option("choice", "line editing keys in chat: emacs or vi", "emacs"),
+    "compact_at": Option("share", "chat: /compact on its own past this share of the window"),
     "attach_max_files": Option("count", "most files one message may attach (-f, @)", 1000),
     "attach_max_bytes": Option(
         "count", "most bytes of attached text per message, and per image", 20_000_000
     ),
     "aliases": Option("table", 'short name = "model id", accepted by -m'),
     "prices": Option("table", "per model id: input and output, USD per 1M tokens (>= 0)"),
+    "models": Option("table", "per model id: context = its context window in tokens (>= 1)"),
     "api_key_env": Option("source", "read the key from this environment variable instead"),
     "api_key_cmd": Option("source", "run this command; its first line of output is the key"),
     "api_key_keyring": Option("bool", "true: the key is in the system keyring (key set --keyring)"),
@@ -157,6 +160,7 @@ OPTIONS: dict[str, Option] = {
     "mcp": Option("table", "MCP tool servers: [mcp.NAME] tables, used with --mcp NAME"),
 }
 PRICE_FIELDS = ("input", "output", "cache_read", "cache_write")
+MODEL_FIELDS = ("context",)
 
 
 def suggest(name: str, choices: list[str] | None = None) -> str | None:
@@ -179,6 +183,8 @@ def check_option(path: KeyPath, value: Any) -> Any:
         return _check_aliases(path, value)
     if name == "prices":
         return _check_prices(path, value)
+    if name == "models":
+        return _check_models(path, value)
     if name == "profiles":
         from mlchat import profiles
 
@@ -200,6 +206,13 @@ def check_option(path: KeyPath, value: Any) -> Any:
         return coerced
     if opt.kind == "seconds":
         return check_seconds(value, name)
+    if opt.kind == "share":
+        share = _to_number(value, name, "a share of the context window, such as 0.8")
+        if not 0 < share <= 1:
+            raise UsageError(
+                f"{name} must be a share of the context window, 0 < x <= 1, got {value}"
+            )
+        return share
     if opt.kind == "count":
         return check_count(value, name)
     if opt.kind == "bool":
@@ -325,6 +338,28 @@ def _check_prices(path: KeyPath, value: Any) -> Any:
     return number
 
 
+def _check_models(path: KeyPath, value: Any) -> Any:
+    if len(path) == 1:
+        if not isinstance(value, dict):
+            raise UsageError('models must be a table of [models."ID"] tables')
+        return {model: _check_models(("models", model), v) for model, v in value.items()}
+    model = check_model(path[1], "a [models] entry's model id")
+    where = f"models.{tomledit.format_key((model,))}"
+    if len(path) == 2:
+        if not isinstance(value, dict):
+            raise UsageError(f"{where} must be a table, e.g. context = 1000000")
+        return {f: _check_models((*path, f), v) for f, v in value.items()}
+    if len(path) != 3 or path[2] not in MODEL_FIELDS:
+        field_name = path[2] if len(path) > 2 else ""
+        raise UsageError(
+            f"{where} has no field '{field_name}'; a model has {', '.join(MODEL_FIELDS)}"
+        )
+    number = check_count(value, f"{where}.context")
+    if number < 1:
+        raise UsageError(f"{where}.context must be a number of tokens >= 1, got {value}")
+    return number
+
+
 def _dotted(path: KeyPath) -> str:
     return ".".join(path)
 
@@ -349,6 +384,11 @@ def parse_key(text: str) -> KeyPath:
         return ("prices", _unquote(rest))
     if head == "aliases":
         return ("aliases", _unquote(rest))
+    if head == "models":
+        for f in MODEL_FIELDS:
+            if rest.endswith("." + f):
+                return ("models", _unquote(rest[: -len(f) - 1]), f)
+        return ("models", _unquote(rest))
     if head == "profiles":
         name, _, key = rest.partition(".")
         return ("profiles", _unquote(name), *((key,) if key else ()))
@@ -391,13 +431,16 @@ def parse_value(path: KeyPath, texts: list[str]) -> Any:
         return profiles.check_profiles(path, inner)
     opt = OPTIONS[name]
     if opt.kind == "table" and len(path) == 1:
-        example = "aliases.NAME MODEL" if name == "aliases" else "prices.MODEL.input 0.4"
+        examples = {"aliases": "aliases.NAME MODEL", "models": "models.MODEL.context 131072"}
+        example = examples.get(name, "prices.MODEL.input 0.4")
         raise UsageError(f"{name} is a table: set one entry, e.g. `mlchat config set {example}`")
     if name == "prices" and len(path) == 2:
         raise UsageError(
             f"{_dotted(path)} is not a price: set prices.MODEL.input or prices.MODEL.output, "
             "one at a time"
         )
+    if name == "models" and len(path) == 2:
+        raise UsageError(f"{_dotted(path)} is not a value: set models.MODEL.context")
     if name == "stop":
         if len(texts) == 1 and texts[0].lstrip().startswith("["):
             try:

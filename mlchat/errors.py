@@ -7,6 +7,7 @@
     │   └── AuthError (3)         401 / 403
     ├── RequestRejected (4)       400, 402, 404, 413, 422, errors carried with HTTP 200
     ├── NoCodeBlock (4)           `ask -x`: the reply holds no fenced code block
+    ├── ContextFull (4)           the conversation would not fit the model's context window
     ├── NoCommand (4)             `mlchat cmd`: the reply holds no command
     ├── RateLimited (5)           429
     ├── NetworkError (6)          connection failures
@@ -86,6 +87,13 @@ class RequestRejected(ApiError):
 
 class NoCodeBlock(MlchatError):
     """`ask -x`: the reply (shown on stderr) holds no fenced code block to print."""
+
+    exit_code = EXIT_REJECTED
+
+
+class ContextFull(MlchatError):
+    """The conversation (and the reply's room) would not fit the model's context window: caught
+    before the request, so nothing was sent or paid for."""
 
     exit_code = EXIT_REJECTED
 

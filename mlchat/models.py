@@ -88,12 +88,17 @@ def _model(item: dict[str, Any]) -> ModelInfo:
         value = item.get(key)
         return value if isinstance(value, str) else None
 
-    created = item.get("created")
+    def number(key: str) -> int | None:
+        value = item.get(key)
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+    context = number("context")
     return ModelInfo(
         id=item["id"],
         owned_by=text("owned_by"),
-        created=created if isinstance(created, int) and not isinstance(created, bool) else None,
+        created=number("created"),
         display_name=text("display_name"),
+        context=context if context is not None and context > 0 else None,
     )
 
 
@@ -103,6 +108,7 @@ def as_json(m: ModelInfo) -> dict[str, Any]:
         "owned_by": m.owned_by,
         "created": m.created,
         "display_name": m.display_name,
+        "context": m.context,
     }
 
 

@@ -12,9 +12,9 @@ import io
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import httpx  # a type only, never imported at run time
@@ -71,15 +71,22 @@ class _EncodedText(io.RawIOBase):
         return n
 
 
-def _page(text: str) -> None:
+def _page(text: str, secrets: Collection[str] = ()) -> None:
     """Show `text` in the user's pager ($PAGER, else less) on the terminal (stderr: stdout may be
-    a pipe), or print it on stderr when there is none. The pager gets no API key in its
-    environment, and less runs in its secure mode (no shell escapes from model text)."""
+    a pipe), or print it on stderr when there is none. The pager's environment holds no API key
+    (neither MODELSLAB_API_KEY nor any variable whose value holds one of `secrets`, such as the
+    one `api_key_env` names), and less runs in its secure mode (no shell escapes from model
+    text)."""
     import shlex
     import shutil
     import subprocess
 
-    env = {k: v for k, v in os.environ.items() if k != "MODELSLAB_API_KEY"}
+    known = [s for s in secrets if len(s) >= 8]  # as for tools: a short one would match anything
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "MODELSLAB_API_KEY" and not any(s in v for s in known)
+    }
     env.setdefault("LESSSECURE", "1")
     try:
         argv = shlex.split(env.get("PAGER", "").strip() or "less")
@@ -102,6 +109,12 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
+class Transient(Protocol):
+    """Something drawn in place on stderr that a note must erase first."""
+
+    def clear(self) -> None: ...
+
+
 @dataclass
 class Runtime:
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
@@ -119,7 +132,8 @@ class Runtime:
     read_secret: Callable[[str], str] = _getpass
     read_line: Callable[[str], str] = _ask_line
     # Shows a long text in a pager (the whole of a tool call's arguments); tests inject their own.
-    page: Callable[[str], None] = _page
+    # None: the user's pager (see `show_paged`).
+    page: Callable[[str], None] | None = None
     # Values that must never reach any output (the API key); `scrub` masks them.
     secrets: set[str] = field(default_factory=set)
     # The line a Ctrl-C left (the terminal echoed ^C after the partial text) has been ended.
@@ -145,6 +159,9 @@ class Runtime:
         self.interrupt_line_ended = True
         self.err.write("\n")
         self.err.flush()
+
+    # A line drawn in place on stderr (the waiting spinner), erased before any note is written.
+    transient: Transient | None = None
 
     def bind(self) -> Runtime:
         """Fill what was not injected from the current process streams (which CliRunner may have
@@ -206,6 +223,14 @@ class Runtime:
             self.note("mlchat: (keys typed before this question were ignored)")
         return self.read_line(prompt)
 
+    def show_paged(self, text: str) -> None:
+        """`text` in the injected pager, else the user's, which gets no variable holding a
+        secret."""
+        if self.page is not None:
+            self.page(text)
+        else:
+            _page(text, self.secrets)
+
     def warn(self, text: str) -> None:
         self.note(f"mlchat: warning: {text}")
 
@@ -214,5 +239,7 @@ class Runtime:
         error, a model id, a file name) and scrubbed of secrets."""
         from mlchat.text import escape_controls
 
+        if self.transient is not None:
+            self.transient.clear()  # a note never lands in the middle of the spinner's line
         self.err.write(self.scrub(escape_controls(f"{text}\n")))
         self.err.flush()

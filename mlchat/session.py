@@ -193,6 +193,9 @@ def server_tool_json(tool: ServerTool) -> dict[str, Any]:
     return {"type": tool.kind, "id": tool.id, "name": tool.name, key: data}
 
 
+SUMMARY_HEAD = "[Summary of the earlier conversation, made by /compact]\n\n"
+
+
 @dataclass(slots=True)
 class Conversation:
     """A conversation in memory. `id` and `name` are set once the store has saved it."""
@@ -212,6 +215,17 @@ class Conversation:
     # seen. Any other row of the conversation was written by another process since, and is never
     # deleted or overwritten by this one.
     seen_rows: frozenset[int] = frozenset()
+    # /compact: `summary` stands for the first `compacted` messages in every request; those
+    # messages stay here (and in the store), they are only no longer sent.
+    summary: str | None = None
+    compacted: int = 0
+
+    def sent(self) -> tuple[Message, ...]:
+        """The messages a request carries: the summary (when /compact made one) in place of
+        the messages it replaces, then the rest as they are."""
+        if self.summary is None:
+            return tuple(self.messages)
+        return (Message("user", SUMMARY_HEAD + self.summary), *self.messages[self.compacted :])
 
     def request(
         self,
@@ -222,7 +236,7 @@ class Conversation:
     ) -> ChatRequest:
         return ChatRequest(
             model=self.model,
-            messages=tuple(self.messages),
+            messages=self.sent(),
             system=self.system,
             params=self.params,
             stream=stream,
@@ -253,6 +267,8 @@ class Conversation:
         """Keep the first `length` messages; return the ones dropped."""
         dropped = self.messages[length:]
         del self.messages[length:]
+        if length < self.compacted:  # part of what the summary stands for is gone: so is it
+            self.summary, self.compacted = None, 0
         return dropped
 
     def undo(self) -> list[Message]:
@@ -274,6 +290,7 @@ class Conversation:
         the next turn saves a new conversation and the old one stays whole in the store. Model,
         system prompt and parameters stay."""
         self.messages.clear()
+        self.summary, self.compacted = None, 0
         self.id = None
         self.name = None
         self.seen_rows = frozenset()

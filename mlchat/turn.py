@@ -142,6 +142,7 @@ class Turn:
                 self.rt.err, env=self.rt.env, tty=bool(self.rt.stderr_tty)
             )
             self._spinner.start()
+            self.rt.transient = self._spinner
             try:
                 with (
                     self.replying(),
@@ -150,6 +151,7 @@ class Turn:
                     yield events
             finally:
                 self._spinner.stop()
+                self.rt.transient = None
                 save_question()  # the request failed, or was interrupted, before it left
 
         try:
@@ -177,6 +179,8 @@ class Turn:
         if last is not None and last.finish_reason == "length":
             hint = f"; {self.length_hint}" if self.length_hint else ""
             self.rt.warn(f"the reply stopped at the max_tokens limit: it is cut off{hint}")
+        elif last is not None and last.finish_reason == "content_filter":
+            self.rt.warn("the service's content filter stopped the reply: it may be cut off")
 
     @property
     def last(self) -> Reply | None:

@@ -139,6 +139,7 @@ def test_json_is_a_list_of_objects(env: dict[str, str], emulator: Emulator) -> N
         "owned_by": "minimax",
         "created": 1745000000,
         "display_name": None,
+        "context": 1_000_000,  # the shipped table: the list gives none
         "aliases": [],
         "default": True,
     }
@@ -214,10 +215,12 @@ def test_anthropic_style_list_and_extra_fields(env: dict[str, str], emulator: Em
         "owned_by": None,
         "created": 1739923200,
         "display_name": "Claude Sonnet X",
+        "context": None,
         "aliases": [],
         "default": False,
     }
     assert docs[1]["id"] == "minimax-minimax-m1"
+    assert docs[1]["context"] == 1000000  # the list's context_length
     # The table grows a NAME column only when the list has names.
     r = invoke(["models"], env={**env, "NO_COLOR": "1"}, stdout_tty=True)
     r.out = SGR.sub("", r.out)  # NO_COLOR keeps bold; the layout is what counts

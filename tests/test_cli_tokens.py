@@ -237,7 +237,10 @@ def test_model_fragment_and_alias(env: dict[str, str], emulator: Emulator) -> No
 def test_terminal_line_has_the_cost(env: dict[str, str], emulator: Emulator) -> None:
     r = invoke(["tokens", "hello there world"], env=env, stdout_tty=True)
     assert r.code == 0, r.err
-    assert r.out == "6 input tokens · $0.0000024 to send to minimax-minimax-m1 at $0.40/1M\n"
+    assert (
+        r.out
+        == "6 input tokens, <1% of 1M · $0.0000024 to send to minimax-minimax-m1 at $0.40/1M\n"
+    )
     assert r.err == ""
 
 
@@ -257,6 +260,7 @@ def test_json(env: dict[str, str], emulator: Emulator) -> None:
         "input_tokens": 2500,
         "cost_usd": 0.001,
         "usd_per_million": {"input": 0.4, "output": 2.2},
+        "context_window": 1_000_000,
     }
     assert r.out.count("\n") == 1
 
@@ -268,6 +272,7 @@ def test_json_without_a_price(env: dict[str, str], emulator: Emulator) -> None:
         "input_tokens": 4,
         "cost_usd": None,
         "usd_per_million": None,
+        "context_window": None,
     }
 
 
@@ -283,7 +288,10 @@ def test_config_prices_add_and_override(env: dict[str, str], emulator: Emulator)
     assert doc["cost_usd"] == 0.00125
     assert doc["usd_per_million"] == {"input": 1.25, "output": 2.2}
     r = invoke(["tokens", text], env=env, stdout_tty=True)
-    assert r.out == "1000 input tokens · $0.0013 to send to minimax-minimax-m1 at $1.25/1M\n"
+    assert (
+        r.out
+        == "1,000 input tokens, <1% of 1M · $0.0013 to send to minimax-minimax-m1 at $1.25/1M\n"
+    )
 
 
 def test_malformed_prices_fail_before_the_request(env: dict[str, str], emulator: Emulator) -> None:

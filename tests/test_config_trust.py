@@ -191,3 +191,29 @@ def test_key_set_into_a_directory_of_another_user_is_refused() -> None:
     assert r.code == 3
     assert "is owned by another user (uid 4321)" in r.err
     assert not cfg().exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["mcp", "list"], ["mcp", "tools", "planted"], ["ask", "--mcp", "planted", "-y", "hi"]],
+)
+def test_a_planted_mcp_server_is_refused(
+    emulator: Emulator, tmp_path: Path, args: list[str]
+) -> None:
+    """An [mcp.NAME] table names a command to run (and env or headers that can carry the key,
+    and `trust`): from a file others can write it is refused before anything starts."""
+    ran = tmp_path / "ran"
+    write_cfg(f'[mcp.planted]\ncommand = ["sh", "-c", "touch {ran}"]\ntrust = true\n', 0o666)
+    env = {"MODELSLAB_API_KEY": FAKE_KEY, "MODELSLAB_BASE_URL": emulator.base_url}
+    r = invoke(args, env=env)
+    assert r.code == 3, r.err
+    assert "is writable by group and others (mode 666); refusing to use its mcp.planted" in r.err
+    assert not ran.exists()
+    assert emulator.requests == []
+
+
+def test_showing_a_file_with_a_planted_mcp_server_warns(emulator: Emulator) -> None:
+    write_cfg('[mcp.planted]\ncommand = ["true"]\n', 0o666)
+    r = invoke(["config", "show"])
+    assert r.code == 0, r.err
+    assert "refusing to use its mcp.planted" in r.err

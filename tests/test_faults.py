@@ -764,14 +764,17 @@ def test_utf16_with_bom_is_decoded(env: dict[str, str], emulator: Emulator) -> N
 
 
 def test_several_megabytes_are_sent(env: dict[str, str], emulator: Emulator) -> None:
-    # No context sizes are known yet, so there is no "exceeds the context" warning to give.
+    # 3.5 MB is near minimax-minimax-m1's window of 1M tokens by the estimate, so the service
+    # counts it first (mlchat.context); the count says it fits, and it is sent.
     big = "a line of a large log file, more or less eighty characters long......\n" * 50_000
-    emulator.script(Reply.chat("summary"))
+    emulator.script(Reply.json({"input_tokens": 900_000}), Reply.chat("summary"))
     r = ask(["ask", "summarise"], env, stdin=big.encode())
     assert r.code == 0, r.err
     assert r.out == "summary\n"
-    assert emulator.requests[0].json["messages"][0]["content"] == big.rstrip("\n") + "\n\nsummarise"
-    assert len(emulator.requests[0].body) > 3_000_000
+    count, sent = emulator.requests
+    assert count.path == "/v1/messages/count_tokens"
+    assert sent.json["messages"][0]["content"] == big.rstrip("\n") + "\n\nsummarise"
+    assert len(sent.body) > 3_000_000
 
 
 def test_stdin_over_the_limit_is_refused(env: dict[str, str], emulator: Emulator) -> None:

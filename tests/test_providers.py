@@ -1425,7 +1425,7 @@ def test_http_error_with_status_200() -> None:
                     }
                 ]
             },
-            [ModelInfo("m", "x", None, None)],
+            [ModelInfo("m", "x", None, None, 1000000)],
         ),
         (
             {"data": {"items": [{"model_id": "slug", "provider": "p", "name": "Slug"}]}},

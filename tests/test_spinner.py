@@ -76,3 +76,22 @@ def test_stopping_erases_the_line_and_is_idempotent() -> None:
     drawn = out.getvalue()
     assert drawn.startswith("\r⠋ waiting for the model · ")
     assert drawn.endswith("\r\x1b[K") and drawn.count("\r\x1b[K") == 1
+
+
+def test_a_note_while_the_spinner_shows_starts_on_a_clean_line() -> None:
+    from mlchat.runtime import Runtime
+
+    err = io.StringIO()
+    rt = Runtime(env={}, stdin=io.BytesIO(b""), stdout=io.StringIO(), stderr=err)
+    spinner = Spinner(err, interval=0.01)
+    rt.transient = spinner
+    spinner.start()
+    deadline = time.monotonic() + 10
+    while "waiting" not in err.getvalue():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    rt.note("mlchat: HTTP 500 — retrying in 0.4 s")
+    spinner.stop()
+    drawn = err.getvalue()
+    before, _, _ = drawn.partition("mlchat: HTTP 500")
+    assert before.endswith("\r\x1b[K")  # the spinner's line was erased first

@@ -82,7 +82,7 @@ def test_open_creates_an_owner_only_wal_database_at_the_current_schema(db: Path)
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == S.SCHEMA_VERSION == 4
+    assert con.execute("PRAGMA user_version").fetchone()[0] == S.SCHEMA_VERSION == 5
     assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     names = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
     assert {"conversations", "messages", "messages_fts"} <= names
@@ -104,7 +104,7 @@ def test_next_migration_is_one_more_function(db: Path, monkeypatch: pytest.Monke
         assert convo.id is not None
         assert s.load_conversation(convo.id).messages[0].content == "kept across the upgrade"
     con = sqlite3.connect(db)
-    assert con.execute("PRAGMA user_version").fetchone()[0] == 5
+    assert con.execute("PRAGMA user_version").fetchone()[0] == S.SCHEMA_VERSION
     assert con.execute("SELECT pinned FROM conversations").fetchall() == [(0,)]
     con.close()
 

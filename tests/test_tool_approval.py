@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -208,3 +209,26 @@ def test_folded_views(args: str, lines: list[str], complete: bool) -> None:
     view = arguments.folded(args)
     assert view.lines == lines
     assert view.complete is complete
+
+
+def test_the_pager_gets_no_variable_holding_the_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[v]iew runs the user's pager: it gets neither MODELSLAB_API_KEY nor a variable whose
+    value holds the key (the one `api_key_env` names, say), and the rest of the environment."""
+    seen = tmp_path / "env.json"
+    dump = (
+        "import json, os, sys; sys.stdin.read(); "
+        f"json.dump(dict(os.environ), open({str(seen)!r}, 'w'))"
+    )
+    monkeypatch.setenv("PAGER", f"{sys.executable} -c {shlex.quote(dump)}")
+    monkeypatch.setenv("MODELSLAB_API_KEY", FAKE_KEY)
+    monkeypatch.setenv("MY_KEY", FAKE_KEY)
+    monkeypatch.setenv("AUTH_HEADER", f"Bearer {FAKE_KEY}")
+    monkeypatch.setenv("KEEP_ME", "yes")
+    rt = Runtime(secrets={FAKE_KEY})
+    rt.show_paged("the whole call\n")
+    env = json.loads(seen.read_text())
+    assert env["KEEP_ME"] == "yes" and env["LESSSECURE"] == "1"
+    assert FAKE_KEY not in json.dumps(env)
+    assert not {"MODELSLAB_API_KEY", "MY_KEY", "AUTH_HEADER"} & env.keys()

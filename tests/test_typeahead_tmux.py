@@ -73,6 +73,19 @@ class Terminal:
                 raise AssertionError(f"{text!r} did not appear; the screen shows:\n{screen}")
             time.sleep(0.02)
 
+    def prompt_after(self, text: str, timeout: float = 10.0) -> str:
+        """Wait until the input prompt is drawn again after `text`: only then is the terminal in
+        raw mode. A Ctrl-D sent before that, while the line discipline is still canonical, is
+        an end-of-file that no one reads, and is lost."""
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen and "\n>" in screen.rsplit(text, 1)[1] and TOOLBAR in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no prompt after {text!r}; the screen shows:\n{screen}")
+            time.sleep(0.02)
+
     def type(self, text: str) -> None:
         self.tmux("send-keys", "-t", "chat", "-l", text)
 
@@ -140,8 +153,7 @@ def test_keys_typed_during_a_reply_do_not_answer_the_approval(
     term.wait_for("Run wipe? [y]es / [n]o / [a]lways / [v]iew all:")
     term.type("n")
     term.keys("Enter")
-    screen = term.wait_for("as you wish")
-    term.wait_for(TOOLBAR)
+    screen = term.prompt_after("as you wish")
     # Without the discard, the line read was "yes, and then...\rn": a yes.
     assert not (toolfile.parent / "ran").exists()
     assert "mlchat: tool wipe failed: error: the user declined to run this tool call" in screen
@@ -171,7 +183,7 @@ def test_an_answer_typed_at_the_question_runs_the_tool(
     assert "ignored" not in screen
     term.type("y")
     term.keys("Enter")
-    term.wait_for("wiped")
+    term.prompt_after("wiped")
     assert (toolfile.parent / "ran").read_text() == "x"
     term.keys("C-d")
     assert term.exit_status() == 0
@@ -198,7 +210,7 @@ def test_view_shows_the_whole_call_in_the_pager(
     screen = term.wait_for('"note": "' + "A" * 3000 + '",')
     term.type("n")
     term.keys("Enter")
-    term.wait_for("not run")
+    term.prompt_after("not run")
     assert not (toolfile.parent / "ran").exists()
     term.keys("C-d")
     assert term.exit_status() == 0

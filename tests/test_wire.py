@@ -88,6 +88,19 @@ def test_refusal_in_chat_is_marked_and_the_chat_goes_on(
     assert sent[1] == {"role": "assistant", "content": REFUSAL}
 
 
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_reply_stopped_by_the_content_filter_says_so(
+    env: dict[str, str], emulator: Emulator, stream: bool
+) -> None:
+    emulator.script(Reply.chat("The first half", finish_reason="content_filter", chunk_size=4))
+    r = invoke(["ask", "--json", "q"] + ([] if stream else ["--no-stream"]), env=env)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["finish_reason"] == "content_filter"
+    assert r.err == (
+        "mlchat: warning: the service's content filter stopped the reply: it may be cut off\n"
+    )
+
+
 def test_refusal_with_a_schema_is_not_a_schema_error(
     env: dict[str, str], emulator: Emulator
 ) -> None:

@@ -30,6 +30,7 @@ from mlchat.text import json_text
 if TYPE_CHECKING:
     from mlchat import prices
     from mlchat.attach import Limits
+    from mlchat.client import Client
     from mlchat.config import Settings
     from mlchat.fences import Fence
     from mlchat.session import Conversation, Reply, TurnLog
@@ -296,6 +297,7 @@ def run(
     hidden = extract is not None and (opts.quiet or not rt.stderr_tty)
     # The client first: without a key nothing is sent, so nothing is saved.
     with common.client(rt, s) as client:
+        _check_window(s, convo, text, client)
         turn = Turn(
             rt,
             client,
@@ -387,6 +389,24 @@ def run(
         rt.note(prices.usage_line(convo.model, total_usage(replies), table))
     if refused:
         raise Refused("the model refused to answer")
+
+
+def _check_window(s: Settings, convo: Conversation, text: str | Message, client: Client) -> None:
+    """Refuse (exit 4, nothing sent) a conversation that would not fit the model's window."""
+    from mlchat import context
+    from mlchat.types import Message
+
+    message = text if isinstance(text, Message) else Message("user", text)
+    messages = (*convo.sent(), message)
+    context.ensure_fits(
+        convo.model,
+        messages,
+        convo.system,
+        context.of(s, convo.model),
+        reply_tokens=convo.params.max_tokens,
+        count=lambda: client.count_tokens(convo.model, messages, convo.system),
+        hint="send less (fewer or smaller --file sources), or start a new conversation",
+    )
 
 
 def _print_json(

@@ -3,12 +3,14 @@ imported inside the command body so that `--help` and completion never load prom
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlchat import signals
-from mlchat.cli import common, role_use, tooling
+from mlchat.cli import attaching, common, role_use, tooling
 from mlchat.cli import mcp as mcp_cmd
 from mlchat.cli import options as o
 from mlchat.cli.boundary import boundary
@@ -18,6 +20,7 @@ from mlchat.errors import UsageError
 if TYPE_CHECKING:
     from mlchat.config import Settings
     from mlchat.runtime import Runtime
+    from mlchat.types import Part
 
 HELP = doc(
     """Chat interactively: a REPL that keeps the conversation and saves every turn.
@@ -28,13 +31,17 @@ HELP = doc(
     /edit, /copy, /tokens, /save, /load, /tools, ...). Every turn is saved as it ends, unless
     --no-log.
 
+    @path in a message attaches that file or folder to it (Tab completes; @@ is a literal @),
+    /file SOURCE... attaches files, folders, globs, images or URLs to the next message, and
+    -f/--file attaches them to the first one.
+
     With stdin not a terminal, each line is one message and the replies are plain text.
 
     Examples:
 
       mlchat chat -m minimax-minimax-m1 -s "You are terse"
       mlchat chat -c                        # go on with the latest conversation
-      mlchat chat --session rust-notes      # resume a saved one by id or name
+      mlchat chat -f src/ -f design.png     # the first message carries these
       printf 'hello\\nand then?\\n/exit\\n' | mlchat chat
     """
 )
@@ -76,8 +83,11 @@ def chat(
     mcp: mcp_cmd.McpOpt = None,
     mcp_config: mcp_cmd.McpConfigOpt = None,
     save_role: role_use.SaveRoleOpt = None,
+    files: attaching.FileOpt = None,
+    max_files: attaching.MaxFilesOpt = None,
+    max_bytes: attaching.MaxBytesOpt = None,
 ) -> None:
-    from mlchat import config, models, prices
+    from mlchat import config, context, models, prices
 
     rt = common.runtime(ctx)
     # SIGTERM and SIGHUP unwind like Ctrl-C (the partial reply kept and saved, the terminal
@@ -97,6 +107,22 @@ def chat(
             mcp = mcp or list(active.role.mcp)  # --mcp on the command line replaces the role's
         flags = common.resumed(rt, flags, continue_latest=continue_, ref=session)
         s = common.resolve_model(rt, common.settings(rt, flags))
+        limit = attaching.limits(s, max_files, max_bytes)
+
+        def attach(sources: Sequence[str]) -> list[Part]:
+            from mlchat.repl.files import read_sources
+
+            return read_sources(
+                sources, limits=limit, warn=rt.warn, note=rt.note, timeout=s.timeout
+            )
+
+        if files and "-" in files:
+            raise UsageError(
+                "-f - would read stdin, but chat reads its messages there; name a file",
+                hint="pipe into `mlchat ask -f -` instead, or save it to a file first",
+            )
+        # Read now: a bad source stops here, before any server starts or anything is sent.
+        queued = attach(files) if files else []
         table = s.prices
         source = mcp_cmd.tool_source(rt, dict(s.file), mcp, mcp_config)
         mcp_cmd.check_approvals(rt, source, yes)
@@ -142,6 +168,10 @@ def chat(
                 aliases=s.aliases,
                 role=active.role,
                 role_values=active.values,
+                window=functools.cache(lambda model: context.of(s, model)),
+                attach=attach,
+                queued=queued,
+                compact_at=s.file.get("compact_at"),
             )
     raise typer.Exit(code)
 

@@ -1,9 +1,10 @@
-"""`mlchat config path | show | get | set | unset`: read and edit the config file.
+"""`mlchat config path | show | get | set | unset | edit`: read and edit the config file.
 
 `set` and `unset` change one key and keep the rest of the file as written (comments, order,
 unknown keys); values are checked by the same table that checks the file when it is read. The API
-key is shown only as its last four characters. Imports: typer, config, tomledit, errors, runtime
-and cli.common/boundary.
+key is shown only as its last four characters. `edit` (mlchat/cli/config_edit.py) opens the file
+in an editor, visudo-style. Imports: typer, config, tomledit, errors, runtime and
+cli.common/boundary/config_edit.
 """
 
 from __future__ import annotations
@@ -15,12 +16,10 @@ import typer
 from mlchat.cli import common
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
-from mlchat.errors import ConfigError, MlchatError, UsageError
+from mlchat.errors import MlchatError, UsageError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from mlchat import config
 
 
@@ -54,10 +53,12 @@ KEYS_HELP = """\
   max_time           overall deadline of one request, retries included, seconds (> 0)
   log                save conversations (true or false)
   edit_mode          line editing keys in chat: emacs or vi
+  compact_at         chat: /compact on its own past this share of the window
   attach_max_files   most files one message may attach (-f, @)
   attach_max_bytes   most bytes of attached text per message, and per image
   aliases            short name = "model id", accepted by -m
   prices             per model id: input and output, USD per 1M tokens (>= 0)
+  models             per model id: context = its context window in tokens (>= 1)
   api_key_env        read the key from this environment variable instead
   api_key_cmd        run this command; its first line of output is the key
   api_key_keyring    true: the key is in the system keyring (key set --keyring)
@@ -78,10 +79,10 @@ app = typer.Typer(
 
         Examples:
 
-          mlchat config path
           mlchat config set temperature 0.2
           mlchat config set aliases.fast minimax-minimax-m1
           mlchat config unset temperature
+          mlchat config edit
         """
     ).replace("{keys}", KEYS_HELP),
     no_args_is_help=True,
@@ -311,12 +312,13 @@ def _aliases(file: dict[str, Any]) -> dict[str, Any]:
 @app.command(
     "edit",
     help=doc(
-        """Edit the config file in $VISUAL or $EDITOR; saved only if it is valid.
+        """Edit the config file in $VISUAL or $EDITOR; only a valid edit is saved.
 
-        The edit is made on a private copy beside the file. When the copy no longer parses or
-        holds a bad value, the problem is shown and, on a terminal, you may edit it again (as
-        visudo does); the file itself is never left invalid, nor replaced if another process
-        changed it meanwhile.
+        The editor works on a copy. After it exits, the copy is parsed and checked as `mlchat`
+        reads the file; when it does not parse or holds a bad value, you can open it again (as
+        visudo does) or quit, leaving the file as it was and your edit in the copy it names.
+        Needs a terminal: without one it exits 2 (use `mlchat config set` in scripts). Exit 3
+        when you quit with an invalid edit, or another program changed the file meanwhile.
 
         Examples:
 
@@ -325,102 +327,12 @@ def _aliases(file: dict[str, Any]) -> dict[str, Any]:
         """
     ),
 )
-def edit(ctx: typer.Context) -> None:
-    import os
-    import tempfile
-    from pathlib import Path
-
-    from mlchat import config
-    from mlchat.atomic import write_atomic
+def edit_cmd(ctx: typer.Context) -> None:
+    from mlchat.cli import config_edit
 
     rt = common.runtime(ctx)
     with boundary(rt):
-        path = config.config_path()
-        before = config.read_text(path)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, name = tempfile.mkstemp(prefix=".config.toml.edit-", suffix=".toml", dir=path.parent)
-        copy = Path(name)  # owner-only (mkstemp), beside the file: it may hold the key
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(before)
-        while True:
-            _run_editor(rt, copy, keep=f"your edit is in {copy}")
-            after = config.read_text(copy)
-            if after == before:
-                copy.unlink(missing_ok=True)
-                rt.note(f"mlchat: {path} unchanged")
-                return
-            problem = _problem(after, path)
-            if problem is None:
-                break
-            rt.note(f"mlchat: {problem.message}")
-            if not _again(rt):
-                raise ConfigError(
-                    f"{path} was not changed", hint=f"your edit is in {copy}: fix it, then copy it"
-                )
-        if config.read_text(path) != before:  # another mlchat (or you) wrote it meanwhile
-            raise ConfigError(
-                f"{path} changed while you edited it; it was not replaced",
-                hint=f"your edit is in {copy}",
-            )
-        try:
-            write_atomic(path, after)
-        except OSError as exc:
-            raise ConfigError(
-                f"cannot write {path}: {exc.strerror or exc}", hint=f"your edit is in {copy}"
-            ) from None
-        copy.unlink(missing_ok=True)
-        rt.note(f"mlchat: saved {path}")
-
-
-def _run_editor(rt: Runtime, file: Path, *, keep: str) -> None:
-    """$VISUAL, else $EDITOR, else vi, on `file`: run without a shell, as git does with a plain
-    command (an editor with arguments, `code --wait`, is split like a shell would)."""
-    import shlex
-    import subprocess
-
-    editor = rt.env.get("VISUAL", "").strip() or rt.env.get("EDITOR", "").strip() or "vi"
-    try:
-        argv = shlex.split(editor)
-    except ValueError:
-        raise UsageError(f"cannot read the editor command '{editor}'") from None
-    try:
-        done = subprocess.run([*argv, str(file)], env=dict(rt.env), check=False)
-    except OSError as exc:
-        raise UsageError(f"cannot run the editor '{argv[0]}': {exc.strerror}", hint=keep) from None
-    if done.returncode != 0:
-        raise UsageError(
-            f"the editor exited with status {done.returncode}; the config file was not changed",
-            hint=keep,
-        )
-
-
-def _problem(text: str, path: Path) -> MlchatError | None:
-    """Why `text` cannot be the config file: it does not parse, or `config set` would refuse
-    one of its values."""
-    from mlchat import config
-
-    try:
-        parsed = config.parse_text(text, path)
-        config.resolve(config.Flags(), {}, parsed, path=path)
-    except MlchatError as exc:
-        return exc
-    return None
-
-
-def _again(rt: Runtime) -> bool:
-    """On a terminal: edit again, or give up (the file stays as it was)."""
-    if not (rt.stdin_tty and rt.stderr_tty):
-        return False
-    while True:
-        try:
-            answer = rt.read_line("What now? [e]dit again, [q]uit without saving: ").strip()
-        except EOFError:
-            rt.note("")
-            return False
-        if answer.lower() in ("e", "edit"):
-            return True
-        if answer.lower() in ("q", "quit", ""):
-            return False
+        config_edit.edit(rt)
 
 
 def _unknown(key: str) -> UsageError:

@@ -145,7 +145,7 @@ def _source_for(rt: Runtime, json_files: Sequence[Path] | None, only: str | None
     from mlchat import config
     from mlchat.mcp_tools import McpTools
 
-    _, file = common.load_config(rt)
+    _, file = common.load_config(rt, using=True)  # servers start: a planted one must not
     servers = configured(rt, file, json_files or ())
     if only is not None:
         if only not in servers:

@@ -56,7 +56,8 @@ def models(
         bool,
         typer.Option(
             "--json",
-            help="Print a JSON array: id, owned_by, created, display_name, aliases, default.",
+            help="Print a JSON array: id, owned_by, created, display_name, context, aliases, "
+            "default.",
             rich_help_panel=o.OUTPUT,
         ),
     ] = False,
@@ -81,8 +82,16 @@ def models(
         if not chosen and terms:
             rt.note(f"mlchat: no model matches {' '.join(terms)!r}")
         if as_json:
+            from mlchat import context
+
             docs = [
-                {**M.as_json(m), "aliases": aliases.get(m.id, []), "default": m.id == default}
+                {
+                    **M.as_json(m),
+                    # The window from the config and the shipped table too, not only the list's.
+                    "context": context.window(m.id, s.contexts, (m,)),
+                    "aliases": aliases.get(m.id, []),
+                    "default": m.id == default,
+                }
                 for m in chosen
             ]
             rt.out.write(json_text(docs, indent=2) + "\n")

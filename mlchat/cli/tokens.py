@@ -27,9 +27,10 @@ HELP = doc(
     file's) is counted too. The count comes from the service (/v1/messages/count_tokens), so it
     is exact for the model.
 
-    Piped, stdout is just the number. On a terminal the same line also gives the cost of sending
-    the prompt when the model's price is known. --json prints model, input_tokens, cost_usd (null
-    when the price is unknown) and usd_per_million.
+    Piped, stdout is just the number. On a terminal the same line also gives the share of the
+    model's context window, when it is known, and the cost of sending the prompt, when the
+    price is. --json prints model, input_tokens, cost_usd (null when the price is unknown),
+    usd_per_million and context_window (null when unknown).
 
     Examples:
 
@@ -79,7 +80,8 @@ def tokens(
         bool,
         typer.Option(
             "--json",
-            help="Print one JSON object: model, input_tokens, cost_usd, usd_per_million.",
+            help="Print one JSON object: model, input_tokens, cost_usd, usd_per_million, "
+            "context_window.",
             rich_help_panel=o.OUTPUT,
         ),
     ] = False,
@@ -90,7 +92,7 @@ def tokens(
     max_files: attaching.MaxFilesOpt = None,
     max_bytes: attaching.MaxBytesOpt = None,
 ) -> None:
-    from mlchat import prices
+    from mlchat import context, prices
     from mlchat.config import Flags
     from mlchat.types import Usage
 
@@ -116,6 +118,7 @@ def tokens(
         table = s.prices
         with common.client(rt, s) as client:
             count = client.count_tokens(s.model, (prompt,), s.system)
+        size = context.of(s)
         price = prices.price(s.model, table)
         cost = prices.cost(s.model, Usage(input_tokens=count), table)
         if as_json:
@@ -126,6 +129,7 @@ def tokens(
                 "usd_per_million": None
                 if price is None
                 else {"input": price.input, "output": price.output},
+                "context_window": size,
             }
             rt.out.write(json_text(doc) + "\n")
         elif rt.stdout_tty:
@@ -134,7 +138,8 @@ def tokens(
                 extra = f"{prices.usd(cost)} to send to {s.model} at {prices.rate(price.input)}"
             else:
                 extra = f"{s.model}, price unknown (add one under [prices] in the config file)"
-            rt.out.write(f"{count} input tokens · {extra}\n")
+            window = f", {context.share(count, size)}" if size else ""
+            rt.out.write(f"{count:,} input tokens{window} · {extra}\n")
         else:
             rt.out.write(f"{count}\n")
         rt.out.flush()

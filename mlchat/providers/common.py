@@ -348,9 +348,37 @@ def decode_models(payload: Any) -> list[ModelInfo]:
                 owned_by=owner if isinstance(owner, str) else None,
                 created=created,
                 display_name=name if isinstance(name, str) else None,
+                context=_context(entry),
             )
         )
     return models
+
+
+# The names services give a model's context window (OpenRouter, vLLM, LiteLLM, Together, Gemini);
+# OpenRouter also nests one under `top_provider`.
+CONTEXT_FIELDS = (
+    "context_length",
+    "context_window",
+    "max_context_length",
+    "context_size",
+    "max_model_len",
+    "max_input_tokens",
+    "input_token_limit",
+)
+MAX_CONTEXT = 100_000_000  # a larger figure is a broken list, not a model
+
+
+def _context(entry: dict[str, Any]) -> int | None:
+    for where in (entry, as_dict(entry.get("top_provider"))):
+        if where is None:
+            continue
+        for name in CONTEXT_FIELDS:
+            value = where.get(name)
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_CONTEXT:
+                return value
+    return None
 
 
 def _iso_to_epoch(value: Any) -> int | None:

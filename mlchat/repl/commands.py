@@ -183,7 +183,13 @@ def cmd_edit(repl: Repl, arg: str) -> None:
     if index is None:
         raise UsageError("nothing to edit: no message has been sent")
     repl.edit_from = index
-    repl.prefill = repl.convo.messages[index].content
+    message = repl.convo.messages[index]
+    if message.parts:  # the typed text goes back in the input, the attachments in the queue
+        from mlchat.repl.files import for_edit
+
+        repl.prefill, repl.queued = for_edit(message)
+    else:
+        repl.prefill = message.content
     if not repl.interactive:
         repl.rt.note("the next line replaces the last message and its reply")
 
@@ -269,8 +275,16 @@ def cmd_tokens(repl: Repl, arg: str) -> None:
     if not c.messages:
         repl.show(f"the conversation is empty; {used}")
         return
-    count = repl.client.count_tokens(c.model, tuple(c.messages), c.system)
+    count = repl.client.count_tokens(c.model, c.sent(), c.system)
     repl.show(f"{count:,} tokens in the conversation ({c.model}); {used}")
+
+
+def cmd_compact(repl: Repl, arg: str) -> None:
+    from mlchat.compact import DEFAULT_KEEP
+
+    if arg and not arg.isdigit():
+        raise UsageError("/compact N: N is how many of the last exchanges to keep as they are")
+    repl.compact(int(arg) if arg else DEFAULT_KEEP)
 
 
 def cmd_save(repl: Repl, arg: str) -> None:
@@ -423,6 +437,8 @@ class Command:
     help: str
 
 
+from mlchat.repl.files import cmd_file, cmd_files  # noqa: E402 - they need Command's module
+
 # The one table of slash commands: it drives dispatch, /help and completion.
 COMMANDS: dict[str, Command] = {
     "help": Command(cmd_help, "[COMMAND]", "list the commands and keys"),
@@ -439,6 +455,13 @@ COMMANDS: dict[str, Command] = {
     "copy": Command(cmd_copy, "[N]", "copy the last reply, or its Nth code block"),
     "run": Command(cmd_run, "N", "run the last reply's Nth code block (a shell one), if you say y"),
     "tokens": Command(cmd_tokens, "", "count the conversation's tokens exactly"),
+    "compact": Command(
+        cmd_compact, "[N]", "summarise all but the last N exchanges (2) to free the window"
+    ),
+    "file": Command(
+        cmd_file, "[SOURCE...|none]", "attach files, folders, images, URLs to the next message"
+    ),
+    "files": Command(cmd_files, "", "list the conversation's attachments, with sizes and tokens"),
     "save": Command(cmd_save, "NAME", "save the conversation as NAME"),
     "load": Command(cmd_load, "[NAME]", "load a saved conversation (alone: list them)"),
     "history": Command(cmd_history, "", "show the conversation so far, briefly"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -31,7 +31,7 @@ from mlchat.signals import Terminated
 from mlchat.text import escape_controls, first_line
 from mlchat.toolloop import ToolSession
 from mlchat.turn import Turn
-from mlchat.types import Message, Usage
+from mlchat.types import Message, Part, Usage
 from mlchat.ui.errors import report
 from mlchat.ui.render import ReasoningMode
 
@@ -63,6 +63,10 @@ def _no_cost(model: str, usage: Usage) -> float | None:
     return None
 
 
+def _no_window(model: str) -> int | None:
+    return None
+
+
 class Repl:
     """The chat: one conversation, its settings, and what it has cost so far."""
 
@@ -86,8 +90,18 @@ class Repl:
         aliases: Mapping[str, str] | None = None,
         role: Role | None = None,
         role_values: Mapping[str, str] | None = None,
+        window: Callable[[str], int | None] = _no_window,
+        attach: Callable[[Sequence[str]], list[Part]] | None = None,
+        queued: Sequence[Part] = (),
+        compact_at: float | None = None,
     ) -> None:
         self.rt = rt
+        # `compact_at` in the config: /compact runs on its own past that share of the window.
+        self.compact_at = compact_at
+        # Reads the sources of `@path`, /file and `chat -f` (files, folders, globs, images,
+        # URLs) into parts; `queued` is what goes with the next message (/file, chat -f).
+        self._attach = attach
+        self.queued: list[Part] = list(queued)
         # The role whose template wraps each message (/role switches it), and its -p values.
         self.role = role
         self.role_values: Mapping[str, str] = role_values or {}
@@ -110,6 +124,10 @@ class Repl:
         self._fetcher: threading.Thread | None = None
         self._fetch_failed = ""
         self.tokens = 0
+        # The context window of a model (config, model list, shipped table), and the size of
+        # the conversation by the last reply's usage (its input and output).
+        self.window = window
+        self.context_tokens: int | None = None
         self.spent: float | None = None
         self.exit_code = EXIT_OK
         self.interactive = True
@@ -192,15 +210,47 @@ class Repl:
             return
         if text.startswith(("//", "!!")):
             text = text[1:]  # `//etc/hosts is...` sends a message that starts with a slash
+        try:
+            message = self.compose(text)
+        except MlchatError as error:  # a bad @path: nothing is sent, the chat goes on
+            self._fail(error)
+            return
         if editing is not None and editing <= len(self.convo.messages):
             self.convo.truncate(editing)
             self.log.truncate(self.convo)
+        self.send(message)
+
+    def compose(self, text: str) -> str | Message:
+        """The message for what the user typed: what /file queued, then each `@path` it
+        mentions, then the text itself (in the role's template). Plain text when nothing is
+        attached."""
+        parts = list(self.queued)
+        if "@" in text:
+            from mlchat.repl.mentions import parse
+
+            found = parse(text)
+            text = found.text
+            if found.sources:
+                from mlchat.repl.files import attachments
+
+                parts += attachments(self.read_sources(found.sources))
         if self.role is not None:
             text = self.role.prompt(text, self.role_values)
         if self.pending:
             text = "\n\n".join([*self.pending, text])
             self.pending = []
-        self.send(text)
+        if not parts:
+            return text
+        from mlchat.types import TextPart, user_message
+
+        return user_message([*parts, TextPart(text)])
+
+    def read_sources(self, sources: Sequence[str]) -> list[Part]:
+        if self._attach is not None:
+            return self._attach(sources)
+        from mlchat.repl.files import read_sources
+
+        return read_sources(sources, warn=self.rt.warn, note=self.rt.note)
 
     # -- shell commands ---------------------------------------------------------------------
 
@@ -257,9 +307,13 @@ class Repl:
 
     # -- one turn ---------------------------------------------------------------------------
 
-    def send(self, text: str | None) -> None:
+    def send(self, text: str | Message | None) -> None:
         """Send `text` as the next user message, or with None resend the last one (/retry).
         With tools, rounds of tool calls run until the model answers (toolloop)."""
+        if not self._fits(text):
+            return
+        if text is not None:
+            self.queued.clear()  # what /file queued goes with this message, and only this one
         before = self.convo.messages[-1] if self.convo.messages else None
         if text is not None and before is not None and before.role == "user":
             # The last message got no reply (it failed, or was interrupted before any): it stays,
@@ -326,9 +380,78 @@ class Repl:
             self._fail(error, hint=hint)
         elif last is not None and last.refused:
             self.rt.note("(the model refused to answer)")
+        else:
+            self._auto_compact()
         if self.rt.stdout_tty:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
             self.rt.out.flush()
+
+    def _fits(self, text: str | Message | None) -> bool:
+        """Whether the conversation with `text` would fit the model's window; if not, the
+        message is refused (not sent, not kept) with what to do about it."""
+        from mlchat import context
+        from mlchat.errors import ContextFull
+
+        c = self.convo
+        try:
+            size = self.window(c.model)
+        except Exception:  # an unreadable model cache must not end the chat
+            size = None
+        if not size:
+            return True
+        extra = (
+            () if text is None else (text if isinstance(text, Message) else Message("user", text),)
+        )
+        messages = (*c.sent(), *extra)
+        try:
+            context.ensure_fits(
+                c.model,
+                messages,
+                c.system,
+                size,
+                reply_tokens=c.params.max_tokens,
+                count=lambda: self.client.count_tokens(c.model, messages, c.system),
+                hint="/compact summarises the older exchanges, /undo drops the last one, "
+                "/clear starts afresh",
+            )
+        except ContextFull as error:
+            self._fail(error)
+            return False
+        return True
+
+    def compact(self, keep: int) -> None:
+        """Summarise all but the last `keep` exchanges (mlchat.compact); the summary is saved
+        with the conversation, whose messages all stay."""
+        from mlchat.compact import compact
+
+        replaced = compact(self.client, self.convo, keep)
+        self.log.truncate(self.convo)  # no message changed: this saves the summary
+        self.context_tokens = None  # known again from the next reply's usage
+        self.rt.note(
+            f"compacted {replaced} messages into a summary; they stay in the saved conversation"
+        )
+
+    def _auto_compact(self) -> None:
+        if self.compact_at is None or not self.context_tokens:
+            return
+        size = self._window_quietly()
+        if not size or self.context_tokens < self.compact_at * size:
+            return
+        from mlchat.compact import DEFAULT_KEEP, cut_point
+
+        try:
+            cut_point(self.convo, DEFAULT_KEEP)
+        except UsageError:
+            return  # too few exchanges to summarise: nothing to do yet
+        share = self.context_tokens / size
+        self.rt.note(
+            f"mlchat: the conversation is at {share:.0%} of the context window "
+            f"(compact_at = {self.compact_at:g}): compacting"
+        )
+        try:
+            self.compact(DEFAULT_KEEP)
+        except MlchatError as error:
+            self._fail(error, hint="the conversation is unchanged; /compact tries again")
 
     def continue_reply(self) -> None:
         """/continue: ask the model to go on from where its last reply stopped, and join the two
@@ -405,6 +528,8 @@ class Repl:
     def _count(self, usage: Usage | None) -> None:
         if usage is None:
             return
+        if usage.total_tokens:
+            self.context_tokens = usage.total_tokens
         self.tokens += usage.total_tokens or 0
         try:
             price = self.cost(self.convo.model, usage)
@@ -443,6 +568,16 @@ class Repl:
         if c.params.temperature is not None:
             items.append((2, f"temperature {c.params.temperature:g}"))
         items.append((4, f"{self.tokens:,} tokens"))
+        if self.queued:
+            from mlchat.repl.files import summary
+
+            items.append((5, f"next: {summary(self.queued)}"))
+        size = self._window_quietly()
+        if size and self.context_tokens is not None:
+            from mlchat.context import share, short
+
+            used = self.context_tokens
+            items.append((3, f"context {short(used)}, {share(used, size)}"))
         if self.spent is not None:
             items.append((3, usd(self.spent)))
         room = self._toolbar_room() if width is None else width
@@ -467,6 +602,12 @@ class Repl:
             return max(os.get_terminal_size(self.rt.out.fileno()).columns - 2, 0)
         except (OSError, ValueError, AttributeError):
             return 0
+
+    def _window_quietly(self) -> int | None:
+        try:
+            return self.window(self.convo.model)
+        except Exception:  # the toolbar is drawn on every key: it must never fail
+            return None
 
     def completions(self, text: str) -> list[Candidate]:
         """Completions for the input before the cursor (see complete.py)."""
@@ -529,6 +670,10 @@ def run(
     aliases: Mapping[str, str] | None = None,
     role: Role | None = None,
     role_values: Mapping[str, str] | None = None,
+    window: Callable[[str], int | None] = _no_window,
+    attach: Callable[[Sequence[str]], list[Part]] | None = None,
+    queued: Sequence[Part] = (),
+    compact_at: float | None = None,
 ) -> int:
     """Hold a chat until the input ends; returns the exit code."""
     repl = Repl(
@@ -549,6 +694,10 @@ def run(
         aliases=aliases,
         role=role,
         role_values=role_values,
+        window=window,
+        attach=attach,
+        queued=queued,
+        compact_at=compact_at,
     )
     if reader is None:
         vi = edit_mode == "vi"

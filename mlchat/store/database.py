@@ -335,6 +335,8 @@ class Store:
             name=summary.name,
             profile=summary.profile,
             role=summary.role,
+            summary=summary.summary,
+            compacted=summary.compacted if summary.summary is not None else 0,
             seen_rows=frozenset(r.row for r in records),
         )
 
@@ -365,6 +367,8 @@ class Store:
             title=escape_controls(words[:80]),
             profile=row["profile"],
             role=row["role"],
+            summary=row["summary"],
+            compacted=int(row["compacted"] or 0),
         )
 
     def conversations(self, limit: int | None = None) -> list[Summary]:

@@ -66,13 +66,21 @@ def migration_4(db: sqlite3.Connection) -> None:
     db.execute("ALTER TABLE messages ADD COLUMN finish_reason TEXT")
 
 
+def migration_5(db: sqlite3.Connection) -> None:
+    """/compact: the summary that replaces a conversation's first `compacted` messages in what
+    is sent (the messages themselves stay)."""
+    db.execute("ALTER TABLE conversations ADD COLUMN summary TEXT")
+    db.execute("ALTER TABLE conversations ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0")
+
+
 # Append the next migration here (a function taking the connection, run inside the upgrade
 # transaction).
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     migration_1,
     migration_2,
     parts.migration_3,  # attachments: blobs and message_parts
-    migration_4,
+    migration_4,  # the model that answered, and the finish reason
+    migration_5,  # /compact: the summary, and how many messages it replaces
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -48,7 +48,8 @@ class Tx:
             try:
                 self.db.execute(
                     "INSERT INTO conversations (id, name, created, updated, model, dialect, "
-                    "system, params, profile, role) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "system, params, profile, role, summary, compacted) "
+                    "VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         cid,
                         self._stamp,
@@ -59,6 +60,8 @@ class Tx:
                         params_json(convo.params),
                         convo.profile,
                         convo.role,
+                        convo.summary,
+                        convo.compacted,
                     ),
                 )
             except sqlite3.IntegrityError:
@@ -72,7 +75,7 @@ class Tx:
         """Record the conversation's current model, dialect, system prompt and parameters."""
         self.db.execute(
             "UPDATE conversations SET updated = ?, model = ?, dialect = ?, system = ?, params = ?, "
-            "profile = ?, role = ? WHERE id = ?",
+            "profile = ?, role = ?, summary = ?, compacted = ? WHERE id = ?",
             (
                 self._stamp,
                 convo.model,
@@ -81,6 +84,8 @@ class Tx:
                 params_json(convo.params),
                 convo.profile,
                 convo.role,
+                convo.summary,
+                convo.compacted,
                 convo.id,
             ),
         )

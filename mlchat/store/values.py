@@ -52,6 +52,9 @@ class Summary:
     title: str
     profile: str | None = None  # None: recorded before profiles existed
     role: str | None = None
+    # /compact: the summary sent in place of the first `compacted` messages of the conversation
+    summary: str | None = None
+    compacted: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,13 +71,18 @@ class Spinner:
         except (OSError, ValueError):  # a terminal that went away: nothing more to draw
             self._stop.set()
 
+    def clear(self) -> None:
+        """Erase the line for something else to be written (`Runtime.note`); the next tick
+        draws it again below."""
+        with self._lock:
+            if self._drawn:
+                self._drawn = False
+                self._write("\r\x1b[K")
+
     def stop(self) -> None:
         """Stop drawing and erase the line; safe to call more than once, and from `finally`."""
         self._stop.set()
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout=1.0)
-        with self._lock:
-            if self._drawn:
-                self._drawn = False
-                self._write("\r\x1b[K")
+        self.clear()

@@ -50,7 +50,7 @@ def ask_approval(rt: Runtime, call: ToolCall) -> Approval:
         choice = answer.strip().lower()[:1]
         if choice == "v":
             view = arguments.full(call.arguments)
-            rt.page(rt.scrub(f"{name}\n" + "\n".join(view.lines) + "\n"))
+            rt.show_paged(rt.scrub(f"{name}\n" + "\n".join(view.lines) + "\n"))
             seen = seen or view.complete
         elif choice == "n":
             return "no"

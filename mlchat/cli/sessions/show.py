@@ -144,7 +144,13 @@ def _show(
         out.append((" · ".join(held) + "\n", "dim"))
     if summary.system:
         out += [("system: ", "bold"), (printable(summary.system) + "\n", None)]
+    included = 0
+    marked = summary.summary is None
     for r in records:
+        if not marked and r.included and included == summary.compacted:
+            out += _summary_mark(summary)
+            marked = True
+        included += r.included
         head = [r.role, local_time(r.created)]
         if r.role == "assistant" and r.model:
             head.insert(1, printable(r.model))
@@ -179,7 +185,17 @@ def _show(
             )
         elif r.status == "failed":
             out.append((f"[failed: {printable(r.error or 'unknown error')}]\n", "red"))
+    if not marked:  # the summary stands for every message (/compact 0)
+        out += _summary_mark(summary)
     return out
+
+
+def _summary_mark(summary: Summary) -> list[tuple[str, str | None]]:
+    """Where /compact's summary begins: what is sent in place of the messages above it."""
+    from mlchat.text import escape_controls as printable
+
+    head = f"\n── summary by /compact (sent in place of the {summary.compacted} messages above)\n"
+    return [(head, "bold magenta"), (printable(summary.summary or "").rstrip("\n") + "\n", None)]
 
 
 def _attachments(r: Record) -> list[tuple[str, str | None]]:
