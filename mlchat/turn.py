@@ -1,6 +1,6 @@
-"""One exchange with the model, for `ask` and `chat` alike (`Turn`): the user's message saved
-before it is sent, the request, the rounds of tool calls, a renderer per reply, the checkpoints
-while it streams, and the rules for what an interruption leaves behind.
+"""One exchange with the model, for `ask` and `chat` alike (`Turn`): the request, the user's
+message saved as soon as it has left, the rounds of tool calls, a renderer per reply, the
+checkpoints while it streams, and the rules for what an interruption leaves behind.
 
 The rules, the same for every caller:
 

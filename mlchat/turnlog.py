@@ -4,7 +4,7 @@ Imports: the standard library and mlchat.store, session, types. No terminal I/O:
 goes through the `warn` callback the command gives it.
 
     log = StoreLog(store, warn=rt.warn, cost=lambda model, usage: ...)
-    convo.add_user(text); log.user(convo, convo.messages[-1])        # before sending
+    convo.add_user(text); log.user(convo, convo.messages[-1])        # once it is sent
     ... run_turn(..., sink=lambda ev: (render(ev), log.progress(convo, reply)))
     convo.add_reply(reply); log.reply(convo, convo.messages[-1], reply, status="ok")
     del convo.messages[-2:]; log.truncate(convo)                     # /undo

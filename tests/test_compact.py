@@ -150,3 +150,16 @@ def test_a_bad_compact_at_is_a_config_error(env: dict[str, str], emulator: Emula
     r = run(env, "hi")
     assert r.code == 3 and "compact_at must be a share of the context window" in r.err
     assert emulator.requests == []
+
+
+def test_export_carries_the_summary_and_its_place(env: dict[str, str], emulator: Emulator) -> None:
+    import json
+
+    emulator.script(R.chat("a1"), R.chat("a2"), R.chat(SUMMARY))
+    assert run(env, "one", "two", "/compact 1").code == 0
+    doc = json.loads(invoke(["sessions", "export", "-f", "json"], env=env).out)
+    assert doc["compact_summary"] == {"text": SUMMARY, "replaces": 2}
+    assert [m["content"] for m in doc["messages"]] == ["one", "a1", "two", "a2"]
+    md = invoke(["sessions", "export"], env=env).out
+    mark = md.index("## Summary (/compact: sent in place of the 2 messages above)")
+    assert md.index("a1") < mark < md.index(SUMMARY) < md.index("two")

@@ -8,13 +8,12 @@ arrives as KeyboardInterrupt in the consuming loop, and leaving `chat()` closes 
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
-from mlchat import __version__
+from mlchat.client.connect import http_client, on_sent, once
 from mlchat.client.failures import (
     IDLE_HINT,
     MAX_TIME_HINT,
@@ -28,7 +27,6 @@ from mlchat.client.policy import MAX_SLEEP, RetryPolicy, Timeouts, is_retryable
 from mlchat.errors import (
     ApiError,
     AuthError,
-    ConfigError,
     MlchatError,
     ProtocolError,
     RequestRejected,
@@ -58,14 +56,11 @@ from mlchat.types import (
 )
 
 if TYPE_CHECKING:
-    import ssl
-
     import httpx
 
 HEAD_LIMIT = 64 * 1024  # bytes of a stream kept to recognise a bare JSON body
 MAX_ERROR_BODY = 1024 * 1024  # an error page longer than this is cut: only its first line is shown
 MAX_BODY = 64 * 1024 * 1024  # a whole (non-streamed) reply larger than this is refused
-PROXY_VARIABLES = frozenset({"http_proxy", "https_proxy", "all_proxy"})  # any case, as httpx
 
 
 class Client:
@@ -108,47 +103,8 @@ class Client:
 
     def _client(self) -> httpx.Client:
         if self._http is None:
-            import httpx
-
-            t = self.timeouts
-            try:
-                self._http = httpx.Client(
-                    verify=self._verify(),
-                    timeout=httpx.Timeout(
-                        connect=t.connect, read=t.read, write=t.read, pool=t.connect
-                    ),
-                    transport=self._transport,
-                    # Redirects are not followed: a redirect to another host must never carry
-                    # the key (httpx would drop Authorization but keep x-api-key), and a moved
-                    # API is better reported than silently chased.
-                    follow_redirects=False,
-                    headers={"User-Agent": f"mlchat/{__version__}"},
-                    # HTTP(S)_PROXY, ALL_PROXY, NO_PROXY, SSL_CERT_FILE, SSL_CERT_DIR, read by
-                    # httpx from the process environment. TLS is always verified.
-                    trust_env=True,
-                )
-            except OSError as exc:  # ssl.SSLError too: SSL_CERT_FILE names a missing/bad file
-                name = "SSL_CERT_FILE" if os.environ.get("SSL_CERT_FILE") else "SSL_CERT_DIR"
-                raise ConfigError(
-                    f"cannot load the CA certificates named by {name}="
-                    f"{os.environ.get(name, '')}: {reason(exc)}",
-                    hint=f"point {name} at a readable PEM bundle, or unset it",
-                ) from None
+            self._http = http_client(self.base_url, self.timeouts, self._transport)
         return self._http
-
-    def _verify(self) -> bool | ssl.SSLContext:
-        """True (httpx's CA bundle, or SSL_CERT_FILE/DIR), except for an http:// base URL with
-        no proxy variable set: every request of this client goes to the base URL (redirects
-        are not followed), so it never does TLS, and loading the CA bundle (~25 ms before the
-        request can leave) is skipped. Should TLS ever be used, the context, holding no CA,
-        fails closed: it verifies, and trusts nothing."""
-        if self._transport is not None or not self.base_url.lower().startswith("http://"):
-            return True
-        if any(name.lower() in PROXY_VARIABLES for name in os.environ):
-            return True  # the proxy may be https://, and its certificate must be verified
-        import ssl
-
-        return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
 
     def close(self) -> None:
         if self._http is not None:
@@ -222,7 +178,7 @@ class Client:
                     pool=min(t.connect, left),
                 )
             if sent is not None:
-                extra["extensions"] = {"trace": _on_sent(sent)}
+                extra["extensions"] = {"trace": on_sent(sent)}
             request = http.build_request(
                 req.method, url, headers=dict(req.headers), content=content, **extra
             )
@@ -342,7 +298,7 @@ class Client:
         http_req = provider.build_request(req, self._key)
         holder: list[httpx.Response] = []
         try:
-            yield self._events(provider, http_req, holder, _once(sent) if sent else None)
+            yield self._events(provider, http_req, holder, once(sent) if sent else None)
         finally:
             for response in holder:
                 response.close()
@@ -501,25 +457,3 @@ class Client:
 
     def count_tokens(self, model: str, messages: tuple[Message, ...], system: str | None) -> int:
         return decode_count(self._json(count_tokens_request(model, messages, system, self._key)))
-
-
-def _once(fn: Callable[[], None]) -> Callable[[], None]:
-    done = False
-
-    def call() -> None:
-        nonlocal done
-        if not done:
-            done = True
-            fn()
-
-    return call
-
-
-def _on_sent(sent: Callable[[], None]) -> Callable[[str, dict[str, Any]], None]:
-    """An httpcore `trace` extension calling `sent` when the request body has been written."""
-
-    def trace(event: str, info: dict[str, Any]) -> None:
-        if event.endswith(".send_request_body.complete"):
-            sent()
-
-    return trace

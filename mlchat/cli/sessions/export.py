@@ -126,6 +126,10 @@ def export_json(summary: Summary, records: list[Record]) -> dict[str, Any]:
         }
         for r in records
     ]
+    if summary.summary is not None:
+        # /compact: this text is sent in place of the first `replaces` messages (those that are
+        # part of the conversation: failure records do not count).
+        doc["compact_summary"] = {"text": summary.summary, "replaces": summary.compacted}
     return doc
 
 
@@ -156,7 +160,13 @@ def _markdown(summary: Summary, records: list[Record]) -> str:
     lines.append("")
     if summary.system:
         lines += ["## System", "", summary.system.rstrip("\n"), ""]
+    included = 0
+    marked = summary.summary is None
     for r in records:
+        if not marked and r.included and included == summary.compacted:
+            lines += _summary_markdown(summary)
+            marked = True
+        included += r.included
         heading = {"user": "User", "assistant": "Assistant", "system": "System"}.get(r.role)
         lines += [f"## {heading}" if heading else f"## Tool result (`{r.tool_call_id}`)", ""]
         if r.reasoning:
@@ -177,7 +187,14 @@ def _markdown(summary: Summary, records: list[Record]) -> str:
             lines += ["*(interrupted" + (f": {r.error}" if r.error else "") + ")*", ""]
         elif r.status == "failed":
             lines += [f"*(failed: {r.error or 'unknown error'})*", ""]
+    if not marked:
+        lines += _summary_markdown(summary)
     return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def _summary_markdown(summary: Summary) -> list[str]:
+    head = f"## Summary (/compact: sent in place of the {summary.compacted} messages above)"
+    return [head, "", (summary.summary or "").rstrip("\n"), ""]
 
 
 def _write_atomic(path: Path, text: str, *, force: bool) -> None:
