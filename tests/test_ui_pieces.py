@@ -322,3 +322,8 @@ def test_a_costly_redraw_spaces_out_the_next() -> None:
     assert 2 <= renderer.refreshes <= elapsed / min(MAX_INTERVAL, CPU_SHARE * 0.02) + 2
     assert elapsed / renderer.refreshes > 10 * REFRESH_INTERVAL
     renderer.finish()
+
+
+def test_a_long_crlf_line_cut_at_piece_leaves_no_blank_line() -> None:
+    blocks, _ = run("x" * PIECE + "\r\n" + "y\r\n", whole=True)
+    assert blocks.out == [("md", "x" * PIECE), ("item", "y")]  # continued: no blank line

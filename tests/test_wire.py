@@ -101,6 +101,17 @@ def test_a_reply_stopped_by_the_content_filter_says_so(
     )
 
 
+@pytest.mark.parametrize("api", APIS)
+def test_refusal_with_extract_is_shown_on_stderr(
+    env: dict[str, str], emulator: Emulator, api: str
+) -> None:
+    emulator.script(Reply.chat(refusal=REFUSAL))
+    r = invoke(["ask", "--api", api, "-x", "write a lock picker"], env=env)
+    assert r.code == EXIT_REFUSED
+    assert r.out == ""
+    assert r.err == f"{REFUSAL}\nmlchat: error: the model refused to answer\n"
+
+
 def test_refusal_with_a_schema_is_not_a_schema_error(
     env: dict[str, str], emulator: Emulator
 ) -> None:

@@ -476,11 +476,12 @@ def _extract(
             code = blocks[0 if which == "first" else -1].code
             rt.out.write((escape_controls(code) if rt.stdout_tty else code) + "\n")
             rt.out.flush()
+    if not blocks and not shown and not opts.as_json and final.text:
+        # Not the code asked for (a refusal, or prose): shown on stderr, never lost.
+        text = escape_controls(final.text) if rt.stderr_tty else final.text
+        rt.err.write(text if text.endswith("\n") else text + "\n")
+        rt.err.flush()
     if final.refused:
         raise Refused("the model refused to answer")
     if not blocks:
-        if not shown and not opts.as_json and final.text:
-            text = escape_controls(final.text) if rt.stderr_tty else final.text
-            rt.err.write(text if text.endswith("\n") else text + "\n")
-            rt.err.flush()
         raise NoCodeBlock("the reply has no fenced code block (it is shown on stderr)")

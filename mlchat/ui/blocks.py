@@ -150,8 +150,7 @@ class Blocks:
 
     def _whole(self, line: str) -> None:
         """A finished line of the reply, in pieces of at most PIECE characters."""
-        rest = self._heads(line)
-        self._line(escape_controls(rest.removesuffix("\r")))
+        self._line(escape_controls(self._heads(line.removesuffix("\r"))))
 
     def _long_partial(self) -> None:
         """The unfinished line is too long to wait for its end: its head is taken as a line."""
