@@ -64,13 +64,15 @@ def models(
     base_url: o.BaseUrlOpt = None,
     profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
+    retries: o.RetriesOpt = None,
 ) -> None:
     from mlchat import models as M
     from mlchat.config import Flags
 
     rt = common.runtime(ctx)
     with boundary(rt):
-        s = common.settings(rt, Flags(base_url=base_url, timeout=timeout, profile=profile))
+        flags = Flags(base_url=base_url, timeout=timeout, retries=retries, profile=profile)
+        s = common.settings(rt, flags, sampling=False)
         cached, fetched = obtain(rt, s, refresh=refresh)
         chosen = M.select(cached.models, terms or [])
         default = _default(s, cached)
