@@ -142,7 +142,8 @@ class Reader:
     # -- files -----------------------------------------------------------------------------------
 
     def _path(self, source: str) -> Path:
-        path = Path(source).expanduser()
+        # os.path's expanduser leaves `~nosuchuser/x` as it is; Path's raises RuntimeError.
+        path = Path(os.path.expanduser(source))  # noqa: PTH111
         return path if self._cwd is None or path.is_absolute() else self._cwd / path
 
     def _read(self, source: str, path: Path, limit: int) -> bytes:

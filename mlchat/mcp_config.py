@@ -10,6 +10,7 @@ an environment variable, so no secret need be written in a file; nothing else is
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 from collections.abc import Mapping, Sequence
@@ -185,7 +186,7 @@ def _server(name: str, entry: dict[str, Any], command: Any, at: str, where: str)
         transport="stdio",
         command=(*command, *args),
         env=_strings(entry, "env", at),
-        cwd=str(Path(cwd).expanduser()) if cwd else None,
+        cwd=os.path.expanduser(cwd) if cwd else None,  # noqa: PTH111 - `~nosuchuser` stays
         **common,
     )
 

@@ -23,6 +23,7 @@ problem. Imports: config (paths, checks), params, errors. Nothing is read at imp
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -91,7 +92,7 @@ class Role:
         """The tools file: `~` expanded, a relative path taken from the roles directory."""
         if not self.tools:
             return None
-        path = Path(self.tools).expanduser()
+        path = Path(os.path.expanduser(self.tools))  # noqa: PTH111 - `~nosuchuser` stays
         return path if path.is_absolute() else roles_dir() / path
 
     def placeholders(self) -> set[str]:

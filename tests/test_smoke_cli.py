@@ -36,3 +36,18 @@ def test_piped_model_list_shows_control_characters_in_ids(emulator: Emulator) ->
     assert r.out.splitlines() == ["evil-^[]0;title^G^[[31mred", "plain-model", "two^Jlines"]
     doc = json.loads(invoke(["models", "--json"], env=env).out)
     assert "evil-\x1b]0;title\x07\x1b[31mred" in {m["id"] for m in doc}
+
+
+def test_a_file_under_an_unknown_users_home_is_a_usage_error() -> None:
+    r = invoke(
+        ["ask", "-f", "~no-such-user-smoke/notes.txt", "hi"], env={"MODELSLAB_API_KEY": FAKE_KEY}
+    )
+    assert r.code == 2, r.err
+    assert r.err.startswith("mlchat: error: cannot read ~no-such-user-smoke/notes.txt")
+
+
+def test_a_roles_tools_file_under_an_unknown_users_home_is_a_usage_error() -> None:
+    roles.save("t", 'tools = "~no-such-user-smoke/t.toml"\n')
+    r = invoke(["ask", "-r", "t", "--yes", "hi"], env={"MODELSLAB_API_KEY": FAKE_KEY})
+    assert r.code == 2, r.err
+    assert "cannot read tools file" in r.err

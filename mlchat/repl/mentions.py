@@ -83,7 +83,7 @@ class Mentions:
 
 
 def _exists(path: str, cwd: Path | None) -> bool:
-    p = Path(path).expanduser()
+    p = Path(os.path.expanduser(path))  # noqa: PTH111 - `~nosuchuser` stays as typed
     if cwd is not None and not p.is_absolute():
         p = cwd / p
     try:
