@@ -23,11 +23,11 @@ __mlchat_subcommands() {
 __mlchat_options() {
     case $1 in
         '') REPLY='-V --version --debug --install-completion --show-completion -h --help' ;;
-        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --save-role -f --file --max-files --max-bytes -h --help' ;;
+        'chat') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --plain --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries --usage -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --save-role -f --file --max-files --max-bytes -h --help' ;;
         'ask') REPLY='-r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --frequency-penalty --presence-penalty --stop --seed --api --no-stream --json --plain -x --extract --extract-last --quiet --usage --show-reasoning --hide-reasoning --base-url --profile --timeout --max-time --retries -c --continue --session --no-log --tools -y --yes --max-rounds --mcp --mcp-config --json-mode --schema --allow-binary -f --file --max-files --max-bytes --save-role -h --help' ;;
         'cmd') REPLY='--print -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --seed --api --no-stream --plain --base-url --profile --timeout --max-time --retries --no-log -h --help' ;;
         'shell-integration') REPLY='-h --help' ;;
-        'models') REPLY='--refresh --json --base-url --profile --timeout -h --help' ;;
+        'models') REPLY='--refresh --json --base-url --profile --timeout --retries -h --help' ;;
         'tokens') REPLY='-f --file -r --role -p --param -m --model -s --system --allow-binary --json --base-url --profile --timeout --retries --max-files --max-bytes -h --help' ;;
         'profiles') REPLY='--json -h --help' ;;
         'roles') REPLY='-h --help' ;;
@@ -48,8 +48,8 @@ __mlchat_options() {
         'config edit') REPLY='-h --help' ;;
         'sessions') REPLY='-h --help' ;;
         'sessions list') REPLY='-n --limit --json -h --help' ;;
-        'sessions show') REPLY='-h --help' ;;
-        'sessions export') REPLY='-f --format -o --output -h --help' ;;
+        'sessions show') REPLY='--json -h --help' ;;
+        'sessions export') REPLY='-f --format -o --output --force -h --help' ;;
         'sessions rm') REPLY='-y --yes -h --help' ;;
         'sessions rename') REPLY='-h --help' ;;
         'sessions search') REPLY='-n --limit --json -h --help' ;;
@@ -135,6 +135,7 @@ __mlchat_value() {
         'models --base-url') REPLY='text' ;;
         'models --profile') REPLY='profile' ;;
         'models --timeout') REPLY='text' ;;
+        'models --retries') REPLY='text' ;;
         'tokens -f'|'tokens --file') REPLY='file' ;;
         'tokens -r'|'tokens --role') REPLY='role' ;;
         'tokens -p'|'tokens --param') REPLY='text' ;;

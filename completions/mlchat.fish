@@ -36,7 +36,7 @@ function __mlchat_takes_value
         case 'cmd'
             contains -- $argv[2] -r --role -p --param -m --model -s --system -t --temperature --top-p --max-tokens --seed --api --base-url --profile --timeout --max-time --retries
         case 'models'
-            contains -- $argv[2] --base-url --profile --timeout
+            contains -- $argv[2] --base-url --profile --timeout --retries
         case 'tokens'
             contains -- $argv[2] -f --file -r --role -p --param -m --model -s --system --base-url --profile --timeout --retries --max-files --max-bytes
         case 'key set'
@@ -163,15 +163,15 @@ complete -c mlchat -n "__mlchat_at ''" -s h -l help -d 'Show this message and ex
 complete -c mlchat -n "__mlchat_at 'chat'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
 complete -c mlchat -n "__mlchat_at 'chat'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
-complete -c mlchat -n "__mlchat_at 'chat'" -s s -l system -d 'System prompt.' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l top-p -d '0-1 [default: 0.9].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -s s -l system -d 'System prompt [default: system in the config file, or none].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -s t -l temperature -d 'Sampling temperature, 0-2 (0-1 on anthropic) [default: 0.7].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l top-p -d 'Nucleus sampling, 0-1 [default: 0.9].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l max-tokens -d 'Longest reply in tokens [default: 1000].' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l frequency-penalty -d '-2..2 (openai only) [default: 0].' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l presence-penalty -d '-2..2 (openai only) [default: 0].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l frequency-penalty -d 'Penalty for repeating tokens by their count, -2 to 2 (openai only) [default: 0].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l presence-penalty -d 'Penalty for tokens already used, -2 to 2 (openai only) [default: 0].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l stop -d 'Stop sequence; repeat for up to 4.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l seed -d 'Seed for reproducible sampling.' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).' -x -a 'openai anthropic'
+complete -c mlchat -n "__mlchat_at 'chat'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) [default: openai, or MLCHAT_API].' -x -a 'openai anthropic'
 complete -c mlchat -n "__mlchat_at 'chat'" -l no-stream -d 'Wait for each whole reply.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l plain -d 'Raw text instead of rendered Markdown.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l show-reasoning -d 'Keep the model\'s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).'
@@ -181,13 +181,14 @@ complete -c mlchat -n "__mlchat_at 'chat'" -l profile -d 'Use the [profiles.NAME
 complete -c mlchat -n "__mlchat_at 'chat'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l max-time -d 'Overall deadline for the request, retries included, in seconds [default: none, or MLCHAT_MAX_TIME].' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l usage -d 'After each reply, print the tokens in and out and the cost on stderr.'
 complete -c mlchat -n "__mlchat_at 'chat'" -s c -l continue -d 'Continue the most recently updated saved conversation.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l session -d 'Resume the saved conversation with this id, id prefix or name.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l no-log -d 'Do not save this conversation (config: log = false).'
 complete -c mlchat -n "__mlchat_at 'chat'" -l tools -d 'TOML or JSON file of tools the model may call (each runs a local command).' -r -F
 complete -c mlchat -n "__mlchat_at 'chat'" -s y -l yes -d 'Run tool calls without asking.'
 complete -c mlchat -n "__mlchat_at 'chat'" -l max-rounds -d 'Most rounds of tool calls before giving up [default: 8].' -x
-complete -c mlchat -n "__mlchat_at 'chat'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] of the config file; repeatable; \'all\').' -x
+complete -c mlchat -n "__mlchat_at 'chat'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] table of the config file; repeatable; \'all\').' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
 complete -c mlchat -n "__mlchat_at 'chat'" -l save-role -d 'Save the options given (the prompt becomes the template) as role NAME; send nothing.' -x
 complete -c mlchat -n "__mlchat_at 'chat'" -s f -l file -d 'Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).' -r -F
@@ -199,22 +200,22 @@ complete -c mlchat -n "__mlchat_at 'chat'" -s h -l help -d 'Show this message an
 complete -c mlchat -n "__mlchat_at 'ask'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
 complete -c mlchat -n "__mlchat_at 'ask'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
-complete -c mlchat -n "__mlchat_at 'ask'" -s s -l system -d 'System prompt.' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l top-p -d '0-1 [default: 0.9].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -s s -l system -d 'System prompt [default: system in the config file, or none].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -s t -l temperature -d 'Sampling temperature, 0-2 (0-1 on anthropic) [default: 0.7].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l top-p -d 'Nucleus sampling, 0-1 [default: 0.9].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l max-tokens -d 'Longest reply in tokens [default: 1000].' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l frequency-penalty -d '-2..2 (openai only) [default: 0].' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l presence-penalty -d '-2..2 (openai only) [default: 0].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l frequency-penalty -d 'Penalty for repeating tokens by their count, -2 to 2 (openai only) [default: 0].' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l presence-penalty -d 'Penalty for tokens already used, -2 to 2 (openai only) [default: 0].' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l stop -d 'Stop sequence; repeat for up to 4.' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l seed -d 'Seed for reproducible sampling.' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).' -x -a 'openai anthropic'
+complete -c mlchat -n "__mlchat_at 'ask'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) [default: openai, or MLCHAT_API].' -x -a 'openai anthropic'
 complete -c mlchat -n "__mlchat_at 'ask'" -l no-stream -d 'Wait for the whole reply.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l json -d 'Print one JSON object: text, reasoning, model, usage, finish_reason, tool_calls.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l plain -d 'Raw text instead of rendered Markdown.'
 complete -c mlchat -n "__mlchat_at 'ask'" -s x -l extract -d 'Print only the code of the reply\'s first fenced block (exit 4 if it has none).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l extract-last -d 'Print only the code of the reply\'s last fenced block (implies -x).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l quiet -d 'With -x: do not show the reply on stderr.'
-complete -c mlchat -n "__mlchat_at 'ask'" -l usage -d 'After the reply, print the tokens in and out and the cost on stderr.'
+complete -c mlchat -n "__mlchat_at 'ask'" -l usage -d 'After each reply, print the tokens in and out and the cost on stderr.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l show-reasoning -d 'Keep the model\'s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).'
 complete -c mlchat -n "__mlchat_at 'ask'" -l hide-reasoning -d 'Never show the model\'s reasoning.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
@@ -228,7 +229,7 @@ complete -c mlchat -n "__mlchat_at 'ask'" -l no-log -d 'Do not save this convers
 complete -c mlchat -n "__mlchat_at 'ask'" -l tools -d 'TOML or JSON file of tools the model may call (each runs a local command).' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -s y -l yes -d 'Run tool calls without asking.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l max-rounds -d 'Most rounds of tool calls before giving up [default: 8].' -x
-complete -c mlchat -n "__mlchat_at 'ask'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] of the config file; repeatable; \'all\').' -x
+complete -c mlchat -n "__mlchat_at 'ask'" -l mcp -d 'Use this MCP server\'s tools (a [mcp.NAME] table of the config file; repeatable; \'all\').' -x
 complete -c mlchat -n "__mlchat_at 'ask'" -l mcp-config -d 'JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.' -r -F
 complete -c mlchat -n "__mlchat_at 'ask'" -l json-mode -d 'Ask for a JSON object (response_format json_object); print it validated.'
 complete -c mlchat -n "__mlchat_at 'ask'" -l schema -d 'JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn\'t.' -r -F
@@ -244,12 +245,12 @@ complete -c mlchat -n "__mlchat_at 'cmd'" -l print -d 'Print the command on stdo
 complete -c mlchat -n "__mlchat_at 'cmd'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
 complete -c mlchat -n "__mlchat_at 'cmd'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'cmd'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
-complete -c mlchat -n "__mlchat_at 'cmd'" -s s -l system -d 'System prompt.' -x
-complete -c mlchat -n "__mlchat_at 'cmd'" -s t -l temperature -d '0-2 (0-1 on anthropic) [default: 0.7].' -x
-complete -c mlchat -n "__mlchat_at 'cmd'" -l top-p -d '0-1 [default: 0.9].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -s s -l system -d 'System prompt [default: system in the config file, or none].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -s t -l temperature -d 'Sampling temperature, 0-2 (0-1 on anthropic) [default: 0.7].' -x
+complete -c mlchat -n "__mlchat_at 'cmd'" -l top-p -d 'Nucleus sampling, 0-1 [default: 0.9].' -x
 complete -c mlchat -n "__mlchat_at 'cmd'" -l max-tokens -d 'Longest reply in tokens [default: 1000].' -x
 complete -c mlchat -n "__mlchat_at 'cmd'" -l seed -d 'Seed for reproducible sampling.' -x
-complete -c mlchat -n "__mlchat_at 'cmd'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).' -x -a 'openai anthropic'
+complete -c mlchat -n "__mlchat_at 'cmd'" -l api -d 'Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) [default: openai, or MLCHAT_API].' -x -a 'openai anthropic'
 complete -c mlchat -n "__mlchat_at 'cmd'" -l no-stream -d 'Wait for each whole reply.'
 complete -c mlchat -n "__mlchat_at 'cmd'" -l plain -d 'Raw text instead of rendered Markdown.'
 complete -c mlchat -n "__mlchat_at 'cmd'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
@@ -269,6 +270,7 @@ complete -c mlchat -n "__mlchat_at 'models'" -l json -d 'Print a JSON array: id,
 complete -c mlchat -n "__mlchat_at 'models'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -l profile -d 'Use the [profiles.NAME] table of the config file [default: MLCHAT_PROFILE, or profile in the file].' -x -a '(__mlchat_profiles)'
 complete -c mlchat -n "__mlchat_at 'models'" -l timeout -d 'Longest silence accepted while waiting for the reply, in seconds [default: 120, or MLCHAT_TIMEOUT].' -x
+complete -c mlchat -n "__mlchat_at 'models'" -l retries -d 'Retries before any of the reply has arrived [default: 2, or MLCHAT_RETRIES].' -x
 complete -c mlchat -n "__mlchat_at 'models'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat tokens
@@ -276,7 +278,7 @@ complete -c mlchat -n "__mlchat_at 'tokens'" -s f -l file -d 'Attach a file, a f
 complete -c mlchat -n "__mlchat_at 'tokens'" -s r -l role -d 'Use the role NAME (`mlchat roles list`); flags given here override it.' -x -a '(__mlchat_roles)'
 complete -c mlchat -n "__mlchat_at 'tokens'" -s p -l param -d 'A value for {NAME} in the role\'s template: -p NAME VALUE (repeatable).' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -s m -l model -d 'Model id, alias or unique fragment [default: minimax-minimax-m1, or MLCHAT_MODEL].' -x -a '(__mlchat_models)'
-complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt.' -x
+complete -c mlchat -n "__mlchat_at 'tokens'" -s s -l system -d 'System prompt [default: system in the config file, or none].' -x
 complete -c mlchat -n "__mlchat_at 'tokens'" -l allow-binary -d 'Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l json -d 'Print one JSON object: model, input_tokens, cost_usd, usd_per_million, context_window.'
 complete -c mlchat -n "__mlchat_at 'tokens'" -l base-url -d 'API base URL [default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL].' -x
@@ -369,16 +371,18 @@ complete -c mlchat -n "__mlchat_at 'sessions'" -f -a search -d 'Search every sav
 complete -c mlchat -n "__mlchat_at 'sessions'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions list
-complete -c mlchat -n "__mlchat_at 'sessions list'" -s n -l limit -d 'How many to show (0: all).' -x
+complete -c mlchat -n "__mlchat_at 'sessions list'" -s n -l limit -d 'How many to show, 0 for all [default: 20].' -x
 complete -c mlchat -n "__mlchat_at 'sessions list'" -l json -d 'Print one JSON document.'
 complete -c mlchat -n "__mlchat_at 'sessions list'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions show
+complete -c mlchat -n "__mlchat_at 'sessions show'" -l json -d 'Print one JSON document.'
 complete -c mlchat -n "__mlchat_at 'sessions show'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions export
-complete -c mlchat -n "__mlchat_at 'sessions export'" -s f -l format -d 'Markdown or JSON.' -x -a 'md json'
+complete -c mlchat -n "__mlchat_at 'sessions export'" -s f -l format -d 'Markdown or JSON [default: md].' -x -a 'md json'
 complete -c mlchat -n "__mlchat_at 'sessions export'" -s o -l output -d 'Write to this file (atomically) instead of stdout.' -r -F
+complete -c mlchat -n "__mlchat_at 'sessions export'" -l force -d 'Replace the -o file if it exists.'
 complete -c mlchat -n "__mlchat_at 'sessions export'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions rm
@@ -389,7 +393,7 @@ complete -c mlchat -n "__mlchat_at 'sessions rm'" -s h -l help -d 'Show this mes
 complete -c mlchat -n "__mlchat_at 'sessions rename'" -s h -l help -d 'Show this message and exit.'
 
 # mlchat sessions search
-complete -c mlchat -n "__mlchat_at 'sessions search'" -s n -l limit -d 'How many to show (0: all).' -x
+complete -c mlchat -n "__mlchat_at 'sessions search'" -s n -l limit -d 'How many to show, 0 for all [default: 20].' -x
 complete -c mlchat -n "__mlchat_at 'sessions search'" -l json -d 'Print one JSON document.'
 complete -c mlchat -n "__mlchat_at 'sessions search'" -s h -l help -d 'Show this message and exit.'
 

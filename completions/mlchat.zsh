@@ -115,7 +115,7 @@ _mlchat_mcp() {
 
 _mlchat_sessions_search() {
     _arguments -s -S \
-        '(-n --limit)'{-n+,--limit=}'[How many to show (0: all).]:text: ' \
+        '(-n --limit)'{-n+,--limit=}'[How many to show, 0 for all (default: 20).]:text: ' \
         '(--json)--json[Print one JSON document.]' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '*:query: '
@@ -137,21 +137,23 @@ _mlchat_sessions_rm() {
 
 _mlchat_sessions_export() {
     _arguments -s -S \
-        '(-f --format)'{-f+,--format=}'[Markdown or JSON.]:value:(md json)' \
+        '(-f --format)'{-f+,--format=}'[Markdown or JSON (default: md).]:value:(md json)' \
         '(-o --output)'{-o+,--output=}'[Write to this file (atomically) instead of stdout.]:file:_files' \
+        '(--force)--force[Replace the -o file if it exists.]' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::id: '
 }
 
 _mlchat_sessions_show() {
     _arguments -s -S \
+        '(--json)--json[Print one JSON document.]' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '::id: '
 }
 
 _mlchat_sessions_list() {
     _arguments -s -S \
-        '(-n --limit)'{-n+,--limit=}'[How many to show (0: all).]:text: ' \
+        '(-n --limit)'{-n+,--limit=}'[How many to show, 0 for all (default: 20).]:text: ' \
         '(--json)--json[Print one JSON document.]' \
         '(- *)'{-h,--help}'[Show this message and exit.]'
 }
@@ -373,7 +375,7 @@ _mlchat_tokens() {
         '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
         '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
-        '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
+        '(-s --system)'{-s+,--system=}'[System prompt (default: system in the config file, or none).]:text: ' \
         '(--allow-binary)--allow-binary[Send piped stdin even if it looks binary (decoded as UTF-8 with replacement).]' \
         '(--json)--json[Print one JSON object: model, input_tokens, cost_usd, usd_per_million, context_window.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
@@ -393,6 +395,7 @@ _mlchat_models() {
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
         '(--profile)--profile=[Use the (profiles.NAME) table of the config file (default: MLCHAT_PROFILE, or profile in the file).]:profile:__mlchat_profiles' \
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
+        '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
         '(- *)'{-h,--help}'[Show this message and exit.]' \
         '*:terms: '
 }
@@ -409,12 +412,12 @@ _mlchat_cmd() {
         '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
         '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
-        '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
-        '(-t --temperature)'{-t+,--temperature=}'[0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
-        '(--top-p)--top-p=[0-1 (default: 0.9).]:text: ' \
+        '(-s --system)'{-s+,--system=}'[System prompt (default: system in the config file, or none).]:text: ' \
+        '(-t --temperature)'{-t+,--temperature=}'[Sampling temperature, 0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
+        '(--top-p)--top-p=[Nucleus sampling, 0-1 (default: 0.9).]:text: ' \
         '(--max-tokens)--max-tokens=[Longest reply in tokens (default: 1000).]:text: ' \
         '(--seed)--seed=[Seed for reproducible sampling.]:text: ' \
-        '(--api)--api=[Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).]:value:(openai anthropic)' \
+        '(--api)--api=[Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) (default: openai, or MLCHAT_API).]:value:(openai anthropic)' \
         '(--no-stream)--no-stream[Wait for each whole reply.]' \
         '(--plain)--plain[Raw text instead of rendered Markdown.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
@@ -432,22 +435,22 @@ _mlchat_ask() {
         '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
         '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
-        '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
-        '(-t --temperature)'{-t+,--temperature=}'[0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
-        '(--top-p)--top-p=[0-1 (default: 0.9).]:text: ' \
+        '(-s --system)'{-s+,--system=}'[System prompt (default: system in the config file, or none).]:text: ' \
+        '(-t --temperature)'{-t+,--temperature=}'[Sampling temperature, 0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
+        '(--top-p)--top-p=[Nucleus sampling, 0-1 (default: 0.9).]:text: ' \
         '(--max-tokens)--max-tokens=[Longest reply in tokens (default: 1000).]:text: ' \
-        '(--frequency-penalty)--frequency-penalty=[-2..2 (openai only) (default: 0).]:text: ' \
-        '(--presence-penalty)--presence-penalty=[-2..2 (openai only) (default: 0).]:text: ' \
+        '(--frequency-penalty)--frequency-penalty=[Penalty for repeating tokens by their count, -2 to 2 (openai only) (default: 0).]:text: ' \
+        '(--presence-penalty)--presence-penalty=[Penalty for tokens already used, -2 to 2 (openai only) (default: 0).]:text: ' \
         '*--stop=[Stop sequence; repeat for up to 4.]:text: ' \
         '(--seed)--seed=[Seed for reproducible sampling.]:text: ' \
-        '(--api)--api=[Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).]:value:(openai anthropic)' \
+        '(--api)--api=[Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) (default: openai, or MLCHAT_API).]:value:(openai anthropic)' \
         '(--no-stream)--no-stream[Wait for the whole reply.]' \
         '(--json)--json[Print one JSON object: text, reasoning, model, usage, finish_reason, tool_calls.]' \
         '(--plain)--plain[Raw text instead of rendered Markdown.]' \
         '(-x --extract)'{-x,--extract}'[Print only the code of the reply'\''s first fenced block (exit 4 if it has none).]' \
         '(--extract-last)--extract-last[Print only the code of the reply'\''s last fenced block (implies -x).]' \
         '(--quiet)--quiet[With -x: do not show the reply on stderr.]' \
-        '(--usage)--usage[After the reply, print the tokens in and out and the cost on stderr.]' \
+        '(--usage)--usage[After each reply, print the tokens in and out and the cost on stderr.]' \
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
         '(--hide-reasoning)--hide-reasoning[Never show the model'\''s reasoning.]' \
         '(--base-url)--base-url=[API base URL (default: https://modelslab.com/api/v7/llm, or MODELSLAB_BASE_URL).]:text: ' \
@@ -461,7 +464,7 @@ _mlchat_ask() {
         '(--tools)--tools=[TOML or JSON file of tools the model may call (each runs a local command).]:file:_files' \
         '(-y --yes)'{-y,--yes}'[Run tool calls without asking.]' \
         '(--max-rounds)--max-rounds=[Most rounds of tool calls before giving up (default: 8).]:text: ' \
-        '*--mcp=[Use this MCP server'\''s tools (a (mcp.NAME) of the config file; repeatable; '\''all'\'').]:text: ' \
+        '*--mcp=[Use this MCP server'\''s tools (a (mcp.NAME) table of the config file; repeatable; '\''all'\'').]:text: ' \
         '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
         '(--json-mode)--json-mode[Ask for a JSON object (response_format json_object); print it validated.]' \
         '(--schema)--schema=[JSON Schema (inline JSON or a file) the reply must match; exit 4 if it doesn'\''t.]:file:_files' \
@@ -479,15 +482,15 @@ _mlchat_chat() {
         '(-r --role)'{-r+,--role=}'[Use the role NAME (`mlchat roles list`); flags given here override it.]:role:__mlchat_roles' \
         '*'{-p+,--param=}'[A value for {NAME} in the role'\''s template: -p NAME VALUE (repeatable).]:text: ' \
         '(-m --model)'{-m+,--model=}'[Model id, alias or unique fragment (default: minimax-minimax-m1, or MLCHAT_MODEL).]:model id:__mlchat_models' \
-        '(-s --system)'{-s+,--system=}'[System prompt.]:text: ' \
-        '(-t --temperature)'{-t+,--temperature=}'[0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
-        '(--top-p)--top-p=[0-1 (default: 0.9).]:text: ' \
+        '(-s --system)'{-s+,--system=}'[System prompt (default: system in the config file, or none).]:text: ' \
+        '(-t --temperature)'{-t+,--temperature=}'[Sampling temperature, 0-2 (0-1 on anthropic) (default: 0.7).]:text: ' \
+        '(--top-p)--top-p=[Nucleus sampling, 0-1 (default: 0.9).]:text: ' \
         '(--max-tokens)--max-tokens=[Longest reply in tokens (default: 1000).]:text: ' \
-        '(--frequency-penalty)--frequency-penalty=[-2..2 (openai only) (default: 0).]:text: ' \
-        '(--presence-penalty)--presence-penalty=[-2..2 (openai only) (default: 0).]:text: ' \
+        '(--frequency-penalty)--frequency-penalty=[Penalty for repeating tokens by their count, -2 to 2 (openai only) (default: 0).]:text: ' \
+        '(--presence-penalty)--presence-penalty=[Penalty for tokens already used, -2 to 2 (openai only) (default: 0).]:text: ' \
         '*--stop=[Stop sequence; repeat for up to 4.]:text: ' \
         '(--seed)--seed=[Seed for reproducible sampling.]:text: ' \
-        '(--api)--api=[Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).]:value:(openai anthropic)' \
+        '(--api)--api=[Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) (default: openai, or MLCHAT_API).]:value:(openai anthropic)' \
         '(--no-stream)--no-stream[Wait for each whole reply.]' \
         '(--plain)--plain[Raw text instead of rendered Markdown.]' \
         '(--show-reasoning)--show-reasoning[Keep the model'\''s reasoning on stderr in full (by default a terminal shows it while it streams, then one line).]' \
@@ -497,13 +500,14 @@ _mlchat_chat() {
         '(--timeout)--timeout=[Longest silence accepted while waiting for the reply, in seconds (default: 120, or MLCHAT_TIMEOUT).]:text: ' \
         '(--max-time)--max-time=[Overall deadline for the request, retries included, in seconds (default: none, or MLCHAT_MAX_TIME).]:text: ' \
         '(--retries)--retries=[Retries before any of the reply has arrived (default: 2, or MLCHAT_RETRIES).]:text: ' \
+        '(--usage)--usage[After each reply, print the tokens in and out and the cost on stderr.]' \
         '(-c --continue)'{-c,--continue}'[Continue the most recently updated saved conversation.]' \
         '(--session)--session=[Resume the saved conversation with this id, id prefix or name.]:text: ' \
         '(--no-log)--no-log[Do not save this conversation (config: log = false).]' \
         '(--tools)--tools=[TOML or JSON file of tools the model may call (each runs a local command).]:file:_files' \
         '(-y --yes)'{-y,--yes}'[Run tool calls without asking.]' \
         '(--max-rounds)--max-rounds=[Most rounds of tool calls before giving up (default: 8).]:text: ' \
-        '*--mcp=[Use this MCP server'\''s tools (a (mcp.NAME) of the config file; repeatable; '\''all'\'').]:text: ' \
+        '*--mcp=[Use this MCP server'\''s tools (a (mcp.NAME) table of the config file; repeatable; '\''all'\'').]:text: ' \
         '*--mcp-config=[JSON file of MCP servers ({"mcpServers": {...}}); alone, uses all of its servers.]:file:_files' \
         '(--save-role)--save-role=[Save the options given (the prompt becomes the template) as role NAME; send nothing.]:text: ' \
         '*'{-f+,--file=}'[Attach a file, a folder, a glob, an image or a URL (repeatable; - is stdin).]:file:_files' \

@@ -18,9 +18,12 @@ from pathlib import Path
 FILE_MODE = 0o600
 
 
-def write_atomic(path: Path, data: bytes | str) -> None:
+def write_atomic(path: Path, data: bytes | str, *, replace: bool = True) -> None:
     """Replace `path` with `data` (text is written as UTF-8, newlines as given); the parent
-    directory must exist. Raises OSError and leaves no temporary file behind."""
+    directory must exist. Raises OSError and leaves no temporary file behind. With
+    `replace=False` an existing file is never replaced, even one created meanwhile by another
+    process: FileExistsError (the temporary file is linked to the name, which fails if it is
+    taken, instead of renamed over it)."""
     with suppress(OSError):
         if path.is_symlink():
             path = path.resolve()
@@ -33,12 +36,29 @@ def write_atomic(path: Path, data: bytes | str) -> None:
             f.write(raw)
             f.flush()
             os.fsync(f.fileno())
-        tmp.replace(path)
+        if replace:
+            tmp.replace(path)
+        else:
+            _link_new(tmp, path)
     except BaseException:
         with suppress(OSError):
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """`tmp` under the name `path`, which must not exist yet."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: check, then rename
+        if path.exists() or path.is_symlink():
+            raise FileExistsError(path) from None
+        tmp.replace(path)
+        return
+    tmp.unlink()
 
 
 def _create(tmp: Path) -> int:

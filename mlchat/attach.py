@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,7 @@ MAX_BYTES = 20_000_000
 GLOB_CHARS = frozenset("*?[")
 LIMIT_HINT = "raise the limits with --max-files / --max-bytes (or attach_max_files / "
 LIMIT_HINT += "attach_max_bytes in the config file), or name fewer files"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 IMAGE_TYPES = "PNG, JPEG, WebP or GIF"
 # Text with a byte order mark (UTF-16 and UTF-32 are full of NUL bytes) is decoded, not refused.
 _BOMS = (codecs.BOM_UTF8, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)
@@ -168,8 +170,9 @@ class Reader:
                 f"{source} is larger than {human_size(size)} ({what}); nothing was sent",
                 hint=LIMIT_HINT,
             )
+        label = _as_text(source)
         if media is not None:
-            self.got.items.append(ImagePart(media, data, source))
+            self.got.items.append(ImagePart(media, data, label))
             self.got.files += 1
             self._check_files(source)
             return True
@@ -187,7 +190,7 @@ class Reader:
         for warning in got.warnings:
             self._warn(warning)
         if got.text.strip():
-            self.got.items.append(TextPart(got.text, source))
+            self.got.items.append(TextPart(got.text, label))
         self.got.files += 1
         self._check_files(source)
         return True
@@ -259,6 +262,12 @@ def collect(
 
 
 # -- walking directories and globs ----------------------------------------------------------------
+
+
+def _as_text(name: str) -> str:
+    """A file name as the text of a label: the bytes of a name that are not UTF-8 (which Python
+    holds as lone surrogates, and no JSON request or store row can carry) become U+FFFD."""
+    return name if name.isascii() else _SURROGATE.sub("\ufffd", name)
 
 
 def _hidden(name: str) -> bool:

@@ -221,6 +221,7 @@ class Settings:
     file: Mapping[str, Any]
     path: Path | None
     log: bool = True
+    edit_mode: str = "emacs"  # the chat's line editing keys: emacs or vi
     # The shipped prices with the file's [prices] on top (validated once, by validate_file).
     prices: Mapping[str, Price] = field(default_factory=lambda: dict(SHIPPED))
     # The longest a stream may send keep-alives without content.
@@ -319,6 +320,7 @@ def resolve(
         file=file,
         path=path,
         log=checked.get("log", True),
+        edit_mode=checked.get("edit_mode", "emacs"),
         prices=price_table(checked.get("prices")),
         idle_timeout=float(idle),
         max_time=None if max_time is None else float(max_time),

@@ -57,7 +57,11 @@ def check_key(raw: str, what: str = "the API key") -> str:
             problem = "a space"
         else:
             continue
-        raise UsageError(f"{what} contains {problem} (at position {at}); keys are printable ASCII")
+        raise UsageError(
+            f"{what} contains {problem} (at position {at}); a key is one word of letters, digits "
+            "and punctuation",
+            hint="was more than the key pasted or piped in?" if problem == "a space" else None,
+        )
     return key
 
 
@@ -102,6 +106,8 @@ class Option:
     env: str | None = None
 
 
+EDIT_MODES = ("emacs", "vi")  # prompt_toolkit's two key sets for the chat's line editor
+
 OPTIONS: dict[str, Option] = {
     "api_key": Option("key", "the ModelsLab API key; set it with `mlchat key set`", env=KEY_ENV),
     "base_url": Option("url", "API base URL", DEFAULT_BASE_URL, env=BASE_URL_ENV),
@@ -137,6 +143,7 @@ OPTIONS: dict[str, Option] = {
         env=MAX_TIME_ENV,
     ),
     "log": Option("bool", "save conversations (true or false)", True),
+    "edit_mode": Option("choice", "line editing keys in chat: emacs or vi", "emacs"),
     "compact_at": Option("share", "chat: /compact on its own past this share of the window"),
     "attach_max_files": Option("count", "most files one message may attach (-f, @)", 1000),
     "attach_max_bytes": Option(
@@ -226,6 +233,10 @@ def check_option(path: KeyPath, value: Any) -> Any:
         return check_key(value, name) if value.strip() else ""
     if opt.kind == "url":
         return check_base_url(value)
+    if opt.kind == "choice" and name == "edit_mode":
+        if value not in EDIT_MODES:
+            raise UsageError(f"edit_mode must be emacs or vi, got '{value}'")
+        return value
     if opt.kind == "choice":
         return check_api(value, name)
     if opt.kind == "model":

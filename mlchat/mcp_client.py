@@ -21,6 +21,7 @@ import asyncio
 import base64
 import concurrent.futures
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -47,6 +48,14 @@ STOP_GRACE = 6.0  # the SDK's own shutdown: 2 s for stdin EOF, 2 s after SIGTERM
 _MARGIN = 2.0  # beyond the SDK's own timeout, before the main thread stops waiting
 MAX_IMAGES = 8  # per result; more are described only
 MAX_IMAGE_BYTES = 5_000_000  # Anthropic's limit for one image
+
+# The SDK logs through `logging` (the "mcp" tree, and "client" in mcp.client.session); with no
+# handler configured, Python's last-resort handler prints those records on stderr: tracebacks for a
+# server's stray stdout line, and text the server chose (SSE event names, tool names) unescaped.
+# mlchat reports a server's failures itself, in one line, so the SDK's own records go nowhere.
+for _name in ("mcp", "client"):
+    logging.getLogger(_name).addHandler(logging.NullHandler())
+    logging.getLogger(_name).propagate = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -136,6 +136,30 @@ class Runtime:
     page: Callable[[str], None] | None = None
     # Values that must never reach any output (the API key); `scrub` masks them.
     secrets: set[str] = field(default_factory=set)
+    # The line a Ctrl-C left (the terminal echoed ^C after the partial text) has been ended.
+    interrupt_line_ended: bool = False
+
+    def end_interrupted_line(self, exc: BaseException) -> None:
+        """Before the first message after an interrupt, end the line the cursor may be on, once.
+        Only stderr on a terminal has a cursor. When stdout is that terminal too, the renderer
+        has already ended the reply's line. Otherwise the reply may be on the screen through a
+        pipe (`| cat`) without its newline, and Ctrl-C echoed ^C after it; SIGTERM and SIGHUP
+        echo nothing, so for them only a pipe needs it (a file does not: no stray blank line)."""
+        import stat
+
+        if self.interrupt_line_ended or not self.stderr_tty or self.stdout_tty:
+            return
+        if getattr(exc, "signum", None) is not None:  # signals.Terminated: SIGTERM, SIGHUP
+            try:
+                piped = stat.S_ISFIFO(os.fstat(self.out.fileno()).st_mode)
+            except (OSError, ValueError, AttributeError):
+                piped = False
+            if not piped:
+                return
+        self.interrupt_line_ended = True
+        self.err.write("\n")
+        self.err.flush()
+
     # A line drawn in place on stderr (the waiting spinner), erased before any note is written.
     transient: Transient | None = None
 

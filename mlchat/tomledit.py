@@ -281,7 +281,7 @@ def unset_value(text: str, path: KeyPath) -> tuple[str, bool]:
             cut.append((s.start, s.end))
     result = text
     for start, end in sorted(cut, reverse=True):
-        result = result[:start] + result[end:]
+        result = _close_gap(result[:start], result[end:])
     # A table defined only by the dotted keys just removed disappears with them.
     if not _parses_to(result, expected) and not _parses_to(result, _prune(expected, path[:-1])):
         raise TomlEditError(
@@ -289,6 +289,19 @@ def unset_value(text: str, path: KeyPath) -> tuple[str, bool]:
             "or an array); edit the file by hand"
         )
     return result, True
+
+
+def _close_gap(before: str, after: str) -> str:
+    """`before + after`, without the blank lines a removal left behind: at most one blank line
+    where the removed lines were, none at the end of the file."""
+    head = before.rstrip("\n")
+    tail = after.lstrip("\n")
+    newlines = (len(before) - len(head)) + (len(after) - len(tail))
+    if not head:
+        return tail
+    if not tail:
+        return head + "\n"
+    return head + "\n" * min(newlines, 2) + tail
 
 
 def _prune(data: dict[str, Any], path: KeyPath) -> dict[str, Any]:

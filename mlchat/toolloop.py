@@ -66,12 +66,18 @@ class OutputFormat:
         params = dict(self.schema) if self.schema is not None else {"type": "object"}
         return (ToolSpec(STRUCTURED_TOOL, "Give the answer as structured data.", params),)
 
-    def document(self, reply: Reply, dialect: Dialect) -> Any:
-        """The JSON document of the reply, validated; RequestRejected (exit 4) when it is not."""
-        text = reply.text
+    def sent_text(self, reply: Reply, dialect: Dialect) -> str:
+        """What the model sent as the document: the text, or on anthropic the forced tool's
+        arguments."""
         if dialect == "anthropic":
             call = next((c for c in reply.tool_calls if c.name == STRUCTURED_TOOL), None)
-            text = call.arguments if call is not None else text
+            if call is not None:
+                return call.arguments
+        return reply.text
+
+    def document(self, reply: Reply, dialect: Dialect) -> Any:
+        """The JSON document of the reply, validated; RequestRejected (exit 4) when it is not."""
+        text = self.sent_text(reply, dialect)
         try:
             value = json.loads(_strip_fence(text))
         except RecursionError:

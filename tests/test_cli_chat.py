@@ -135,3 +135,38 @@ def test_tools_need_yes_in_a_piped_chat(env: dict[str, str], tmp_path: Path) -> 
     tools.write_text(json.dumps([{"name": "x", "command": "true"}]))
     r = chat(["hi"], env, "--tools", str(tools))
     assert r.code == 2 and "--tools needs --yes" in r.err
+
+
+def test_the_background_model_fetch_caches_the_list(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    """What /model <Tab> runs in its thread when no list is cached: fetch, quietly, and cache."""
+    import io
+
+    from mlchat import config, models
+    from mlchat.cli.chat import _fetch_models
+    from mlchat.runtime import Runtime
+    from tests.emulator import DEFAULT_MODELS
+
+    s = config.resolve(config.Flags(), env, {})
+    err = io.StringIO()
+    _fetch_models(Runtime(env=env, stderr=err, stdin_tty=False, stderr_tty=True), s)
+    ids = models.cached_ids(s.base_url, models.cache_path())
+    assert sorted(ids) == sorted(m["id"] for m in DEFAULT_MODELS)
+    assert err.getvalue() == ""  # nothing drawn under the prompt
+    assert [r.path for r in emulator.requests] == ["/v1/models"]
+
+
+def test_load_alone_lists_the_saved_conversations(env: dict[str, str], emulator: Emulator) -> None:
+    assert chat(["name a sorting algorithm", "/save sorting"], env).code == 0
+    assert chat(["what is a monad?"], env).code == 0
+    r = chat(["/load"], env)
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0] == "saved conversations, most recent first (/load ID or NAME):"
+    assert len(lines) == 3  # both, and not the (empty) chat this one is
+    assert "what is a monad?" in lines[1]
+    assert "sorting" in lines[2] and "2 msgs" in lines[2] and "name a sorting algorithm" in lines[2]
+    picked = lines[2].split()[0]
+    r = chat(["/load " + picked, "/history"], env)
+    assert "loaded " + picked in r.err and "name a sorting algorithm" in r.out

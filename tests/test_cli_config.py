@@ -278,6 +278,39 @@ def test_unset_a_whole_table() -> None:
     assert cfg().read_text().startswith("# My mlchat settings.")
 
 
+def test_unset_aliases_warns_about_a_model_naming_one_and_leaves_no_blank_lines() -> None:
+    write_cfg(
+        'model = "fast"\n\n[aliases]\nfast = "meta-llama-3-8B-instruct"\n\n'
+        '[profiles.work]\nmodel = "fast"\n'
+    )
+    r = invoke(["config", "unset", "aliases"], env={"MLCHAT_MODEL": "fast"})
+    assert r.code == 0, r.err
+    assert cfg().read_text() == 'model = "fast"\n\n[profiles.work]\nmodel = "fast"\n'
+    warned = [line for line in r.err.splitlines() if line.startswith("mlchat: warning: ")]
+    assert [w.split(" is ")[0] for w in warned] == [
+        "mlchat: warning: model",
+        "mlchat: warning: profiles.work.model",
+        "mlchat: warning: MLCHAT_MODEL",
+    ]
+    assert "'fast', an alias that no longer exists: it will be sent as a model id" in warned[0]
+    # removing the last key of a file leaves no trailing blank lines either
+    write_cfg('temperature = 0.5\n\nmodel = "m"\n')
+    assert invoke(["config", "unset", "model"]).code == 0
+    assert cfg().read_text() == "temperature = 0.5\n"
+
+
+def test_set_and_unset_say_what_they_did_on_a_terminal() -> None:
+    r = invoke(["config", "set", "temperature", "0.2"], stderr_tty=True)
+    assert r.code == 0 and r.out == ""
+    assert r.err == f"mlchat: set temperature = 0.2 in {cfg()}\n"
+    r = invoke(["config", "set", "stop", "END", "###"], stderr_tty=True)
+    assert r.err == f'mlchat: set stop = ["END", "###"] in {cfg()}\n'
+    r = invoke(["config", "unset", "temperature"], stderr_tty=True)
+    assert r.err == f"mlchat: removed temperature from {cfg()}\n"
+    r = invoke(["config", "set", "top_p", "0.5"])  # piped: quiet, as before
+    assert (r.code, r.err) == (0, "")
+
+
 def test_an_inline_table_is_refused_and_left_alone() -> None:
     write_cfg('aliases = { fast = "m" }\n')
     r = invoke(["config", "set", "aliases.slow", "x"])
@@ -375,6 +408,24 @@ def test_a_bad_value_in_the_file_stops_ask_before_any_request(emulator: Emulator
     assert invoke(["ask", "hi"], env=env).code == 0
 
 
+def test_a_bad_sampling_value_stops_only_the_commands_that_use_it(emulator: Emulator) -> None:
+    write_cfg("temperature = 9\n\n[profiles.work]\ntop_p = 7\n")
+    env = {"MODELSLAB_API_KEY": FAKE_KEY, "MODELSLAB_BASE_URL": emulator.base_url}
+    for args in (["models"], ["tokens", "hi"], ["key", "status"]):
+        r = invoke(args, env=env)
+        assert r.code == 0, (args, r.err)
+        warnings = [line for line in r.err.splitlines() if "warning" in line]
+        assert warnings[0] == (
+            f"mlchat: warning: {cfg()}: temperature must be between 0 and 2, got 9; ignored "
+            "here (ask and chat stop on it)"
+        ), r.err
+        assert "profiles.work: top_p must be between 0 and 1" in warnings[1]
+    asked = len(emulator.requests)
+    r = invoke(["ask", "hi"], env=env)
+    assert r.code == 3 and "temperature must be between 0 and 2" in r.err
+    assert len(emulator.requests) == asked  # nothing sent
+
+
 def test_ask_warns_once_about_a_readable_key_file_and_unknown_keys(emulator: Emulator) -> None:
     write_cfg(f'api_key = "{FAKE_KEY}"\nbase_url = "{emulator.base_url}"\ntemprature = 1\n', 0o640)
     r = invoke(["ask", "hi"])
@@ -397,3 +448,12 @@ def test_the_help_key_table_matches_the_options() -> None:
     from mlchat.cli.config_cmd import KEYS_HELP, keys_help
 
     assert keys_help() == KEYS_HELP, "update KEYS_HELP in mlchat/cli/config_cmd.py"
+
+
+def test_edit_mode_is_emacs_or_vi() -> None:
+    assert invoke(["config", "set", "edit_mode", "vi"]).code == 0
+    assert config.load_file()["edit_mode"] == "vi"
+    assert config.resolve(config.Flags(), {}, config.load_file()).edit_mode == "vi"
+    r = invoke(["config", "set", "edit_mode", "nano"])
+    assert r.code == 2 and "edit_mode must be emacs or vi, got 'nano'" in r.err
+    assert config.resolve(config.Flags(), {}, {}).edit_mode == "emacs"

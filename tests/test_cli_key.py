@@ -153,6 +153,19 @@ def test_key_set_rejects_bad_input_and_writes_nothing(stdin: bytes, message: str
     no_key_anywhere(r)
 
 
+def test_a_key_with_a_space_is_explained_without_contradiction() -> None:
+    """A space is printable ASCII: the message says what a key is, and asks what was pasted."""
+    r = invoke(["key", "set"], stdin=b"key with space")
+    assert r.code == 2
+    first, hint = r.err.splitlines()
+    assert first == (
+        "mlchat: error: the API key contains a space (at position 4); a key is one word of "
+        "letters, digits and punctuation"
+    )
+    assert hint == "hint: was more than the key pasted or piped in?"
+    assert "printable ASCII" not in r.err
+
+
 @pytest.mark.parametrize("answer", ["", "   ", EOFError()])
 def test_key_set_on_a_terminal_with_nothing_typed(answer: str | BaseException) -> None:
     r = Terminal(answer).run(["key", "set"])
@@ -511,3 +524,39 @@ def test_key_set_and_status_through_the_real_entry_point(emulator: Emulator) -> 
     )
     assert proc.returncode == 3 and b"MODELSLAB_API_KEY" in proc.stderr
     assert emulator.requests == []
+
+
+# -- a rejected key: the hint names where it came from --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "hint"),
+    [
+        ("env", "hint: the rejected key is the one in MODELSLAB_API_KEY: correct it, or unset it"),
+        ("file", "hint: the rejected key is the one in the config file: replace it with `mlchat"),
+        ("cmd", "hint: the rejected key came from the command (printf"),
+    ],
+)
+@pytest.mark.parametrize("command", [["ask", "hi"], ["models", "--refresh"]])
+def test_a_rejected_key_names_its_source(
+    emulator: Emulator, where: str, hint: str, command: list[str]
+) -> None:
+    from tests.emulator import Reply
+
+    emulator.script(Reply.error(401, {"status": "error", "message": "Invalid API key"}))
+    env = {"MODELSLAB_BASE_URL": emulator.base_url}
+    if where == "env":
+        env["MODELSLAB_API_KEY"] = FAKE_KEY
+        write_cfg(f'api_key = "{OTHER_KEY}"\n')
+    elif where == "file":
+        write_cfg(f'api_key = "{FAKE_KEY}"\n')
+    else:
+        write_cfg(f'api_key_cmd = ["printf", "{FAKE_KEY}"]\n')
+    r = invoke(command, env=env)
+    assert r.code == 3, r.err
+    lines = r.err.splitlines()
+    assert lines[-2].startswith("mlchat: error: ") and "Invalid API key" in lines[-2]
+    assert lines[-1].startswith(hint), lines
+    assert FAKE_KEY not in r.err
+    if where == "env":
+        assert "set MODELSLAB_API_KEY" not in r.err

@@ -367,6 +367,19 @@ def test_a_fragment_resolves_through_the_cached_list(
     assert emulator.requests[-1].json["model"] == "deepseek-ai-DeepSeek-R1-Distill-Llama-70B"
 
 
+def test_on_a_terminal_the_model_a_fragment_chose_is_said(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    cache(emulator.base_url, SORTED_IDS)
+    r = invoke(["ask", "-m", "qwen2.5-VL", "hi"], env=env, stderr_tty=True)
+    assert r.code == 0, r.err
+    assert "mlchat: model 'qwen2.5-VL' is Qwen/Qwen2.5-VL-72B-Instruct-together\n" in r.err
+    r = invoke(["ask", "-m", "qwen2.5-VL", "hi"], env=env)  # piped: stderr stays quiet
+    assert r.err == ""
+    exact = invoke(["ask", "-m", SORTED_IDS[0], "hi"], env=env, stderr_tty=True)
+    assert "mlchat: model" not in exact.err
+
+
 def test_an_alias_resolves_with_or_without_a_cache(env: dict[str, str], emulator: Emulator) -> None:
     write_config('[aliases]\nfast = "meta-llama-3-8B-instruct"\n')
     assert invoke(["ask", "-m", "fast", "hi"], env=env).code == 0
@@ -412,3 +425,13 @@ def test_resolution_uses_a_stale_cache_and_never_fetches(
     assert invoke(["ask", "-m", "minimax", "hi"], env=env).code == 0
     assert [r.path for r in emulator.requests] == ["/chat/completions"]
     assert emulator.requests[0].json["model"] == "minimax-minimax-m1"
+
+
+def test_models_takes_retries_as_ask_does(env: dict[str, str], emulator: Emulator) -> None:
+    emulator.script(Reply.error(503))
+    r = invoke(["models", "--refresh", "--retries", "0"], env=env)
+    assert r.code == 6 and len(emulator.requests) == 1  # no retry
+    emulator.script(Reply.error(503), Reply.error(503))
+    r = invoke(["models", "--refresh", "--retries", "2"], env=env)
+    assert r.code == 0, r.err
+    assert len(emulator.requests) == 1 + 3  # two retries, then the list

@@ -233,10 +233,34 @@ def test_export_to_a_file_is_atomic_and_private(isolated: Path) -> None:
     target.parent.mkdir()
     target.write_text("old contents")
     r = invoke(["sessions", "export", "rust-notes", "-o", str(target)])
-    assert (r.code, r.out, r.err) == (0, "", "")
+    # an existing file is never replaced without --force
+    assert r.code == 2 and r.out == ""
+    assert r.err.splitlines() == [
+        f"mlchat: error: {target} exists; nothing was written",
+        "hint: add --force to replace it",
+    ]
+    assert target.read_text() == "old contents"
+    r = invoke(["sessions", "export", "rust-notes", "-o", str(target), "--force"])
+    assert (r.code, r.out, r.err) == (0, "", "")  # piped: quiet
     assert target.read_text() == invoke(["sessions", "export", "rust-notes"]).out
     assert stat.S_IMODE(target.stat().st_mode) == 0o600
     assert [p.name for p in target.parent.iterdir()] == ["notes.md"]  # no temporary file left
+
+
+def test_export_and_rename_say_what_they_did_on_a_terminal(isolated: Path) -> None:
+    rust, _ = populate()
+    target = isolated / "notes.json"
+    r = invoke(
+        ["sessions", "export", "rust-notes", "-f", "json", "-o", str(target)], stderr_tty=True
+    )
+    assert r.code == 0 and r.out == ""
+    n = json.loads(target.read_text())["messages"]
+    assert r.err == (
+        f"mlchat: wrote conversation {rust[:8]} to {target} (JSON, {len(n)} messages)\n"
+    )
+    r = invoke(["sessions", "rename", "rust-notes", "borrowing"], stderr_tty=True)
+    assert (r.code, r.out) == (0, "")
+    assert r.err == f"mlchat: conversation {rust[:8]} is now named borrowing\n"
 
 
 def test_export_errors(isolated: Path) -> None:
@@ -322,7 +346,10 @@ def test_search_piped_and_json() -> None:
     doc = json.loads(invoke(["sessions", "search", "--json", "capital", "france"]).out)
     assert [(d["conversation"], d["role"], d["seq"]) for d in doc] == [(paris, "user", 0)]
     assert doc[0]["snippet"] == "Capital of France? Answer briefly."
-    assert invoke(["sessions", "search", "nothing-like-this"]).out == ""
+    nothing = invoke(["sessions", "search", "nothing-like-this"])
+    assert (nothing.code, nothing.out, nothing.err) == (1, "", "")  # as grep: exit 1, quietly
+    nothing = invoke(["sessions", "search", "--json", "zebra"])
+    assert (nothing.code, json.loads(nothing.out)) == (1, [])
 
 
 def test_search_on_a_terminal_highlights_matches() -> None:
@@ -332,7 +359,7 @@ def test_search_on_a_terminal_highlights_matches() -> None:
     assert f"{rust}" in r.out and "rust-notes" in r.out and "user" in r.out
     assert "\x1b[1;33mlifetimes\x1b[0m" in r.out
     r = invoke(["sessions", "search", "zebra"], stdout_tty=True)
-    assert r.err == "no matches\n"
+    assert (r.code, r.err) == (1, "no matches\n")
 
 
 def test_search_needs_words() -> None:
@@ -360,3 +387,25 @@ def test_sessions_read_what_ask_saved(env: dict[str, str], emulator: Emulator) -
     r = invoke(["sessions", "search", "plus"])
     assert r.out.count("\n") == 2
     assert invoke(["sessions", "show"]).out.endswith("echo: what is two plus two\n")
+
+
+def test_write_atomic_without_replace_never_clobbers(tmp_path: Path) -> None:
+    from mlchat.atomic import write_atomic
+
+    target = tmp_path / "taken.md"
+    target.write_text("someone else's")
+    with pytest.raises(FileExistsError):
+        write_atomic(target, "ours", replace=False)
+    assert target.read_text() == "someone else's"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken.md"]  # no temporary file left
+    write_atomic(tmp_path / "new.md", "ours", replace=False)
+    assert (tmp_path / "new.md").read_text() == "ours"
+
+
+def test_show_json_is_the_export_document() -> None:
+    rust, _ = populate()
+    shown = invoke(["sessions", "show", "rust-notes", "--json"])
+    assert shown.code == 0, shown.err
+    exported = invoke(["sessions", "export", "rust-notes", "-f", "json"])
+    assert json.loads(shown.out) == json.loads(exported.out)
+    assert json.loads(shown.out)["id"] == rust

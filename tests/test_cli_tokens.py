@@ -355,3 +355,14 @@ def test_ask_json_has_the_cost_when_known(env: dict[str, str], emulator: Emulato
     assert "cost" not in doc
     doc = json.loads(invoke(["ask", "--json", "q"], env=env).out)
     assert "cost" not in doc and doc["usage"] is None
+
+
+def test_chat_usage_prints_a_line_after_each_reply(env: dict[str, str], emulator: Emulator) -> None:
+    emulator.script(Reply.chat("one", usage=USAGE_5_1), Reply.chat("two", usage=USAGE_5_1))
+    r = invoke(["chat", "--usage"], env=env, stdin=b"first\nsecond\n")
+    assert r.code == 0, r.err
+    line = "usage: 5 in + 1 out = 6 tokens · $0.0000042 (minimax-minimax-m1)"
+    assert r.err.splitlines().count(line) == 2
+    assert "usage:" not in r.out
+    quiet = invoke(["chat"], env=env, stdin=b"third\n")
+    assert "usage:" not in quiet.err

@@ -127,7 +127,25 @@ def test_json_mode_invalid_reply_exits_4(env: dict[str, str], emulator: Emulator
     r = invoke(["ask", "--json-mode", "x"], env=env)
     assert r.code == 4
     assert r.out == ""
-    assert r.err.startswith("mlchat: error: the reply is not valid JSON")
+    # what the model sent is not lost: it is on stderr, before the error
+    assert r.err.startswith("mlchat: the model sent:\nSure! Here it is: {oops\n")
+    assert "mlchat: error: the reply is not valid JSON" in r.err
+
+
+def test_a_reply_that_fails_validation_is_in_json_too(
+    env: dict[str, str], emulator: Emulator
+) -> None:
+    emulator.script(Reply.chat('{"name": "Ada", "age": -3}'), Reply.chat('{"age": 1} \x1b[31m'))
+    r = invoke(["ask", "--json", "--schema", json.dumps(SCHEMA), "who?"], env=env)
+    assert r.code == 4
+    doc = json.loads(r.out)
+    assert doc["text"] == '{"name": "Ada", "age": -3}'
+    assert doc["error"]["exit_code"] == 4
+    assert "does not match the schema" in doc["error"]["message"]
+    r = invoke(["ask", "--schema", json.dumps(SCHEMA), "who?"], env=env)
+    assert r.code == 4 and r.out == ""
+    assert "\x1b" not in r.err  # shown on stderr, made harmless
+    assert r.err.startswith('mlchat: the model sent:\n{"age": 1} ')
 
 
 SCHEMA = {

@@ -723,6 +723,14 @@ def test_connect_error_then_success() -> None:
             ConnectFailed,
             True,
         ),
+        # a name that does not resolve is not transient: one try
+        (httpx.ConnectError("[Errno -2] Name or service not known"), NetworkError, False),
+        (
+            httpx.ConnectError("[Errno -3] Temporary failure in name resolution"),
+            NetworkError,
+            False,
+        ),
+        (httpx.ConnectError("[Errno 8] nodename nor servname provided"), NetworkError, False),
     ],
 )
 def test_transport_errors_before_the_response(
@@ -750,13 +758,46 @@ def test_drop_mid_stream_keeps_partial_text() -> None:
     with pytest.raises(IncompleteReply) as info:
         run_turn(lambda req: r.client.chat(OPENAI, req), REQ, reply, seen.append)
     assert info.value.exit_code == EXIT_NETWORK
-    assert "peer closed" in info.value.message
+    assert info.value.message == "the service closed the connection before the reply was complete"
     assert reply.text == "partial text"
     assert not reply.finished
     assert seen == [TextDelta("partial "), TextDelta("text")]
     assert reply.message(interrupted=True) == Message("assistant", "partial text", interrupted=True)
     assert len(r.server.requests) == 1
     assert r.server.streams[0].closed
+
+
+def test_dns_failure_names_the_host_and_is_not_retried() -> None:
+    r = rig(httpx.ConnectError("[Errno -2] Name or service not known"))
+    _, err = collect_until_error(r.client)
+    assert type(err) is NetworkError
+    assert err.message.startswith("cannot find the host ")
+    assert "the name does not resolve" in err.message
+    assert err.hint is not None and "--base-url" in err.hint and "DNS" in err.hint
+    assert len(r.server.requests) == 1 and r.sleeps == []
+
+
+def test_a_connection_closed_before_any_content_says_so_in_our_words() -> None:
+    drop = httpx.RemoteProtocolError(
+        "peer closed connection without sending complete message body (incomplete chunked read)"
+    )
+    r = rig(sse_reply(drop), sse_reply(drop), sse_reply(drop))
+    got, err = collect_until_error(r.client)
+    assert got == []
+    assert isinstance(err, IncompleteReply)
+    assert err.message == (
+        "the service closed the connection before any of the reply arrived "
+        "(gave up after 3 attempts)"
+    )
+    assert len(r.server.requests) == 3  # nothing was shown, so it was retried
+
+
+def test_a_broken_read_mid_reply_says_so_in_our_words() -> None:
+    r = rig(sse_reply(text_chunk("half"), httpx.ReadError("[Errno 104] Connection reset by peer")))
+    got, err = collect_until_error(r.client)
+    assert got == [TextDelta("half")]
+    assert isinstance(err, IncompleteReply)
+    assert err.message == "the connection broke before the reply was complete"
 
 
 def test_drop_mid_event_is_incomplete() -> None:

@@ -129,7 +129,7 @@ def test_copy_puts_the_line_on_the_clipboard(start: Start, emulator: Emulator) -
     term.wait_for(TOOLBAR)
     term.type(" /tmp")
     term.keys("Escape", "c")  # Esc then the letter, for a terminal without a Meta key
-    term.wait_for("copied the command via OSC 52")
+    term.wait_for("copied the command via tmux's paste buffer")
     assert term.clipboard() == "df -h /tmp"
     term.wait_for(TOOLBAR)
     term.keys("C-c")

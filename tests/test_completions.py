@@ -10,6 +10,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -376,3 +377,49 @@ def test_the_fish_script_completes_in_a_real_fish(tmp_path: Path) -> None:
     assert sorted(complete("mlchat ask --api ")) == ["anthropic", "openai"]
     assert "minimax-minimax-m1" in complete("mlchat ask -m ")
     assert "export" in complete("mlchat sessions ")
+
+
+@pytest.mark.skipif(
+    shutil.which("zsh") is None or shutil.which("tmux") is None, reason="needs zsh and tmux"
+)
+def test_the_zsh_script_completes_in_an_interactive_zsh(tmp_path: Path) -> None:
+    """As a person uses it: the script on $fpath as _mlchat, compinit, and Tab pressed in a real
+    interactive zsh on a terminal (tmux), the screen read back."""
+    from tests.tmux_term import Tmux
+
+    functions = tmp_path / "zfunc"
+    functions.mkdir()
+    shutil.copy(ROOT / "completions" / "mlchat.zsh", functions / "_mlchat")
+    cache = tmp_path / "cache" / "mlchat"
+    cache.mkdir(parents=True)
+    (cache / models.IDS_FILE).write_text("minimax-minimax-m1\nQwen/Qwen2.5-VL-72B-Instruct\n")
+    env = {"HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache"), "TERM": "xterm"}
+    term = Tmux(tmp_path, ["zsh", "-f", "-i"], env=env)
+    try:
+        term.type(f"fpath=({functions} $fpath); autoload -Uz compinit; compinit -u; PS1='> '")
+        term.keys("Enter")
+        term.type("clear")
+        term.keys("Enter")
+        term.wait_for("> ")
+
+        def tab(line: str, expect: str) -> str:
+            term.type(line)
+            term.keys("Tab")
+            screen = term.wait_for(expect)
+            term.keys("C-c")  # drop the line, and any listing, for the next one
+            term.wait_for("> ")
+            term.type("clear")
+            term.keys("Enter")
+            time.sleep(0.2)
+            return screen
+
+        assert "> mlchat ask " in tab("mlchat a", "mlchat ask")  # a unique command is inserted
+        screen = tab("mlchat ask --api ", "anthropic")
+        assert "openai" in screen
+        screen = tab("mlchat sessions ", "export")
+        assert "search" in screen and "rename" in screen
+        assert "> mlchat ask -m Qwen/Qwen2.5-VL-72B-Instruct" in tab(
+            "mlchat ask -m Qw", "Qwen/Qwen2.5-VL-72B-Instruct"
+        )
+    finally:
+        term.tmux("kill-server")

@@ -123,6 +123,17 @@ def test_sigint_mid_stream_keeps_partial_and_exits_130(emulator: Emulator) -> No
         (["ask", "--bogus", "hi"], "No such option: --bogus", "mlchat ask --help"),
         (["sessions", "nosuch"], "No such command 'nosuch'.", "mlchat sessions --help"),
         (["sessions", "rename"], "Missing argument", "mlchat sessions rename --help"),
+        # an option missing its value: the hint names the command it was given to
+        (["ask", "hi", "--model"], "Option '--model' requires an argument.", "mlchat ask --help"),
+        (["hi there", "-t"], "Option '-t' requires an argument.", "mlchat ask --help"),
+        (["sessions", "list", "-n"], "requires an argument", "mlchat sessions list --help"),
+        # a misspelt option: the closest one, not every near one in alphabetical order
+        (["ask", "--sesion", "x", "hi"], "--sesion (did you mean --session?)", "mlchat ask --help"),
+        (
+            ["sessions", "list", "--jsn"],
+            "--jsn (did you mean --json?)",
+            "mlchat sessions list --help",
+        ),
     ],
 )
 def test_command_line_mistakes_are_one_line_errors(

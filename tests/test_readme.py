@@ -6,8 +6,11 @@ terminal."""
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import shlex
+import shutil
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,12 +25,13 @@ from tests.test_completions import load_generator
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
+CI_RUN = ROOT / ".ci" / "run"
 
 # Code in the README that runs other programs: their options are theirs, not mlchat's.
 OTHER_PROGRAMS = {
-    "cat", "chmod", "cp", "curl", "cut", "echo", "export", "git", "head", "jq", "less", "ls",
-    "mkdir", "mypy", "pass", "pip", "printf", "pytest", "python", "python3", "ruff", "source",
-    "sort", "tail", "tmux", "wc",
+    "apt", "cat", "chmod", "cp", "curl", "cut", "echo", "export", "git", "head", "jq", "less",
+    "ln", "ls", "mkdir", "mypy", "pass", "pip", "pipx", "printf", "pytest", "python", "python3",
+    "ruff", "source", "sort", "sudo", "tail", "tmux", "wc",
 }  # fmt: skip
 # Options the README names that are not mlchat's, with the reason.
 NOT_OPTIONS = {
@@ -87,6 +91,8 @@ def segments(line: str) -> Iterator[list[str]]:
             continue
         while words and (words[0] in ("$", "env", "time") or re.match(r"\w+=", words[0])):
             words.pop(0)
+        if words and "/" in words[0]:  # `.venv/bin/mlchat`, `.venv/bin/pip`: the program
+            words[0] = words[0].rsplit("/", 1)[1]
         if words[:3] in (["python", "-m", "mlchat"], ["python3", "-m", "mlchat"]):
             words = ["mlchat", *words[3:]]
         if words:
@@ -311,3 +317,95 @@ def test_options_are_grouped_on_commands_with_many(tree: Any) -> None:
         panels = re.findall(r"╭─ ([^─]+?) ─", shown)
         named = [p for p in panels if p not in ("Options", "Arguments", "Commands")]
         assert len(named) >= 3, (cmd.name, panels)
+
+
+# -- the set-up commands, and CI running them ----------------------------------------------------
+
+
+def setup_commands(text: str) -> dict[str, str]:
+    """The README's set-up commands by name: the one line of the sh block after `<!-- ci:NAME`."""
+    block = re.compile(r"^<!-- ci:(\w+) [^\n]*-->\n```sh\n([^\n]*)\n```$", re.M)
+    return {m.group(1): m.group(2) for m in block.finditer(text)}
+
+
+def ci_dry_run(root: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI_DRY_RUN": "1"}
+    return subprocess.run(
+        ["bash", str(root / ".ci" / "run")],
+        capture_output=True,
+        text=True,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+        check=False,
+    )
+
+
+def system_python_is_externally_managed() -> bool:
+    """As pip decides (PEP 668): the marker beside the standard library, outside a venv."""
+    if not Path("/usr/bin/python3").is_file():
+        return False
+    check = (
+        "import os, sys, sysconfig; sys.exit(0 if os.path.isfile(os.path.join("
+        "sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED')) else 1)"
+    )
+    return subprocess.run(["/usr/bin/python3", "-c", check], check=False).returncode == 0
+
+
+def test_the_setup_commands_install_into_a_virtual_environment() -> None:
+    """`pip install` into the interpreter itself fails on Debian's and Ubuntu's system Python
+    (PEP 668): both commands make `.venv` and use its own pip, python and mlchat."""
+    commands = setup_commands(README.read_text(encoding="utf-8"))
+    assert set(commands) == {"install", "test"}, commands
+    for command in commands.values():
+        assert command.startswith("python3 -m venv .venv && .venv/bin/pip install "), command
+        assert not re.search(r"(^|[\s;&|])(pip3?|python3? -m pip) install", command), command
+    assert commands["install"].endswith(" && .venv/bin/mlchat --help")
+    assert commands["test"].endswith(" && .venv/bin/python -m pytest")
+    assert "'.[test]'" in commands["test"]
+
+
+def test_ci_runs_the_readme_setup_commands_as_written() -> None:
+    done = ci_dry_run(ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    commands = setup_commands(README.read_text(encoding="utf-8"))
+    runs = re.findall(r"^== (.*?) \(python3: .*\)\nrun: (.*)$", done.stdout, re.M)
+    ran = {command for _, command in runs}
+    assert ran == set(commands.values()), done.stdout
+    labels = [label for label, command in runs if command == commands["install"]]
+    assert "README install command, inside a virtual environment" in labels
+    if system_python_is_externally_managed():
+        assert (
+            "README install command, system python3",
+            commands["install"],
+        ) in runs, done.stdout
+        assert ("README test command, system python3", commands["test"]) in runs, done.stdout
+        assert "/usr/bin/python3 is externally managed" in done.stdout
+    # and the linters after them
+    assert done.stdout.rstrip().endswith("== lint and types")
+    script = CI_RUN.read_text(encoding="utf-8")
+    for lint in ("ruff check .", "ruff format --check .", "mypy", "lint-imports"):
+        assert f".venv/bin/{lint}" in script, lint
+
+
+def test_ci_follows_the_readme_when_it_changes(tmp_path: Path) -> None:
+    """The commands are read from the README on every run, never copied into .ci/run."""
+    (tmp_path / ".ci").mkdir()
+    shutil.copy(CI_RUN, tmp_path / ".ci" / "run")
+    text = README.read_text(encoding="utf-8")
+    commands = setup_commands(text)
+    changed = {
+        "install": commands["install"].replace("mlchat --help", "mlchat --version"),
+        "test": commands["test"] + " -q tests/test_text.py",
+    }
+    for name, command in commands.items():
+        text = text.replace(f"```sh\n{command}\n```", f"```sh\n{changed[name]}\n```")
+    (tmp_path / "README.md").write_text(text, encoding="utf-8")
+    done = ci_dry_run(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert set(re.findall(r"^run: (.*)$", done.stdout, re.M)) == set(changed.values())
+
+    (tmp_path / "README.md").write_text(text.replace("<!-- ci:test ", "<!-- "), encoding="utf-8")
+    done = ci_dry_run(tmp_path)
+    assert done.returncode == 2
+    assert "README has no one-line ci:test block" in done.stdout

@@ -570,7 +570,7 @@ def test_copy_uses_a_local_clipboard_tool(
     c = chat(emulator, "code please", "/copy", rt=runtime(env))
     assert (tmp_path / used).read_text() == FENCED
     assert (tmp_path / f"{used}.args").read_text().strip() == args
-    assert f"copied the last reply ({len(FENCED)} characters) via {used}" in c.err
+    assert f"copied the last reply ({len(FENCED)} characters) to the clipboard ({used})\n" in c.err
     assert "\x1b]52" not in c.out + c.err  # nothing to a stream that is not a terminal
 
 
@@ -583,7 +583,10 @@ def test_copy_nth_code_block_and_osc52(
     assert (tmp_path / "xclip").read_text() == "echo two"
     osc = "\x1b]52;c;" + base64.b64encode(b"echo two").decode() + "\x07"
     assert osc in c.out
-    assert "via OSC 52 and xclip" in c.err
+    assert (
+        "copied code block 2 (8 characters) to the clipboard (xclip); also sent to the "
+        "terminal's clipboard\n"
+    ) in c.err
     assert c.err.count("N must be 1 to 2 (the reply has 2 code blocks)") == 2
 
 
@@ -591,6 +594,40 @@ def test_copy_osc52_on_stderr_when_only_stderr_is_a_terminal(emulator: Emulator)
     c = chat(emulator, "hi", "/copy", rt=runtime({"PATH": "/nonexistent"}, stderr_tty=True))
     assert "\x1b]52;c;" + base64.b64encode(b"echo: hi").decode() in c.err
     assert "\x1b]52" not in c.out
+    # only what is known: the sequence was written, not that anything was copied
+    assert "sent the last reply (8 characters) to the terminal's clipboard (OSC 52)" in c.err
+    assert "copied" not in c.err
+
+
+def test_copy_n_on_a_reply_without_code_blocks(emulator: Emulator) -> None:
+    emulator.script(R.chat("no code here"), R.chat("```\none\n```"))
+    env = {"PATH": "/nonexistent"}
+    c = chat(emulator, "hi", "/copy 1", "again", "/copy 2", rt=runtime(env, stderr_tty=True))
+    assert "/copy N: the last reply has no code blocks" in c.err
+    assert "hint: /copy copies the whole reply" in c.err
+    assert "/copy N: the last reply has one code block: /copy 1" in c.err
+    assert "1 to 0" not in c.err
+
+
+def test_copy_inside_tmux_uses_its_paste_buffer(
+    emulator: Emulator, tmp_path: Path, clip_tools: Path
+) -> None:
+    """Under tmux's default `set-clipboard external` an application's OSC 52 is dropped: the
+    reply goes to tmux's buffer, and the escape is also sent in tmux's passthrough form."""
+    tmux = clip_tools / "tmux"
+    tmux.write_text('#!/bin/sh\necho "$@" > "$CLIP_DIR/tmux.args"\ncat > "$CLIP_DIR/tmux"\n')
+    tmux.chmod(0o755)
+    env = {"PATH": f"{clip_tools}:/usr/bin:/bin", "CLIP_DIR": str(tmp_path), "TMUX": "/t/x,1,0"}
+    emulator.script(R.chat("in tmux"))
+    c = chat(emulator, "hi", "/copy", rt=runtime(env, stderr_tty=True))
+    assert (tmp_path / "tmux").read_text() == "in tmux"
+    assert (tmp_path / "tmux.args").read_text().split() == ["load-buffer", "-w", "-"]
+    osc = "\x1b]52;c;" + base64.b64encode(b"in tmux").decode() + "\x07"
+    assert "\x1bPtmux;" + osc.replace("\x1b", "\x1b\x1b") + "\x1b\\" in c.err
+    assert (
+        "copied the last reply (7 characters) to tmux's paste buffer and the clipboard (pbcopy); "
+        "also sent to the terminal's clipboard\n"
+    ) in c.err
 
 
 def test_copy_without_any_route_or_reply(emulator: Emulator) -> None:
@@ -734,6 +771,29 @@ def test_toolbar_shows_model_dialect_temperature_tokens_and_cost(emulator: Emula
     assert "$" not in unpriced.repl.toolbar()
 
 
+def test_a_narrow_toolbar_drops_whole_items_and_never_cuts_a_number(emulator: Emulator) -> None:
+    emulator.script(R.chat("x", usage={"prompt_tokens": 40, "completion_tokens": 8}))
+    c = Chat(emulator, cost=lambda _m, _u: 0.5)
+    c.lines("hi")
+    hint = "  │  /help"
+    full = c.repl.toolbar(200)
+    assert full == f"{MODEL} · openai · temperature 0.7 · 48 tokens · $0.50{hint}"
+    whole = full.removesuffix(hint).split(" · ")
+    seen = []
+    for width in range(len(full), 5, -1):
+        bar = c.repl.toolbar(width)
+        assert len(bar) <= width, (width, bar)
+        for item in bar.removesuffix(hint).split(" · ")[1:]:  # all but the model id: whole
+            assert item in whole, (width, bar)
+        seen.append(bar)
+    # least important first: the hint, the dialect, the temperature, the cost, the tokens
+    assert f"{MODEL} · temperature 0.7 · 48 tokens · $0.50" in seen
+    assert f"{MODEL} · 48 tokens · $0.50" in seen
+    assert f"{MODEL} · 48 tokens" in seen
+    assert seen[-1] == MODEL[:5] + "…"  # at last the model id is shortened, and said so
+    assert c.repl.toolbar(48) == f"{MODEL} · 48 tokens · $0.50"  # 50 columns, less margins
+
+
 def test_completion(emulator: Emulator) -> None:
     ids = [m["id"] for m in DEFAULT_MODELS]
     repl = Chat(emulator, model_ids=lambda: ids).repl
@@ -758,7 +818,46 @@ def test_broken_model_list_does_not_break_completion(emulator: Emulator) -> None
     def broken() -> list[str]:
         raise OSError("cache unreadable")
 
-    assert Chat(emulator, model_ids=broken).repl.completions("/model x") == []
+    assert Chat(emulator, model_ids=broken).repl.completions("/model x") == [
+        ("", 0, "no model list yet: run `mlchat models` (then Tab completes ids)")
+    ]
+
+
+def test_model_tab_with_no_list_fetches_it_in_the_background(emulator: Emulator) -> None:
+    """/model <Tab> before `mlchat models` ever ran: one entry that inserts nothing says the
+    list is being fetched; once it is, Tab completes ids."""
+    cache: list[str] = []
+    release = threading.Event()
+    calls: list[int] = []
+
+    def fetch() -> None:
+        calls.append(1)
+        assert release.wait(10)
+        cache.extend(m["id"] for m in DEFAULT_MODELS)
+
+    repl = Chat(emulator, model_ids=lambda: cache, fetch_models=fetch).repl
+    assert repl.completions("/model qw") == [
+        ("", 0, "fetching the model list: press Tab again in a moment")
+    ]
+    assert repl.completions("/model qw")[0][2].startswith("fetching")  # still, and once
+    release.set()
+    assert repl._fetcher is not None
+    repl._fetcher.join(10)
+    assert repl.completions("/model qwen") == [("Qwen/Qwen2.5-VL-72B-Instruct-together", -4, "")]
+    assert calls == [1]
+
+
+def test_a_failed_background_fetch_says_how_to_get_the_list(emulator: Emulator) -> None:
+    def fetch() -> None:
+        raise UsageError("no API key: set MODELSLAB_API_KEY\nmore")
+
+    repl = Chat(emulator, model_ids=list, fetch_models=fetch).repl
+    repl.completions("/model ")
+    assert repl._fetcher is not None
+    repl._fetcher.join(10)
+    assert repl.completions("/model ") == [
+        ("", 0, "no model list (no API key: set MODELSLAB_API_KEY…): run `mlchat models`")
+    ]
 
 
 # -- Ctrl-C -----------------------------------------------------------------------------------
@@ -1097,3 +1196,32 @@ def test_undo_and_retry_points(
     message = c.rewind_to_last_user()
     assert len(c.messages) == retry_keeps
     assert (message.content if message else None) == resent
+
+
+def test_slash_key_replaces_the_key_without_leaving(emulator: Emulator) -> None:
+    """After a 401, /key takes a new key at a hidden prompt: the next request sends it, and it
+    is saved as `mlchat key set` saves it."""
+    from mlchat import config
+
+    new_key = "ml-new-KEY-0123456789abcdef"
+    rt = runtime(stderr_tty=True)
+    rt.read_secret = lambda _prompt: new_key
+    emulator.script(
+        R.error(401, {"status": "error", "message": "Invalid API key"}), R.chat("welcome back")
+    )
+    c = chat(emulator, "hi", "/key", "/retry", rt=rt, interactive=True)
+    assert "Invalid API key" in c.err
+    assert emulator.requests[-1].headers["authorization"] == f"Bearer {new_key}"
+    assert emulator.requests[0].headers["authorization"] == f"Bearer {FAKE_KEY}"
+    assert "welcome back" in c.out
+    assert config.load_file()["api_key"] == new_key
+    assert f"key {config.mask(new_key)} in use from now on, and saved to " in c.err
+    assert new_key not in c.err + c.out
+
+
+def test_slash_key_refuses_a_key_on_the_line_and_a_pipe(emulator: Emulator) -> None:
+    c = chat(emulator, "/key ml-typed-key-0123456789", interactive=True)
+    assert "/key takes no argument" in c.err
+    c = chat(emulator, "/key")
+    assert "/key needs a terminal" in c.err
+    assert emulator.requests == []

@@ -211,3 +211,56 @@ def test_keys_typed_during_a_reply_wait_for_the_next_prompt(
     }
     term.keys("C-d")
     assert term.exit_status() == 0
+
+
+def test_no_blank_lines_under_the_prompt_and_a_pasted_tab_is_spaces(
+    term: Terminal, emulator: Emulator
+) -> None:
+    """Room for the completion menu is kept only while a slash command is typed (the only
+    thing that completes), so a message sits right above the toolbar; a pasted tab is drawn as
+    spaces, not ^I, and is sent as the tab it is."""
+    # A reply longer than the screen: the next prompt is at the bottom, above the toolbar.
+    emulator.script(Reply.chat("\n\n".join(f"paragraph {i}" for i in range(30))))
+    term.type("a long one")
+    term.keys("Enter")
+    term.wait_for("paragraph 29")
+    time.sleep(0.3)
+    screen = term.prompt().splitlines()
+    at = max(i for i, line in enumerate(screen) if line.rstrip() == ">")
+    below = next(i for i, line in enumerate(screen) if TOOLBAR in line)
+    assert below - at <= 2, "\n".join(screen)  # was: eight lines kept for a menu
+    term.tmux("set-buffer", "-b", "tab", "left\tright")
+    term.tmux("paste-buffer", "-b", "tab", "-t", "chat", "-p")
+    shown = term.wait_for("left")
+    assert "^I" not in shown and "left    right" in shown.replace("\t", "    ")
+    term.keys("C-u")
+    term.type("/mo")  # a slash command still completes, with its menu
+    term.wait_for("/model")
+    term.keys("Escape", "C-u")
+    term.tmux("paste-buffer", "-b", "tab", "-t", "chat", "-p")
+    term.keys("Enter")
+    term.wait_for("echo: left")
+    assert chat_requests(emulator)[-1][-1]["content"] == "left\tright"
+    assert "^I" not in term.screen()
+
+
+def test_edit_mode_vi_from_the_config_file(tmp_path: Path, emulator: Emulator) -> None:
+    """`edit_mode = "vi"`: prompt_toolkit's vi keys (Esc, 0, i) edit the message."""
+    from mlchat import config
+
+    config.config_path().parent.mkdir(parents=True, exist_ok=True)
+    config.config_path().write_text('edit_mode = "vi"\n')
+    t = Terminal(tmp_path, emulator)
+    try:
+        t.prompt()
+        t.type("hello")
+        t.keys("Escape")
+        time.sleep(0.3)  # prompt_toolkit tells a lone Esc from an Alt- key by a short wait
+        t.type("0")
+        t.type("iX")
+        t.wait_for("> Xhello")
+        t.keys("Enter")
+        t.wait_for("echo: Xhello")
+        assert chat_requests(emulator)[-1][-1]["content"] == "Xhello"
+    finally:
+        t.close()

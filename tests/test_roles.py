@@ -273,7 +273,9 @@ def editor(tmp_path: Path, new_text: str) -> str:
 
 def test_roles_edit_keeps_a_valid_edit(tmp_path: Path) -> None:
     r = invoke(
-        ["roles", "edit", "review"], env={"EDITOR": editor(tmp_path, 'system = "Review it."\n')}
+        ["roles", "edit", "review"],
+        env={"EDITOR": editor(tmp_path, 'system = "Review it."\n')},
+        stdin_tty=True,
     )
     assert r.code == 0, r.err
     assert roles.load("review").system == "Review it."
@@ -281,7 +283,11 @@ def test_roles_edit_keeps_a_valid_edit(tmp_path: Path) -> None:
 
 def test_roles_edit_refuses_an_invalid_edit_and_keeps_the_copy(tmp_path: Path) -> None:
     path = write_role("review", 'system = "Original."\n')
-    r = invoke(["roles", "edit", "review"], env={"VISUAL": editor(tmp_path, "temperature = 5\n")})
+    r = invoke(
+        ["roles", "edit", "review"],
+        env={"VISUAL": editor(tmp_path, "temperature = 5\n")},
+        stdin_tty=True,
+    )
     assert r.code == 3
     assert f"{path}:1: temperature must be between 0 and 2" in r.err
     assert "the role was not changed" in r.err
@@ -294,7 +300,9 @@ def test_roles_edit_refuses_an_invalid_edit_and_keeps_the_copy(tmp_path: Path) -
 def test_roles_edit_of_a_built_in_starts_from_its_text(tmp_path: Path) -> None:
     script = tmp_path / "append.py"
     script.write_text("import sys\nopen(sys.argv[1], 'a').write('max_tokens = 9\\n')\n")
-    r = invoke(["roles", "edit", "shell"], env={"EDITOR": f"{sys.executable} {script}"})
+    r = invoke(
+        ["roles", "edit", "shell"], env={"EDITOR": f"{sys.executable} {script}"}, stdin_tty=True
+    )
     assert r.code == 0, r.err
     role = roles.load("shell")
     assert (

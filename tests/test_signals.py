@@ -70,6 +70,68 @@ def test_signal_mid_reply_keeps_partial_output(
     assert "Traceback" not in errors and "Exception ignored" not in errors
     assert errors.splitlines()[-1] == message
     assert "mlchat: warning: the reply above is incomplete" in errors
+    # stderr is a pipe: no line to end, so no stray blank line
+    assert "" not in errors.splitlines(), errors
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_ctrl_c_through_a_pipe_to_the_terminal_starts_a_fresh_line(
+    emulator: Emulator, signum: int
+) -> None:
+    """`mlchat ask ... | cat` on a terminal: the partial reply reaches the screen through cat
+    without a newline, so after Ctrl-C or SIGTERM the warning starts a line of its own, with
+    no blank line after it."""
+    import pty
+
+    emulator.script(Reply.chat(WORDS, chunk_size=3, delay=0.02))
+    main, replica = pty.openpty()
+    try:
+        command = f"{sys.executable} -m mlchat ask hi </dev/null | cat"
+        proc = subprocess.Popen(
+            ["bash", "-c", command],
+            env=child_env(emulator),
+            stdin=replica,
+            stdout=replica,
+            stderr=replica,
+            start_new_session=True,
+        )
+        os.close(replica)
+        seen = b""
+        while b"w5 " not in seen:
+            seen += os.read(main, 4096)
+        # Ctrl-C reaches the whole foreground group (cat too); SIGTERM goes to mlchat alone
+        if signum == signal.SIGINT:
+            os.killpg(proc.pid, signum)
+        else:
+            child = subprocess.run(
+                ["pgrep", "-P", str(proc.pid), "-f", "mlchat ask"],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.split()
+            os.kill(int(child[0]) if child else proc.pid, signum)
+        proc.wait(timeout=15)
+        while True:
+            try:
+                piece = os.read(main, 4096)
+            except OSError:
+                break
+            if not piece:
+                break
+            seen += piece
+    finally:
+        os.close(main)
+    screen = seen.decode().replace("\r\n", "\n")
+    lines = screen.split("\n")
+    warning = [i for i, line in enumerate(lines) if "mlchat: warning" in line]
+    assert warning, screen
+    assert lines[warning[0]] == "mlchat: warning: the reply above is incomplete", screen
+    if signum == signal.SIGINT:  # (after SIGTERM, cat may print the reply's newline late)
+        assert "" not in lines[warning[0] : -1], screen  # no blank line after it
+    expected = (
+        "mlchat: interrupted by SIGTERM" if signum == signal.SIGTERM else "mlchat: interrupted"
+    )
+    assert expected in lines, screen
 
 
 def test_sigterm_with_json_prints_the_partial_document(emulator: Emulator) -> None:

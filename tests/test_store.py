@@ -637,6 +637,32 @@ def test_search_shows_matches_in_context(store: Store) -> None:
     assert store.search('"unbalanced') == []  # no FTS syntax error reaches the user
 
 
+@pytest.mark.parametrize("fts", [True, False])
+def test_terms_with_symbols_match_literally(db: Path, fts: bool) -> None:
+    """The index splits words at symbols: `c++` would be `c` (matching "-c") and `bubble_sort`
+    would be "bubble sort". A term with a symbol or an underscore matches its characters."""
+    with Store.open(db, fts=fts) as store:
+        assert store.fts is fts
+        log = StoreLog(store, Warnings())
+        turn(log, Conversation(model="m"), "run gcc -c main.c", "Bubble sort is slow.")
+        turn(log, Conversation(model="m"), "port this to C++ please", "def bubble_sort(xs): ...")
+        turn(log, Conversation(model="m"), "use std::sort in C++", "sorting with std::sort works")
+        assert sorted(h.text for h in store.search("c++")) == [
+            "port this to C++ please",
+            "use std::sort in C++",
+        ]
+        assert [h.text for h in store.search("bubble_sort")] == ["def bubble_sort(xs): ..."]
+        assert sorted(h.text for h in store.search("std::sort")) == [
+            "sorting with std::sort works",
+            "use std::sort in C++",
+        ]
+        # a literal term and a word together: both must match one message
+        assert [h.text for h in store.search("works std::sort")] == ["sorting with std::sort works"]
+        hit = store.search("bubble_sort")[0]
+        assert ("bubble_sort", True) in hit.parts()
+        assert store.search("-c") != [] and all("-c" in h.text for h in store.search("-c"))
+
+
 def test_search_falls_back_to_like_and_the_index_is_rebuilt(db: Path) -> None:
     with Store.open(db) as store:
         turn(StoreLog(store, Warnings()), Conversation(model="m"), "alpha beta", "gamma")

@@ -833,3 +833,21 @@ def test_cli_reasoning_flags(env: dict[str, str], emulator: Emulator) -> None:
     assert r.out == "The answer.\n" and "secret" not in r.err
     r = invoke(["ask", "--show-reasoning", "--hide-reasoning", "hi"], env=env)
     assert r.code == 2 and "exclude each other" in r.err
+
+
+def test_a_table_on_a_narrow_terminal_wraps_its_cells_instead_of_cutting_them() -> None:
+    table = (
+        "| function | complexity |\n|---|---|\n"
+        "| std::sort_with_a_long_name | O(n log n) on average |\n| std::stable_sort | O(n) |\n\n"
+    )
+    buf = io.StringIO()
+    renderer = MarkdownRenderer(make_console(buf, {}, tty=True, width=30), None, live=False)
+    renderer.feed(TextDelta(table))
+    renderer.finish()
+    shown = re.sub(r"\x1b\[[0-9;]*m", "", buf.getvalue())
+    assert "…" not in shown, shown
+    assert all(cell_len(line) <= 30 for line in shown.splitlines())
+    # every character of every cell is on the screen, in order, across the wrapped lines
+    first_column = "".join(line[:14].strip() for line in shown.splitlines()[2:])
+    assert "std::sort_with_a_long_name" in first_column and "std::stable_sort" in first_column
+    assert "average" in shown

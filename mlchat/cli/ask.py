@@ -146,14 +146,7 @@ def ask(
             rich_help_panel=o.OUTPUT,
         ),
     ] = False,
-    usage: Annotated[
-        bool,
-        typer.Option(
-            "--usage",
-            help="After the reply, print the tokens in and out and the cost on stderr.",
-            rich_help_panel=o.OUTPUT,
-        ),
-    ] = False,
+    usage: o.UsageOpt = False,
     show_reasoning: o.ShowReasoningOpt = False,
     hide_reasoning: o.HideReasoningOpt = False,
     base_url: o.BaseUrlOpt = None,
@@ -346,6 +339,8 @@ def run(
                 if opts.as_json:
                     _print_json(rt, turn.replies, turn.results, convo.model, table, error)
                 elif turn.last is not None and turn.last.text and fmt is None:
+                    if not isinstance(exc, MlchatError):
+                        rt.end_interrupted_line(exc)
                     rt.warn("the reply above is incomplete")
             raise
     replies = turn.replies
@@ -364,7 +359,19 @@ def run(
             rt.note(prices.usage_line(convo.model, total_usage(replies), table))
         return
     # A refusal is not the document asked for: it is shown as it is, with its own exit status.
-    document = fmt.document(final, convo.dialect) if fmt is not None and not refused else None
+    try:
+        document = fmt.document(final, convo.dialect) if fmt is not None and not refused else None
+    except RequestRejected as error:
+        # Not the document asked for: still show what the model sent, so it is not lost.
+        assert fmt is not None
+        with stdout_writes():
+            if opts.as_json:
+                _print_json(rt, replies, turn.results, convo.model, table, error)
+            else:
+                sent = fmt.sent_text(final, convo.dialect).rstrip("\n")
+                rt.note("mlchat: the model sent:")
+                rt.note(sent if sent.strip() else "(nothing)")
+        raise
     with stdout_writes():
         if opts.as_json:
             _print_json(rt, replies, turn.results, convo.model, table, data=document)

@@ -68,7 +68,9 @@ def boundary(rt: Runtime) -> Iterator[None]:
         raise typer.Exit(error.exit_code) from None
     except KeyboardInterrupt as exc:  # Ctrl-C, and SIGTERM / SIGHUP as signals.Terminated
         _settle_stdout(rt)
-        _write(rt, f"\nmlchat: {signals.describe(exc)}\n")
+        with suppress(OSError, ValueError):
+            rt.end_interrupted_line(exc)
+        _write(rt, f"mlchat: {signals.describe(exc)}\n")
         raise typer.Exit(signals.exit_code(exc)) from None
     except OSError as exc:
         if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE:

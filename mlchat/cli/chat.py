@@ -18,6 +18,8 @@ from mlchat.cli.helptext import doc
 from mlchat.errors import UsageError
 
 if TYPE_CHECKING:
+    from mlchat.config import Settings
+    from mlchat.runtime import Runtime
     from mlchat.types import Part
 
 HELP = doc(
@@ -71,6 +73,7 @@ def chat(
     timeout: o.TimeoutOpt = None,
     max_time: o.MaxTimeOpt = None,
     retries: o.RetriesOpt = None,
+    usage: o.UsageOpt = False,
     continue_: common.ContinueOpt = False,
     session: common.SessionOpt = None,
     no_log: common.NoLogOpt = False,
@@ -154,7 +157,12 @@ def chat(
                 # /save under --no-log saves the conversation so far, and every turn after it.
                 start_log=None if store is None else (lambda: common.store_log(rt, s, store)),
                 model_ids=lambda: list(models.cached_ids(s.base_url, models.cache_path(s.profile))),
-                cost=lambda model, usage: prices.cost(model, usage, table),
+                fetch_models=lambda: _fetch_models(rt, s),
+                edit_mode=s.edit_mode,
+                cost=lambda model, used: prices.cost(model, used, table),
+                usage_line=(lambda model, used: prices.usage_line(model, used, table))
+                if usage
+                else None,
                 history=config.state_dir() / "history",
                 tools=tool_session,
                 aliases=s.aliases,
@@ -166,3 +174,18 @@ def chat(
                 compact_at=s.file.get("compact_at"),
             )
     raise typer.Exit(code)
+
+
+def _fetch_models(rt: Runtime, s: Settings) -> None:
+    """The model list, fetched and cached for /model <Tab> (in a thread of the REPL): its own
+    quiet client with a short timeout and no retries, so nothing is drawn under the prompt."""
+    from mlchat import models
+    from mlchat.client import Client, RetryPolicy, Timeouts
+
+    key = common.require_key(s, rt)
+    timeouts = Timeouts(read=min(s.timeout, 20.0))
+    with Client(
+        s.base_url, key, timeouts=timeouts, retry=RetryPolicy(retries=0), transport=rt.transport
+    ) as client:
+        fetched = client.list_models()
+    models.save(fetched, s.base_url, path=models.cache_path(s.profile))

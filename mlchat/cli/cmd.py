@@ -107,7 +107,7 @@ def cmd(
                 log,
                 stream=not no_stream,
                 plain=plain,
-                copy=lambda command: copy_to_clipboard(rt, command),
+                copy=lambda command: copy_to_clipboard(rt, command).routes(),
             )
             command = mode.suggestion(active.message(text))
             if not interactive:

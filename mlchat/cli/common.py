@@ -121,14 +121,45 @@ def wrote(rt: Runtime, path: Path, old_mode: int | None) -> None:
         rt.note(f"mlchat: {path} was readable by others (mode {old_mode:o}); it is now 600")
 
 
-def settings(rt: Runtime, flags: config.Flags) -> config.Settings:
+def settings(rt: Runtime, flags: config.Flags, *, sampling: bool = True) -> config.Settings:
+    """The settings of a command. One that sends no chat request (`sampling=False`: models,
+    tokens) is not stopped by a bad sampling parameter in the file, which it does not use: it
+    warns, and goes on without it."""
     from mlchat import config
 
     path, file = load_config(rt, using=True)
+    if not sampling:
+        file = without_bad_params(rt, file, str(path))
     resolved = config.resolve(flags, rt.env, file, path=path)
     if resolved.api_key:
         rt.secrets.add(resolved.api_key)
     return resolved
+
+
+def without_bad_params(rt: Runtime, file: dict[str, Any], where: str) -> dict[str, Any]:
+    from mlchat import config
+
+    def clean(table: dict[str, Any], prefix: str) -> dict[str, Any]:
+        kept = dict(table)
+        for name, value in table.items():
+            opt = config.OPTIONS.get(name)
+            if opt is None or opt.kind != "param":
+                continue
+            try:
+                config.check_option((name,), value)
+            except MlchatError as exc:
+                rt.warn(f"{where}: {prefix}{exc.message}; ignored here (ask and chat stop on it)")
+                del kept[name]
+        return kept
+
+    cleaned = clean(file, "")
+    profiles = cleaned.get("profiles")
+    if isinstance(profiles, dict):
+        cleaned["profiles"] = {
+            name: clean(table, f"profiles.{name}: ") if isinstance(table, dict) else table
+            for name, table in profiles.items()
+        }
+    return cleaned
 
 
 def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:
@@ -141,7 +172,9 @@ def resolve_model(rt: Runtime, s: config.Settings) -> config.Settings:
     model = models.resolve_model(s.model, s.aliases, ids)
     if model == s.model:
         return s
-    if rt.debug:
+    if rt.stderr_tty:  # a fragment picks one id: say which, so a surprise shows at once
+        rt.note(f"mlchat: model '{s.model}' is {model}")
+    elif rt.debug:
         rt.note(f"mlchat: debug: model '{s.model}' is {model}")
     return replace(s, model=model)
 
@@ -212,6 +245,29 @@ def first_run(rt: Runtime, path: Path) -> str:
     return key
 
 
+def rejected_key_hint(s: config.Settings) -> str:
+    """The 401 hint, naming where the rejected key came from (as `mlchat key status` does):
+    "set MODELSLAB_API_KEY" is no help when that variable is what was rejected."""
+    from mlchat import config
+
+    if s.key_source == "env":
+        return (
+            f"the rejected key is the one in {config.KEY_ENV}: correct it, or unset it to use "
+            "the config file's (`mlchat key status` shows both)"
+        )
+    if s.key_source == "file":
+        where = f"the [profiles.{s.profile}] table of " if s.profile else ""
+        return (
+            f"the rejected key is the one in {where}the config file: replace it with "
+            "`mlchat key set` (in a chat: /key)"
+        )
+    if s.key_ref is not None:
+        return f"the rejected key came from the {s.key_ref.describe()}: check what it prints"
+    if s.key_label:
+        return f"the rejected key came from the {s.key_label}"
+    return f"set {config.KEY_ENV} or run `mlchat key set`"
+
+
 def client(rt: Runtime, s: config.Settings) -> Client:
     from mlchat.client import Client, RetryPolicy, Timeouts
 
@@ -225,6 +281,7 @@ def client(rt: Runtime, s: config.Settings) -> Client:
         status=lambda line: rt.note(rt.scrub(f"mlchat: {line}")),
         sleep=rt.sleep,
         clock=rt.clock,
+        auth_hint=rejected_key_hint(s),
     )
 
 

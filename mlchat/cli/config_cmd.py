@@ -52,6 +52,7 @@ KEYS_HELP = """\
   idle_timeout       longest a stream may send only keep-alives, seconds (> 0)
   max_time           overall deadline of one request, retries included, seconds (> 0)
   log                save conversations (true or false)
+  edit_mode          line editing keys in chat: emacs or vi
   compact_at         chat: /compact on its own past this share of the window
   attach_max_files   most files one message may attach (-f, @)
   attach_max_bytes   most bytes of attached text per message, and per image
@@ -232,6 +233,11 @@ def set_cmd(
         old_mode = config.insecure_mode(path)
         new = config.set_in_file(path, keypath, parsed)
         common.wrote(rt, path, old_mode)
+        if rt.stderr_tty:
+            from mlchat.tomledit import dumps_value
+
+            shown = config.mask(str(parsed)) if keypath == ("api_key",) else dumps_value(parsed)
+            rt.note(f"mlchat: set {key} = {shown} in {path}")
         _note_env_override(rt, keypath)
         try:
             config.resolve(config.Flags(), {}, new, path=path)
@@ -272,6 +278,35 @@ def unset(ctx: typer.Context, key: KeyArg) -> None:
         old_mode = config.insecure_mode(path)
         config.unset_in_file(path, keypath)
         common.wrote(rt, path, old_mode)
+        if rt.stderr_tty:
+            rt.note(f"mlchat: removed {key} from {path}")
+        if keypath[0] == "aliases":
+            _warn_lost_aliases(rt, file, config.load_file(path))
+
+
+def _warn_lost_aliases(rt: Runtime, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A model setting that named an alias now gone would be sent as a model id: say so."""
+    gone = set(_aliases(old)) - set(_aliases(new))
+    uses = [("model", new.get("model"))]
+    profiles = new.get("profiles")
+    if isinstance(profiles, dict):
+        uses += [
+            (f"profiles.{name}.model", table.get("model"))
+            for name, table in profiles.items()
+            if isinstance(table, dict)
+        ]
+    uses.append(("MLCHAT_MODEL", rt.env.get("MLCHAT_MODEL")))
+    for where, value in uses:
+        if isinstance(value, str) and value in gone:
+            rt.warn(
+                f"{where} is '{value}', an alias that no longer exists: it will be sent as a "
+                "model id (set the model, or the alias, again)"
+            )
+
+
+def _aliases(file: dict[str, Any]) -> dict[str, Any]:
+    found = file.get("aliases")
+    return found if isinstance(found, dict) else {}
 
 
 @app.command(

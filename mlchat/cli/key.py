@@ -23,7 +23,7 @@ ProfileFlag = Annotated[
     str | None,
     typer.Option(
         "--profile",
-        help="The key of this [profiles.NAME] table \\[default: the top level of the file].",
+        help="The key of this \\[profiles.NAME] table \\[default: the top level of the file].",
         metavar="PROFILE",
         show_default=False,
     ),
@@ -183,7 +183,8 @@ def status(
     rt = common.runtime(ctx)
     with boundary(rt):
         path, file = common.load_config(rt)
-        s = config.resolve(config.Flags(profile=profile), rt.env, file, path=path)
+        usable = common.without_bad_params(rt, file, str(path))  # key status uses none of them
+        s = config.resolve(config.Flags(profile=profile), rt.env, usable, path=path)
         file_key = config.find_key(None, {}, file)[0]
         out = rt.out
         key = s.api_key

@@ -31,7 +31,8 @@ McpOpt = Annotated[
     list[str] | None,
     typer.Option(
         "--mcp",
-        help="Use this MCP server's tools (a [mcp.NAME] of the config file; repeatable; 'all').",
+        help="Use this MCP server's tools (a \\[mcp.NAME] table of the config file; repeatable; "
+        "'all').",
         rich_help_panel=PANEL,
         metavar="NAME",
         show_default=False,

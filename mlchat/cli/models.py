@@ -13,7 +13,7 @@ from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
 from mlchat.errors import NetworkError, RateLimited, UsageError
 from mlchat.runtime import Runtime
-from mlchat.text import json_text
+from mlchat.text import escape_controls, json_text
 
 if TYPE_CHECKING:
     from mlchat import models as M
@@ -64,13 +64,15 @@ def models(
     base_url: o.BaseUrlOpt = None,
     profile: o.ProfileOpt = None,
     timeout: o.TimeoutOpt = None,
+    retries: o.RetriesOpt = None,
 ) -> None:
     from mlchat import models as M
     from mlchat.config import Flags
 
     rt = common.runtime(ctx)
     with boundary(rt):
-        s = common.settings(rt, Flags(base_url=base_url, timeout=timeout, profile=profile))
+        flags = Flags(base_url=base_url, timeout=timeout, retries=retries, profile=profile)
+        s = common.settings(rt, flags, sampling=False)
         cached, fetched = obtain(rt, s, refresh=refresh)
         chosen = M.select(cached.models, terms or [])
         default = _default(s, cached)
@@ -100,7 +102,9 @@ def models(
                 caption += f" · cached {M.age_text(cached.age())} (--refresh to update)"
             _table(rt, chosen, default, aliases, caption)
         else:
-            rt.out.write("".join(f"{m.id}\n" for m in chosen))
+            # An id is the service's text: one holding ESC or a newline is shown, never obeyed
+            # (as `sessions list` does); --json keeps the exact value.
+            rt.out.write("".join(f"{escape_controls(m.id, keep='')}\n" for m in chosen))
         rt.out.flush()
 
 

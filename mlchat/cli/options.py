@@ -61,13 +61,19 @@ ModelOpt = Annotated[
 ]
 SystemOpt = Annotated[
     str | None,
-    typer.Option("--system", "-s", help="System prompt.", rich_help_panel=MODEL),
+    typer.Option(
+        "--system",
+        "-s",
+        help="System prompt \\[default: system in the config file, or none].",
+        rich_help_panel=MODEL,
+    ),
 ]
 ApiOpt = Annotated[
     str | None,
     typer.Option(
         "--api",
-        help="Wire dialect: openai (/chat/completions) or anthropic (/v1/messages).",
+        help="Wire dialect: openai (/chat/completions) or anthropic (/v1/messages) "
+        "\\[default: openai, or MLCHAT_API].",
         rich_help_panel=CONNECTION,
         show_default=False,
         **choices("openai", "anthropic"),  # types.DIALECTS, spelled out: no import for --help
@@ -78,12 +84,15 @@ TemperatureOpt = Annotated[
     typer.Option(
         "--temperature",
         "-t",
-        help="0-2 (0-1 on anthropic) \\[default: 0.7].",
+        help="Sampling temperature, 0-2 (0-1 on anthropic) \\[default: 0.7].",
         rich_help_panel=SAMPLING,
     ),
 ]
 TopPOpt = Annotated[
-    float | None, typer.Option("--top-p", help="0-1 \\[default: 0.9].", rich_help_panel=SAMPLING)
+    float | None,
+    typer.Option(
+        "--top-p", help="Nucleus sampling, 0-1 \\[default: 0.9].", rich_help_panel=SAMPLING
+    ),
 ]
 MaxTokensOpt = Annotated[
     int | None,
@@ -94,13 +103,17 @@ MaxTokensOpt = Annotated[
 FrequencyOpt = Annotated[
     float | None,
     typer.Option(
-        "--frequency-penalty", help="-2..2 (openai only) \\[default: 0].", rich_help_panel=SAMPLING
+        "--frequency-penalty",
+        help="Penalty for repeating tokens by their count, -2 to 2 (openai only) \\[default: 0].",
+        rich_help_panel=SAMPLING,
     ),
 ]
 PresenceOpt = Annotated[
     float | None,
     typer.Option(
-        "--presence-penalty", help="-2..2 (openai only) \\[default: 0].", rich_help_panel=SAMPLING
+        "--presence-penalty",
+        help="Penalty for tokens already used, -2 to 2 (openai only) \\[default: 0].",
+        rich_help_panel=SAMPLING,
     ),
 ]
 StopOpt = Annotated[
@@ -110,6 +123,14 @@ StopOpt = Annotated[
 SeedOpt = Annotated[
     int | None,
     typer.Option("--seed", help="Seed for reproducible sampling.", rich_help_panel=SAMPLING),
+]
+UsageOpt = Annotated[
+    bool,
+    typer.Option(
+        "--usage",
+        help="After each reply, print the tokens in and out and the cost on stderr.",
+        rich_help_panel=OUTPUT,
+    ),
 ]
 PlainOpt = Annotated[
     bool,
@@ -199,7 +220,7 @@ ProfileOpt = Annotated[
     str | None,
     typer.Option(
         "--profile",
-        help="Use the [profiles.NAME] table of the config file \\[default: MLCHAT_PROFILE, or "
+        help="Use the \\[profiles.NAME] table of the config file \\[default: MLCHAT_PROFILE, or "
         "profile in the file].",
         rich_help_panel=CONNECTION,
         show_default=False,

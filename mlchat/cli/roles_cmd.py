@@ -149,6 +149,11 @@ def edit(ctx: typer.Context, name: NameArg) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
         roles.check_name(name)
+        if not rt.stdin_tty:  # as `config edit`: an editor needs a terminal
+            raise UsageError(
+                "roles edit needs a terminal to run the editor in",
+                hint="in a script, write the role's file, or use `mlchat ask --save-role NAME`",
+            )
         path = roles.path_of(name)
         try:
             before = roles.text_of(name)

@@ -108,7 +108,7 @@ def tokens(
             profile=profile,
         )
         flags = role_use.flags_with(active, flags)
-        s = common.resolve_model(rt, common.settings(rt, flags))
+        s = common.resolve_model(rt, common.settings(rt, flags, sampling=False))
         limit = attaching.limits(s, max_files, max_bytes)
         prompt = active.message(
             read_sources(

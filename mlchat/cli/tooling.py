@@ -36,7 +36,7 @@ MaxRoundsOpt = Annotated[
     int | None,
     typer.Option(
         "--max-rounds",
-        help="Most rounds of tool calls before giving up [default: 8].",
+        help="Most rounds of tool calls before giving up \\[default: 8].",
         rich_help_panel=PANEL,
         show_default=False,
     ),

@@ -17,6 +17,7 @@ from mlchat.client.connect import http_client, on_sent, once
 from mlchat.client.failures import (
     IDLE_HINT,
     MAX_TIME_HINT,
+    nothing_arrived,
     reading,
     reason,
     size,
@@ -25,6 +26,7 @@ from mlchat.client.failures import (
 from mlchat.client.policy import MAX_SLEEP, RetryPolicy, Timeouts, is_retryable
 from mlchat.errors import (
     ApiError,
+    AuthError,
     MlchatError,
     ProtocolError,
     RequestRejected,
@@ -79,8 +81,11 @@ class Client:
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], float] = time.time,
         max_event_bytes: int = MAX_EVENT_BYTES,
+        auth_hint: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # What to say when the key is rejected: the caller knows where the key came from.
+        self._auth_hint = auth_hint
         self._key = api_key
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
@@ -212,6 +217,14 @@ class Client:
             raise http_error(code, response.headers, body, now=self._wall())
         return response
 
+    def use_key(self, api_key: str) -> None:
+        """Send `api_key` from the next request on (`/key` in a chat)."""
+        self._key = api_key
+
+    def _explain(self, error: MlchatError) -> None:
+        if isinstance(error, AuthError) and self._auth_hint:
+            error.hint = self._auth_hint
+
     def _transport_error(self, exc: Exception, url: str) -> MlchatError:
         return transport_error(exc, url, self.timeouts, self._past_deadline)
 
@@ -319,6 +332,9 @@ class Client:
             except MlchatError as error:
                 if produced or not self._wait(error, attempt):
                     state = "cut short" if produced else "failed"
+                    if not produced:
+                        error = nothing_arrived(error)
+                    self._explain(error)
                     self._log(
                         f"reply {state}: {error.message} "
                         f"(exit {error.exit_code}, {self._attempt(attempt)}, {self._ms(started)})"
@@ -427,6 +443,7 @@ class Client:
             except MlchatError as error:
                 if not self._wait(error, attempt):
                     self._log(f"request failed: {error.message} ({self._ms(started)})")
+                    self._explain(error)
                     raise error from None
                 attempt += 1
 

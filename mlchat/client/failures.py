@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from mlchat.client.policy import Timeouts
 from mlchat.errors import (
@@ -23,6 +24,15 @@ NETWORK_HINT = "check the network and the base URL (--base-url or MODELSLAB_BASE
 TIMEOUT_HINT = "raise the limit with --timeout (or MLCHAT_TIMEOUT, or `timeout` in the config file)"
 IDLE_HINT = "raise the limit with MLCHAT_IDLE_TIMEOUT (or `idle_timeout` in the config file)"
 MAX_TIME_HINT = "raise the limit with --max-time (or MLCHAT_MAX_TIME, or `max_time` in the config)"
+# What getaddrinfo says, on glibc, musl, macOS and Windows, when a name does not resolve.
+DNS_FAILURES = (
+    "name or service not known",
+    "nodename nor servname",
+    "temporary failure in name resolution",
+    "no address associated with hostname",
+    "name does not resolve",
+    "getaddrinfo failed",
+)
 CERT_HINT = (
     "if a proxy or a private CA signs this certificate, point SSL_CERT_FILE at a bundle that "
     "holds that CA; mlchat never turns verification off"
@@ -63,6 +73,14 @@ def transport_error(
                 f"the TLS handshake with {host} failed: {why}",
                 hint="check that the base URL's scheme (http:// or https://) is right",
             )
+        if any(marker in why.lower() for marker in DNS_FAILURES):
+            # Not transient: retrying a name that does not resolve only makes the user wait.
+            name = urlsplit(url).hostname or host
+            return NetworkError(
+                f"cannot find the host {name}: the name does not resolve ({why})",
+                hint="check the host name in the base URL (--base-url or MODELSLAB_BASE_URL), "
+                "and that this machine can resolve names (DNS)",
+            )
         return ConnectFailed(f"cannot connect to {host}: {why}", hint=hint)
     if isinstance(exc, httpx.TimeoutException):
         try:
@@ -93,9 +111,24 @@ def reading(timeouts: Timeouts, past_deadline: Callable[[], None]) -> Iterator[N
     except httpx.DecodingError as exc:
         raise ProtocolError(f"the service sent an unreadable body: {reason(exc)}") from None
     except httpx.TransportError as exc:
-        raise IncompleteReply(
-            f"the reply was cut short: the connection broke ({reason(exc)})"
-        ) from None
+        # httpx's own words ("peer closed connection without sending complete message body
+        # (incomplete chunked read)") say nothing to the user: say what happened.
+        closed = isinstance(exc, httpx.RemoteProtocolError)
+        how = "the service closed the connection" if closed else "the connection broke"
+        raise IncompleteReply(f"{how} {INCOMPLETE}") from None
+
+
+INCOMPLETE = "before the reply was complete"
+NOTHING_ARRIVED = "before any of the reply arrived"
+
+
+def nothing_arrived(error: MlchatError) -> MlchatError:
+    """A break that came before any content, said as such (the request may be retried)."""
+    if isinstance(error, IncompleteReply) and INCOMPLETE in error.message:
+        return IncompleteReply(
+            error.message.replace(INCOMPLETE, NOTHING_ARRIVED, 1), hint=error.hint
+        )
+    return error
 
 
 def host_of(url: str) -> str:

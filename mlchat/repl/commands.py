@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlchat import params as P
 from mlchat.clipboard import code_blocks, copy_to_clipboard
-from mlchat.errors import UsageError
+from mlchat.errors import MlchatError, UsageError
 from mlchat.providers import get_provider
 from mlchat.text import first_line
 
@@ -204,17 +204,25 @@ def cmd_copy(repl: Repl, arg: str) -> None:
     text, what = last.content, "the last reply"
     if arg:
         blocks = code_blocks(last.content)
+        if not blocks:
+            raise UsageError(
+                "/copy N: the last reply has no code blocks", hint="/copy copies the whole reply"
+            )
         if not arg.isdigit() or not 1 <= int(arg) <= len(blocks):
-            count = f"{len(blocks)} code block" + ("" if len(blocks) == 1 else "s")
-            raise UsageError(f"/copy N: N must be 1 to {len(blocks)} (the reply has {count})")
+            if len(blocks) == 1:
+                raise UsageError("/copy N: the last reply has one code block: /copy 1")
+            raise UsageError(
+                f"/copy N: N must be 1 to {len(blocks)} (the reply has {len(blocks)} code blocks)"
+            )
         text, what = blocks[int(arg) - 1], f"code block {arg}"
-    used = copy_to_clipboard(repl.rt, text)
-    if not used:
+    copied = copy_to_clipboard(repl.rt, text)
+    if not copied:
         raise UsageError(
             "no way to reach the clipboard",
             hint="install wl-copy, xclip or xsel, or use a terminal that supports OSC 52",
         )
-    repl.rt.note(f"copied {what} ({len(text):,} characters) via {' and '.join(used)}")
+    verb = "copied" if copied.places else "sent"
+    repl.rt.note(f"{verb} {what} ({len(text):,} characters) {copied.summary()}")
 
 
 def cmd_run(repl: Repl, arg: str) -> None:
@@ -302,11 +310,36 @@ def cmd_load(repl: Repl, arg: str) -> None:
     if repl.store is None:
         raise UsageError("loading is unavailable: no conversation store in this session")
     if not arg:
-        raise UsageError("usage: /load NAME")
+        _list_saved(repl)
+        return
     repl.convo = repl.store.find(arg)
     n = len(repl.convo.messages)
     repl.rt.note(f"loaded {arg}: {n} message{'s' if n != 1 else ''}, {repl.convo.model}")
     repl.warn_unsupported()
+
+
+LOAD_LIST = 15  # conversations /load lists
+
+
+def _list_saved(repl: Repl) -> None:
+    """/load alone: the most recent saved conversations, to pick one from."""
+    from mlchat.text import escape_controls
+
+    listing = getattr(repl.store, "conversations", None)
+    if listing is None:
+        raise UsageError("usage: /load ID_OR_NAME")
+    saved = [s for s in listing(LOAD_LIST + 1) if s.id != repl.convo.id][:LOAD_LIST]
+    if not saved:
+        repl.show("no other saved conversations")
+        return
+    width = max(len(s.name or "") for s in saved)
+    lines = ["saved conversations, most recent first (/load ID or NAME):"]
+    for s in saved:
+        when = s.updated[:16].replace("T", " ")
+        title = escape_controls(s.title, keep="")[:50]
+        name = escape_controls(s.name or "", keep="")
+        lines.append(f"  {s.id[:8]}  {name:<{width}}  {when}  {s.messages:>3} msgs  {title}")
+    repl.show("\n".join(lines))
 
 
 def cmd_history(repl: Repl, arg: str) -> None:
@@ -354,6 +387,39 @@ def cmd_mcp(repl: Repl, arg: str) -> None:
     repl.show("\n".join(lines))
 
 
+def cmd_key(repl: Repl, arg: str) -> None:
+    """A new API key, typed at a hidden prompt: used from the next request on and saved in the
+    config file as `mlchat key set` saves it, so a rejected key is fixed without leaving."""
+    from mlchat import config
+
+    if arg:
+        raise UsageError(
+            "/key takes no argument: it asks for the key with hidden input",
+            hint="nothing was changed; type /key alone",
+        )
+    if not repl.interactive:
+        raise UsageError("/key needs a terminal (hidden input)", hint="use `mlchat key set`")
+    try:
+        raw = repl.rt.read_secret("new API key (input hidden): ")
+    except EOFError:
+        raw = ""
+    if not raw.strip():
+        repl.rt.note("no key entered; the key in use stays")
+        return
+    key = config.check_key(raw)
+    repl.rt.secrets.add(key)
+    repl.client.use_key(key)
+    path = config.config_path()
+    try:
+        config.save_key(path, key)
+    except MlchatError as exc:
+        repl.rt.warn(f"{exc.message}; the key is used for this chat only")
+        return
+    repl.rt.note(f"key {config.mask(key)} in use from now on, and saved to {path}")
+    if repl.rt.env.get(config.KEY_ENV):
+        repl.rt.note(f"{config.KEY_ENV} is set, and still wins over the file in new runs")
+
+
 def cmd_exit(repl: Repl, arg: str) -> None:
     raise Leave
 
@@ -397,8 +463,9 @@ COMMANDS: dict[str, Command] = {
     ),
     "files": Command(cmd_files, "", "list the conversation's attachments, with sizes and tokens"),
     "save": Command(cmd_save, "NAME", "save the conversation as NAME"),
-    "load": Command(cmd_load, "NAME", "load the conversation saved as NAME"),
+    "load": Command(cmd_load, "[NAME]", "load a saved conversation (alone: list them)"),
     "history": Command(cmd_history, "", "show the conversation so far, briefly"),
+    "key": Command(cmd_key, "", "replace the API key (hidden input; saved as `mlchat key set`)"),
     "tools": Command(cmd_tools, "", "list the tools the model may call (--tools FILE)"),
     "mcp": Command(cmd_mcp, "", "show the MCP servers: state, tools, what failed (--mcp)"),
     "exit": Command(cmd_exit, "", "leave the chat (Ctrl-D does too)"),

@@ -54,11 +54,20 @@ def _no_roles() -> list[str]:
     return []
 
 
+def _no_hint() -> str:
+    return ""
+
+
 def completions(
-    text: str, models: Callable[[], list[str]], roles: Callable[[], list[str]] = _no_roles
+    text: str,
+    models: Callable[[], list[str]],
+    roles: Callable[[], list[str]] = _no_roles,
+    models_hint: Callable[[], str] = _no_hint,
 ) -> list[Candidate]:
     """Completions for the input before the cursor: command names, then model ids after
-    /model, parameter names after /set, command names after /help; paths after `@` and /file."""
+    /model, parameter names after /set, command names after /help; paths after `@` and /file.
+    With no model ids known yet, /model offers one entry that inserts nothing and says why
+    (`models_hint`)."""
     mention = _MENTION.search(text)
     if mention is not None:
         return paths(mention.group(1))
@@ -76,11 +85,15 @@ def completions(
         return []
     if name == "model":
         fragment = word.lower()
+        known = models()
+        if not known:
+            hint = models_hint()
+            return [("", 0, hint)] if hint else []
         # Ids from the network: one with a control character or a bidirectional override is
         # not offered (it would draw in the menu, and is no usable model id anyway).
         return [
             (m, -len(word), "")
-            for m in models()
+            for m in known
             if fragment in m.lower() and escape_controls(m, keep="") == m
         ]
     if name == "role":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -83,6 +84,8 @@ class Repl:
         start_log: Callable[[], TurnLog] | None = None,
         model_ids: Callable[[], list[str]] = _no_models,
         cost: Callable[[str, Usage], float | None] = _no_cost,
+        usage_line: Callable[[str, Usage | None], str] | None = None,
+        fetch_models: Callable[[], None] | None = None,
         tools: ToolSession | None = None,
         aliases: Mapping[str, str] | None = None,
         role: Role | None = None,
@@ -114,6 +117,12 @@ class Repl:
         self.start_log = start_log  # a log that saves every turn, for /save under --no-log
         self.model_ids = model_ids
         self.cost = cost
+        self.usage_line = usage_line  # --usage: one line on stderr after each reply
+        # Fetches and caches the model list, once, in the background, when /model <Tab> finds
+        # none cached; its thread, and what went wrong.
+        self.fetch_models = fetch_models
+        self._fetcher: threading.Thread | None = None
+        self._fetch_failed = ""
         self.tokens = 0
         # The context window of a model (config, model list, shipped table), and the size of
         # the conversation by the last reply's usage (its input and output).
@@ -344,6 +353,10 @@ class Repl:
             error = exc
         for reply in turn.replies:
             self._count(reply.usage)
+        if self.usage_line is not None and turn.replies and error is None:
+            from mlchat.toolloop import total_usage
+
+            self.rt.note(self.usage_line(self.convo.model, total_usage(turn.replies)))
         last = turn.last
         if signal is not None:
             if last is not None and last.has_content and self.saving:
@@ -543,27 +556,52 @@ class Repl:
 
     # -- the toolbar and completion ---------------------------------------------------------
 
-    def toolbar(self) -> str:
-        """Model, dialect, temperature, tokens, cost. The model id may come from the store or
-        a server: sanitised (prompt_toolkit would draw a bidi override raw)."""
+    def toolbar(self, width: int | None = None) -> str:
+        """Model, dialect, temperature, tokens, cost, in `width` columns (the terminal's, less
+        the bar's margins). Too narrow, whole items go, least important first (the /help hint,
+        the dialect, the temperature, the cost, the tokens), so a number is never cut; only the
+        model id, last of all, is shortened. The model id may come from the store or a server:
+        sanitised (prompt_toolkit would draw a bidi override raw)."""
         c = self.convo
-        parts = [escape_controls(c.model, keep=""), c.dialect]
+        # (priority: lower goes first, text), in the order shown
+        items: list[tuple[int, str]] = [(6, escape_controls(c.model, keep="")), (1, c.dialect)]
         if c.params.temperature is not None:
-            parts.append(f"temperature {c.params.temperature:g}")
-        parts.append(f"{self.tokens:,} tokens")
+            items.append((2, f"temperature {c.params.temperature:g}"))
+        items.append((4, f"{self.tokens:,} tokens"))
         if self.queued:
             from mlchat.repl.files import summary
 
-            parts.append(f"next: {summary(self.queued)}")
+            items.append((5, f"next: {summary(self.queued)}"))
         size = self._window_quietly()
         if size and self.context_tokens is not None:
             from mlchat.context import share, short
 
             used = self.context_tokens
-            parts.append(f"context {short(used)}, {share(used, size)}")
+            items.append((3, f"context {short(used)}, {share(used, size)}"))
         if self.spent is not None:
-            parts.append(usd(self.spent))
-        return " · ".join(parts) + "  │  /help"
+            items.append((3, usd(self.spent)))
+        room = self._toolbar_room() if width is None else width
+        help_hint = "  │  /help"
+
+        def line(kept: list[tuple[int, str]], hint: bool) -> str:
+            return " · ".join(text for _, text in kept) + (help_hint if hint else "")
+
+        if room <= 0 or len(line(items, True)) <= room:
+            return line(items, True)
+        kept = list(items)
+        while len(kept) > 1 and len(line(kept, False)) > room:
+            kept.remove(min(kept, key=lambda item: item[0]))
+        text = line(kept, False)
+        return text if len(text) <= room else text[: max(room - 1, 1)] + "…"
+
+    def _toolbar_room(self) -> int:
+        """Columns for the toolbar's text (0: unknown, no limit)."""
+        import os
+
+        try:
+            return max(os.get_terminal_size(self.rt.out.fileno()).columns - 2, 0)
+        except (OSError, ValueError, AttributeError):
+            return 0
 
     def _window_quietly(self) -> int | None:
         try:
@@ -573,7 +611,27 @@ class Repl:
 
     def completions(self, text: str) -> list[Candidate]:
         """Completions for the input before the cursor (see complete.py)."""
-        return completions(text, self.models, self.role_names)
+        return completions(text, self.models, self.role_names, self.models_hint)
+
+    def models_hint(self) -> str:
+        """Why /model <Tab> offers nothing: the list is being fetched, or how to get it."""
+        if self.fetch_models is not None and self._fetcher is None:
+            self._fetcher = threading.Thread(target=self._fetch, daemon=True)
+            self._fetcher.start()
+        if self._fetcher is not None and self._fetcher.is_alive():
+            return "fetching the model list: press Tab again in a moment"
+        if self._fetch_failed:
+            return f"no model list ({self._fetch_failed}): run `mlchat models`"
+        return "no model list yet: run `mlchat models` (then Tab completes ids)"
+
+    def _fetch(self) -> None:
+        assert self.fetch_models is not None
+        try:
+            self.fetch_models()
+        except MlchatError as exc:
+            self._fetch_failed = first_line(exc.message, 80)
+        except Exception as exc:  # a thread must not die loudly under the prompt
+            self._fetch_failed = type(exc).__name__
 
     def role_names(self) -> list[str]:
         from mlchat import roles
@@ -604,6 +662,9 @@ def run(
     start_log: Callable[[], TurnLog] | None = None,
     model_ids: Callable[[], list[str]] = _no_models,
     cost: Callable[[str, Usage], float | None] = _no_cost,
+    usage_line: Callable[[str, Usage | None], str] | None = None,
+    fetch_models: Callable[[], None] | None = None,
+    edit_mode: str = "emacs",
     history: Path | None = None,
     tools: ToolSession | None = None,
     aliases: Mapping[str, str] | None = None,
@@ -627,6 +688,8 @@ def run(
         start_log=start_log,
         model_ids=model_ids,
         cost=cost,
+        usage_line=usage_line,
+        fetch_models=fetch_models,
         tools=tools,
         aliases=aliases,
         role=role,
@@ -637,5 +700,6 @@ def run(
         compact_at=compact_at,
     )
     if reader is None:
-        reader = default_reader(rt, history, repl.toolbar, repl.completions)
+        vi = edit_mode == "vi"
+        reader = default_reader(rt, history, repl.toolbar, repl.completions, vi=vi)
     return repl.run(reader)

@@ -61,14 +61,16 @@ class PromptReader:
         complete: Callable[[str], list[Candidate]],
         input: Any = None,
         output: Any = None,
+        vi: bool = False,
     ) -> None:
         from prompt_toolkit import PromptSession
         from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
         from prompt_toolkit.completion import Completer, Completion
         from prompt_toolkit.document import Document
-        from prompt_toolkit.filters import has_focus
+        from prompt_toolkit.filters import Condition, has_focus
         from prompt_toolkit.history import InMemoryHistory
         from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+        from prompt_toolkit.layout.processors import TabsProcessor
         from prompt_toolkit.output import create_output
         from prompt_toolkit.styles import Style
 
@@ -77,7 +79,9 @@ class PromptReader:
                 self, document: Document, complete_event: Any
             ) -> Iterator[Completion]:
                 for text, start, meta in complete(document.text_before_cursor):
-                    yield Completion(text, start_position=start, display_meta=meta)
+                    # An entry that inserts nothing (a hint) still needs something to show.
+                    shown = text or "(no model ids)"
+                    yield Completion(text, start_position=start, display=shown, display_meta=meta)
 
         kb = KeyBindings()
         in_input = has_focus("DEFAULT_BUFFER")
@@ -112,11 +116,17 @@ class PromptReader:
             history=_history_adapter(history) if history is not None else InMemoryHistory(),
             auto_suggest=AutoSuggestFromHistory(),
             completer=SlashCompleter(),
-            complete_while_typing=True,
+            # Only slash commands complete: so only while typing one is room kept for the menu
+            # (prompt_toolkit reserves 8 lines under the prompt whenever completion may pop up:
+            # the blank lines that used to separate every message from the toolbar).
+            complete_while_typing=Condition(lambda: self._session.default_buffer.text[:1] == "/"),
+            # A pasted tab is drawn as spaces to the next tab stop, not as ^I (it stays a tab).
+            input_processors=[TabsProcessor(tabstop=4, char1=" ", char2=" ")],
             bottom_toolbar=lambda: [("class:bottom-toolbar", " " + toolbar() + " ")],
             key_bindings=kb,
             tempfile_suffix=".md",
             enable_suspend=True,
+            vi_mode=vi,  # `edit_mode = "vi"` in the config file
             mouse_support=False,  # the terminal's own selection and scrollback keep working
             style=Style.from_dict({"prompt": "bold"}),
             input=input,

@@ -62,8 +62,11 @@ def default_reader(
     history: Path | None,
     toolbar: Callable[[], str],
     complete: Callable[[str], list[Candidate]],
+    *,
+    vi: bool = False,
 ) -> LineReader:
-    """prompt_toolkit when a person is at a terminal; plain lines otherwise."""
+    """prompt_toolkit when a person is at a terminal (`vi`: its vi keys); plain lines
+    otherwise."""
     if rt.stdin_tty and (rt.stdout_tty or rt.stderr_tty):
         from mlchat.history import HistoryFile
         from mlchat.repl.prompt import PromptReader
@@ -72,6 +75,7 @@ def default_reader(
             history=HistoryFile(history, warn=rt.warn) if history is not None else None,
             toolbar=toolbar,
             complete=complete,
+            vi=vi,
         )
     assert rt.stdin is not None
     return PlainReader(rt.stdin, interactive=bool(rt.stdin_tty))

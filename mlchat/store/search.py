@@ -11,37 +11,67 @@ import sqlite3
 from mlchat.store.values import MARK_END, MARK_START, Hit, hit_from_row
 
 
+def is_literal(term: str) -> bool:
+    """A term with a symbol or an underscore (`c++`, `bubble_sort`, `std::sort`): the index
+    splits words there (`c++` would be the word `c`, matching "-c"), so it is matched as the
+    exact characters instead, ignoring ASCII case."""
+    core = term[:-1] if term.endswith("*") and len(term) > 1 else term
+    return any(not ch.isalnum() for ch in core)
+
+
+def _like_clause(word: str) -> tuple[str, list[str]]:
+    pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
+    return (
+        "(m.content LIKE ? ESCAPE '\\' OR COALESCE(m.reasoning, '') LIKE ? ESCAPE '\\')",
+        [pattern, pattern],
+    )
+
+
 def fts(db: sqlite3.Connection, terms: list[str], limit: int) -> list[Hit]:
-    """Best matches first. Each term is one quoted phrase (so FTS5 operators in the query are
-    plain words); a trailing * keeps its prefix meaning. Raises sqlite3.Error when FTS5 cannot
-    parse the query."""
+    """Best matches first. Each word is one quoted phrase (so FTS5 operators in the query are
+    plain words); a trailing * keeps its prefix meaning. Terms with symbols are matched
+    literally (`is_literal`). Raises sqlite3.Error when FTS5 cannot parse the query."""
+    words = [t for t in terms if not is_literal(t)]
+    literals = [t for t in terms if is_literal(t)]
+    if not words:
+        return like(db, terms, limit)
     phrases = []
-    for term in terms:
+    for term in words:
         star = term.endswith("*") and len(term) > 1
         core = term[:-1] if star else term
         phrases.append('"' + core.replace('"', '""') + '"' + ("*" if star else ""))
-    sql = """
-        SELECT m.conversation_id, c.name, m.seq, m.role, m.created,
+    where, args = ["messages_fts MATCH ?"], [" ".join(phrases)]
+    for term in literals:
+        clause, more = _like_clause(term)
+        where.append(clause)
+        args += more
+    sql = f"""
+        SELECT m.conversation_id, c.name, m.seq, m.role, m.created, m.content, m.reasoning,
             snippet(messages_fts, -1, ?, ?, '…', 16) AS snip
         FROM messages_fts
         JOIN messages m ON m.id = messages_fts.rowid
         JOIN conversations c ON c.id = m.conversation_id
-        WHERE messages_fts MATCH ?
+        WHERE {" AND ".join(where)}
         ORDER BY rank LIMIT ?"""
-    rows = db.execute(sql, (MARK_START, MARK_END, " ".join(phrases), limit)).fetchall()
-    return [hit_from_row(r, r["snip"]) for r in rows]
+    rows = db.execute(sql, (MARK_START, MARK_END, *args, limit)).fetchall()
+    if not literals:
+        return [hit_from_row(r, r["snip"]) for r in rows]
+    marked = [_strip(t) for t in terms]
+    return [hit_from_row(r, like_snippet(r["content"], r["reasoning"], marked)) for r in rows]
+
+
+def _strip(term: str) -> str:
+    return term[:-1] if term.endswith("*") and len(term) > 1 else term
 
 
 def like(db: sqlite3.Connection, terms: list[str], limit: int) -> list[Hit]:
     """Most recent matches first: every word (a trailing * dropped) as a substring."""
-    words = [t[:-1] if t.endswith("*") and len(t) > 1 else t for t in terms]
+    words = [_strip(t) for t in terms]
     where, args = [], []
     for word in words:
-        pattern = "%" + re.sub(r"([\\%_])", r"\\\1", word) + "%"
-        where.append(
-            "(m.content LIKE ? ESCAPE '\\' OR COALESCE(m.reasoning, '') LIKE ? ESCAPE '\\')"
-        )
-        args += [pattern, pattern]
+        clause, more = _like_clause(word)
+        where.append(clause)
+        args += more
     sql = f"""
         SELECT m.conversation_id, c.name, m.seq, m.role, m.created, m.content, m.reasoning
         FROM messages m JOIN conversations c ON c.id = m.conversation_id

@@ -15,7 +15,7 @@ Imports rich and markdown-it (rich's parser) lazily, in `markdown()`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from rich.markdown import Markdown
@@ -63,8 +63,11 @@ def markdown(
 
     class LinkMarkdown(Markdown):
         inlines = Markdown.inlines | {TARGET, LINK}
-        if first_fence is not None:
-            elements = {**Markdown.elements, "fence": _numbered_fence_class()}
+        elements: ClassVar[dict[str, type[Any]]] = {
+            **Markdown.elements,
+            "table_open": _wrapping_table_class(),
+            **({"fence": _numbered_fence_class()} if first_fence is not None else {}),
+        }
         next_fence = first_fence or 1
 
         def _flatten_tokens(self, tokens: Iterable[Token]) -> Iterable[Token]:
@@ -72,6 +75,36 @@ def markdown(
             return _rewrite(_flat(_images(tokens)), hyperlinks, Token)
 
     return LinkMarkdown(text, code_theme=code_theme, hyperlinks=True)
+
+
+def _wrapping_table_class() -> type[Any]:
+    """rich's Markdown table, drawn as it draws it, except that a cell too wide for its column
+    on a narrow terminal wraps (a word longer than the column is folded onto the next line)
+    instead of being cut to `std::sort…`."""
+    from rich import box
+    from rich.markdown import TableElement
+    from rich.table import Table
+
+    class WrappingTable(TableElement):
+        def __rich_console__(self, console: Any, options: Any) -> Any:
+            table = Table(
+                box=box.SIMPLE,
+                pad_edge=False,
+                style="markdown.table.border",
+                show_edge=True,
+                collapse_padding=True,
+            )
+            if self.header is not None and self.header.row is not None:
+                for column in self.header.row.cells:
+                    heading = column.content.copy()
+                    heading.stylize("markdown.table.header")
+                    table.add_column(heading, overflow="fold")
+            if self.body is not None:
+                for row in self.body.rows:
+                    table.add_row(*[element.content for element in row.cells])
+            yield table
+
+    return WrappingTable
 
 
 def _numbered_fence_class() -> type[Any]:

@@ -44,7 +44,13 @@ app = typer.Typer(
 
 LimitOpt = Annotated[
     int,
-    typer.Option("--limit", "-n", help="How many to show (0: all).", min=0, show_default=True),
+    typer.Option(
+        "--limit",
+        "-n",
+        help="How many to show, 0 for all \\[default: 20].",
+        min=0,
+        show_default=False,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 RefArg = Annotated[

@@ -47,7 +47,8 @@ def export(
         typer.Option(
             "--format",
             "-f",
-            help="Markdown or JSON.",
+            help="Markdown or JSON \\[default: md].",
+            show_default=False,
             **o.choices("md", "json"),
         ),
     ] = "md",
@@ -60,6 +61,9 @@ def export(
             dir_okay=False,
         ),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the -o file if it exists.")
+    ] = False,
 ) -> None:
     rt = common.runtime(ctx)
     with boundary(rt):
@@ -71,7 +75,7 @@ def export(
         text = (
             _markdown(summary, records)
             if fmt == "md"
-            else json_text(_export_json(summary, records), indent=2) + "\n"
+            else json_text(export_json(summary, records), indent=2) + "\n"
         )
         if output is None or str(output) == "-":
             if rt.stdout_tty and fmt == "md":
@@ -81,10 +85,17 @@ def export(
             rt.out.write(text)
             rt.out.flush()
         else:
-            _write_atomic(output, text)
+            _write_atomic(output, text, force=force)
+            if rt.stderr_tty:
+                what = "Markdown" if fmt == "md" else "JSON"
+                n = summary.messages
+                rt.note(
+                    f"mlchat: wrote conversation {summary.id[:8]} to {output} ({what}, {n} "
+                    f"message{'s' if n != 1 else ''})"
+                )
 
 
-def _export_json(summary: Summary, records: list[Record]) -> dict[str, Any]:
+def export_json(summary: Summary, records: list[Record]) -> dict[str, Any]:
     doc = summary_json(summary)
     doc["system"] = summary.system
     from mlchat.store import params_json
@@ -186,15 +197,19 @@ def _summary_markdown(summary: Summary) -> list[str]:
     return [head, "", (summary.summary or "").rstrip("\n"), ""]
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, *, force: bool) -> None:
     """The export, written all at once (mlchat/atomic.py): the old file or the whole new one,
-    owner-only (it is a chat)."""
+    owner-only (it is a chat). An existing file is replaced only with --force."""
     from mlchat.atomic import write_atomic
 
     if path.is_dir():
         raise UsageError(f"{path} is a directory")
     try:
-        write_atomic(path, text)
+        write_atomic(path, text, replace=force)
+    except FileExistsError:
+        raise UsageError(
+            f"{path} exists; nothing was written", hint="add --force to replace it"
+        ) from None
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
 

@@ -34,3 +34,5 @@ def rename(
     with boundary(rt), read_store() as opened:
         store, cid = require(opened, ref)
         store.rename(cid, name)
+    if rt.stderr_tty:
+        rt.note(f"mlchat: conversation {cid[:8]} is now named {name}")

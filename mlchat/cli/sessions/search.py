@@ -27,12 +27,17 @@ if TYPE_CHECKING:
     from mlchat.store import Hit
 
 
+NO_MATCH = 1  # as grep: a script can tell "nothing found" from found (0) and errors (2 and up)
+
+
 @app.command(
     help=doc(
         """Search every saved message, showing the matches in context.
 
-        Every word must match (stemmed: borrows finds borrowing); word* matches a prefix. Piped:
-        one tab-separated line per match (id, name, message number, role, the match in context).
+        Every word must match (stemmed: borrows finds borrowing); word* matches a prefix; a term
+        with a symbol or an underscore (c++, bubble_sort, std::sort) matches those exact
+        characters. Piped: one tab-separated line per match (id, name, message number, role, the
+        match in context). Exit 1 when nothing matches, as grep.
 
         Examples:
 
@@ -71,6 +76,8 @@ def search(
                 fields = [h.conversation, h.name or "-", str(h.seq), h.role, h.text]
                 rt.out.write("\t".join(one_line(f) for f in fields) + "\n")
             rt.out.flush()
+    if not hits:
+        raise typer.Exit(NO_MATCH)
 
 
 def _search_tty(rt: Runtime, hits: list[Hit]) -> None:

@@ -11,9 +11,19 @@ import typer
 from mlchat.cli import common
 from mlchat.cli.boundary import boundary
 from mlchat.cli.helptext import doc
-from mlchat.cli.sessions.base import OptionalRefArg, app, count, local_time, read_store, require
+from mlchat.cli.sessions.base import (
+    JsonOpt,
+    OptionalRefArg,
+    app,
+    count,
+    json_out,
+    local_time,
+    read_store,
+    require,
+)
 
 if TYPE_CHECKING:
+    from mlchat.runtime import Runtime
     from mlchat.store import Record, Summary
 
 
@@ -32,23 +42,87 @@ if TYPE_CHECKING:
         """
     )
 )
-def show(ctx: typer.Context, ref: OptionalRefArg = None) -> None:
+def show(ctx: typer.Context, ref: OptionalRefArg = None, as_json: JsonOpt = False) -> None:
     rt = common.runtime(ctx)
     with boundary(rt), read_store() as opened:
         store, cid = require(opened, ref)
         summary, records = store.record(cid)
-        pieces = _show(summary, records)
-        if rt.stdout_tty:
-            from mlchat.ui.console import print_styled
+        if as_json:  # the same document as `sessions export -f json`
+            from mlchat.cli.sessions.export import export_json
 
-            print_styled(rt.out, rt.env, pieces)
+            json_out(rt, export_json(summary, records))
+            return
+        if rt.stdout_tty:
+            from mlchat.ui.console import wants_plain
+
+            if wants_plain(rt.env, True, False):  # TERM=dumb: styled text, no Markdown
+                from mlchat.ui.console import print_styled
+
+                print_styled(rt.out, rt.env, _show(summary, records))
+                return
+            from mlchat.ui.transcript import draw
+
+            columns, lines = _screen(rt)
+            drawn = draw(_show(summary, records, markdown=True), rt.env, columns)
+            _page(rt, drawn, lines)
         else:
-            rt.out.write("".join(text for text, _ in pieces))
+            rt.out.write("".join(text for text, _ in _show(summary, records)))
             rt.out.flush()
 
 
-def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None]]:
+def _screen(rt: Runtime) -> tuple[int, int]:
+    """The terminal's columns and lines (COLUMNS and LINES win, as for rich)."""
+    import contextlib
+    import os
+
+    size = os.terminal_size((80, 24))
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        size = os.get_terminal_size(rt.out.fileno())
+    columns = rt.env.get("COLUMNS", "")
+    lines = rt.env.get("LINES", "")
+    return (
+        int(columns) if columns.isdigit() and int(columns) > 0 else size.columns,
+        int(lines) if lines.isdigit() and int(lines) > 0 else size.lines,
+    )
+
+
+def _page(rt: Runtime, text: str, lines: int) -> None:
+    """`text` on stdout, through the pager when it is taller than the screen: $PAGER (empty or
+    `cat`: none), else `less -R`, with LESS=FRX unless set, as git does. The pager gets no API
+    key in its environment, and less runs in its secure mode (no shell from a stored reply)."""
+    import shlex
+    import shutil
+    import subprocess
+
+    argv: list[str] = []
+    if text.count("\n") >= lines:
+        try:
+            argv = shlex.split(rt.env.get("PAGER", "less -R"))
+        except ValueError:
+            argv = ["less", "-R"]
+        if argv in (["cat"], []) or shutil.which(argv[0], path=rt.env.get("PATH")) is None:
+            argv = []
+    if argv:
+        env = {k: v for k, v in rt.env.items() if k != "MODELSLAB_API_KEY" and v not in rt.secrets}
+        env.setdefault("LESS", "FRX")
+        env.setdefault("LESSSECURE", "1")
+        rt.out.flush()
+        try:
+            subprocess.run(argv, input=text.encode(), stdout=rt.out, env=env, check=False)
+            return
+        except (OSError, ValueError):
+            pass  # no pager after all (or no file descriptor to give it): print instead
+    rt.out.write(text)
+    rt.out.flush()
+
+
+def _show(
+    summary: Summary, records: list[Record], *, markdown: bool = False
+) -> list[tuple[str, str | None]]:
+    """The conversation as styled pieces. With `markdown` (a terminal), replies are Markdown
+    pieces and reasoning is labelled and indented."""
     from mlchat.text import escape_controls as printable
+    from mlchat.ui.transcript import MARKDOWN
 
     out: list[tuple[str, str | None]] = [(summary.id, "bold cyan")]
     if summary.name:
@@ -87,12 +161,20 @@ def _show(summary: Summary, records: list[Record]) -> list[tuple[str, str | None
         if r.tool_call_id:
             head.append(f"result of {printable(r.tool_call_id)}")
         out.append(("\n── " + " · ".join(head) + "\n", "bold"))
-        if r.reasoning:
+        if r.reasoning and markdown:
+            out.append(("reasoning\n", "dim bold"))
+            thought = printable(r.reasoning).rstrip("\n").split("\n")
+            out.append(("".join(f"  │ {line}\n" for line in thought), "dim italic"))
+            if r.content:
+                out.append(("\n", None))
+        elif r.reasoning:
             out.append((printable(r.reasoning).rstrip("\n") + "\n", "dim italic"))
             if r.content:
                 out.append(("\n", None))
         if r.parts:
             out += _attachments(r)
+        elif r.content and markdown and r.role == "assistant":
+            out.append((r.content, MARKDOWN))
         elif r.content:
             out.append((printable(r.content).rstrip("\n") + "\n", None))
         for call in r.tool_calls:
