@@ -170,6 +170,11 @@ class Runtime:
             self.stdin = _binary(sys.stdin)
         if self.stdout is None:
             self.stdout = sys.stdout
+            # A terminal or locale that is not UTF-8 (PYTHONIOENCODING=ascii, a Latin-1 locale):
+            # a character it cannot show becomes "?" instead of an internal error mid-reply.
+            reconfigure = getattr(sys.stdout, "reconfigure", None)
+            if callable(reconfigure) and getattr(sys.stdout, "errors", "") == "strict":
+                reconfigure(errors="replace")
         if self.stderr is None:
             self.stderr = sys.stderr
         if self.stdin_tty is None:

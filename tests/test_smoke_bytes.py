@@ -59,3 +59,23 @@ def test_a_file_whose_name_is_not_utf8_is_attached_under_a_readable_label(
         text = sent if isinstance(sent, str) else "".join(p.get("text", "") for p in sent)
         assert "caf\ufffd.txt" in text and "the menu" in text
         assert r.out.startswith("echo: ")
+
+
+def test_a_stdout_that_is_not_utf8_gets_question_marks_not_an_internal_error(
+    emulator: Emulator,
+) -> None:
+    env = {
+        **os.environ,
+        "MODELSLAB_API_KEY": FAKE_KEY,
+        "MODELSLAB_BASE_URL": emulator.base_url,
+        "PYTHONIOENCODING": "ascii",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "mlchat", "ask", "h\u00e9llo w\u00f6rld"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == b"echo: h?llo w?rld\n"

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Protocol
 
+from mlchat.errors import UsageError
 from mlchat.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -42,16 +43,40 @@ class PlainReader:
     def __init__(self, stream: IO[bytes] | IO[str], *, interactive: bool = False) -> None:
         self._stream = stream
         self.interactive = interactive
+        self._lines = 0
 
     def read(self, default: str = "") -> str | None:
+        if self._lines == 0:
+            self._refuse_binary()
         while True:
             raw: bytes | str = self._stream.readline()
             if not raw:
                 return None
+            self._lines += 1
             line = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+            if "\x00" in line:  # `chat < /bin/ls`: every line would be a paid request
+                raise UsageError(
+                    f"stdin looks binary (line {self._lines} contains NUL bytes); "
+                    "it was not sent, and the chat stops here",
+                    hint="a piped chat reads text: one message per line",
+                )
             line = line.rstrip("\r\n")
             if line.strip():
                 return line
+
+    def _refuse_binary(self) -> None:
+        """As `ask` does for its stdin: a stream whose first bytes are not text is refused before
+        its first line is sent. Looks without reading (a pipe's buffer, as far as it is filled)."""
+        from mlchat.prompt_input import SAMPLE, binary_reason
+
+        peek = getattr(self._stream, "peek", None)
+        sample = peek(SAMPLE)[:SAMPLE] if callable(peek) else b""
+        reason = binary_reason(sample) if isinstance(sample, bytes) else None
+        if reason is not None:
+            raise UsageError(
+                f"stdin looks binary ({reason}); nothing was sent",
+                hint="a piped chat reads text: one message per line",
+            )
 
     def replying(self) -> AbstractContextManager[None]:
         return contextlib.nullcontext()
