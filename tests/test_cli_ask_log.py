@@ -12,16 +12,16 @@ import time
 from pathlib import Path
 
 from mlchat.cli.common import db_path
-from mlchat.store import Record, Store
+from mlchat.store import Record, Store, StoreError
 from tests.conftest import FAKE_KEY, invoke
 from tests.emulator import Emulator, Reply
 from tests.rawserver import free_port
 from tests.test_e2e import child_env, mlchat
 
 
-def saved() -> list[tuple[str, list[Record]]]:
+def saved(*, readonly: bool = False) -> list[tuple[str, list[Record]]]:
     """Every saved conversation, oldest first, with all its rows."""
-    with Store.open(db_path()) as store:
+    with Store.open(db_path(), readonly=readonly) as store:
         out = []
         for summary in reversed(store.conversations()):
             out.append((summary.id, store.record(summary.id)[1]))
@@ -243,6 +243,16 @@ def wait_for(predicate: object, timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
+def saved_by_child() -> list[int] | None:
+    """Row counts of the saved conversations; None while the child is still creating the store."""
+    if not db_path().exists():
+        return None
+    try:
+        return [len(records) for _, records in saved(readonly=True)]
+    except StoreError:
+        return None
+
+
 def test_the_question_is_saved_while_the_request_is_in_flight_and_survives_kill_9(
     emulator: Emulator,
 ) -> None:
@@ -258,8 +268,10 @@ def test_the_question_is_saved_while_the_request_is_in_flight_and_survives_kill_
     )
     try:
         wait_for(lambda: emulator.requests)
-        wait_for(lambda: [len(records) for _, records in saved()] == [1])  # still in flight
-        [(_, records)] = saved()
+        # Polled read-only, and only once the child has made the store: a writable open here
+        # would race the child's own creation and migration of the file.
+        wait_for(lambda: saved_by_child() == [1])  # still in flight
+        [(_, records)] = saved(readonly=True)
         assert [(x.role, x.content) for x in records] == [("user", "are you there?")]
         assert proc.poll() is None
     finally:

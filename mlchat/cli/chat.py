@@ -127,7 +127,7 @@ def chat(
         source = mcp_cmd.tool_source(rt, dict(s.file), mcp, mcp_config)
         mcp_cmd.check_approvals(rt, source, yes)
         tool_session = tooling.session(rt, tools_file, yes, max_rounds, mcp_cmd.sources(source))
-        from mlchat.repl.loop import run as run_repl
+        from mlchat.repl.loop import Repl
 
         resume = continue_ or session is not None
         with (
@@ -145,7 +145,7 @@ def chat(
             if active.role is None and convo.role:  # resumed: the role's template goes on
                 active = role_use.resumed(rt, convo.role)
             convo.role = active.name
-            code = run_repl(
+            repl = Repl(
                 rt,
                 client,
                 convo,
@@ -158,12 +158,10 @@ def chat(
                 start_log=None if store is None else (lambda: common.store_log(rt, s, store)),
                 model_ids=lambda: list(models.cached_ids(s.base_url, models.cache_path(s.profile))),
                 fetch_models=lambda: _fetch_models(rt, s),
-                edit_mode=s.edit_mode,
                 cost=lambda model, used: prices.cost(model, used, table),
                 usage_line=(lambda model, used: prices.usage_line(model, used, table))
                 if usage
                 else None,
-                history=config.state_dir() / "history",
                 tools=tool_session,
                 aliases=s.aliases,
                 role=active.role,
@@ -173,6 +171,7 @@ def chat(
                 queued=queued,
                 compact_at=s.file.get("compact_at"),
             )
+            code = repl.start(config.state_dir() / "history", vi=s.edit_mode == "vi")
     raise typer.Exit(code)
 
 

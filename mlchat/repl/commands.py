@@ -167,7 +167,9 @@ def cmd_retry(repl: Repl, arg: str) -> None:
 
 
 def cmd_continue(repl: Repl, arg: str) -> None:
-    repl.continue_reply()
+    from mlchat.repl.continuing import continue_reply
+
+    continue_reply(repl)
 
 
 def cmd_undo(repl: Repl, arg: str) -> None:
@@ -284,7 +286,9 @@ def cmd_compact(repl: Repl, arg: str) -> None:
 
     if arg and not arg.isdigit():
         raise UsageError("/compact N: N is how many of the last exchanges to keep as they are")
-    repl.compact(int(arg) if arg else DEFAULT_KEEP)
+    from mlchat.repl.window import compact
+
+    compact(repl, int(arg) if arg else DEFAULT_KEEP)
 
 
 def cmd_save(repl: Repl, arg: str) -> None:

@@ -1,7 +1,8 @@
 """The chat loop (`Repl`): one conversation, its settings and what it has cost so far; reading
 input, dispatching slash commands (commands.py), running `!command` lines (shellmode.py: the
 command and its output can go with the next message), sending each message and drawing the
-reply with its code blocks numbered.
+reply with its code blocks numbered. The context window (/compact, refusing what will not fit)
+is in window.py, /continue in continuing.py, the toolbar in toolbar.py.
 
 Input arrives through the `LineReader` seam (reader.py). Turns are recorded through a `TurnLog`;
 `/save` and `/load` go through a `SessionStore`; model ids for completion and prices for the
@@ -20,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from mlchat.errors import EXIT_INTERRUPTED, EXIT_OK, MlchatError, OutputError, UsageError
-from mlchat.prices import usd
 from mlchat.providers import get_provider
+from mlchat.repl import window
 from mlchat.repl.commands import COMMANDS, Leave
 from mlchat.repl.complete import Candidate, completions
 from mlchat.repl.reader import LineReader, default_reader
 from mlchat.runtime import Runtime
-from mlchat.session import Conversation, NullLog, ReplyStatus, TurnLog
+from mlchat.session import Conversation, NullLog, TurnLog
 from mlchat.signals import Terminated
 from mlchat.text import escape_controls, first_line
 from mlchat.toolloop import ToolSession
@@ -46,13 +47,6 @@ class SessionStore(Protocol):
     def save_as(self, convo: Conversation, name: str) -> None: ...
 
     def find(self, ref: str) -> Conversation: ...
-
-
-# What /continue sends (never saved): the reply it gets is joined to the last one.
-CONTINUE_PROMPT = (
-    "Your last reply was cut off. Continue exactly where it stopped, without repeating "
-    "anything and without any preamble."
-)
 
 
 def _no_models() -> list[str]:
@@ -131,12 +125,12 @@ class Repl:
         self.spent: float | None = None
         self.exit_code = EXIT_OK
         self.interactive = True
-        self._reader: LineReader | None = None
+        self.reader: LineReader | None = None
         self.prefill = ""
         self.edit_from: int | None = None
         # Commands run with `!` or /run, with their output, that go with the next message.
         self.pending: list[str] = []
-        self._stop = False  # Ctrl-C stopped a reply read from a pipe: end the session
+        self.stop = False  # Ctrl-C stopped a reply read from a pipe: end the session
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -144,7 +138,7 @@ class Repl:
         """Read and answer until the input ends or /exit. Returns the exit code: 0, or for a
         chat read from a pipe, the code of the last failure (so scripts can tell)."""
         self.interactive = reader.interactive
-        self._reader = reader
+        self.reader = reader
         self.warn_unsupported()
         if reader.interactive:
             self.rt.note(
@@ -174,8 +168,13 @@ class Repl:
                 # Ctrl-C outside a reply (e.g. during /tokens): back to the prompt.
                 if not reader.interactive:
                     return self._interrupted()
-            if self._stop:
+            if self.stop:
                 return self._interrupted()
+
+    def start(self, history: Path | None, *, vi: bool = False) -> int:
+        """Hold the chat on the terminal's line editor (a plain reader when piped), with the
+        input history in `history`, until the input ends; returns the exit code."""
+        return self.run(default_reader(self.rt, history, self.toolbar, self.completions, vi=vi))
 
     def note_resumed(self) -> None:
         """Say what a resumed chat (`-c`, `--session`, /load) goes on with: its name or id, its
@@ -213,7 +212,7 @@ class Repl:
         try:
             message = self.compose(text)
         except MlchatError as error:  # a bad @path: nothing is sent, the chat goes on
-            self._fail(error)
+            self.fail(error)
             return
         if editing is not None and editing <= len(self.convo.messages):
             self.convo.truncate(editing)
@@ -260,7 +259,7 @@ class Repl:
         from mlchat.shellmode import run_captured
 
         if not command:
-            self._fail(UsageError("!COMMAND runs COMMAND in your shell", hint="e.g. !git status"))
+            self.fail(UsageError("!COMMAND runs COMMAND in your shell", hint="e.g. !git status"))
             return
         ran = run_captured(self.rt, command, stdin_tty=self.interactive)
         if ran.status:
@@ -277,7 +276,7 @@ class Repl:
                 answer = self.rt.ask(question)
             else:
                 self.rt.note(question.rstrip())
-                line = self._reader.read() if self._reader is not None else None
+                line = self.reader.read() if self.reader is not None else None
                 if line is None:
                     return False
                 answer = line
@@ -303,14 +302,14 @@ class Repl:
                 )
             cmd.run(self, arg)
         except MlchatError as error:
-            self._fail(error)
+            self.fail(error)
 
     # -- one turn ---------------------------------------------------------------------------
 
     def send(self, text: str | Message | None) -> None:
         """Send `text` as the next user message, or with None resend the last one (/retry).
         With tools, rounds of tool calls run until the model answers (toolloop)."""
-        if not self._fits(text):
+        if not window.fits(self, text):
             return
         if text is not None:
             self.queued.clear()  # what /file queued goes with this message, and only this one
@@ -324,7 +323,7 @@ class Repl:
             )
         # Only while a reply streams: typed-ahead keys are kept, and tool approvals (between
         # rounds) read from a normal terminal.
-        reader = self._reader
+        reader = self.reader
         turn = Turn(
             self.rt,
             self.client,
@@ -352,7 +351,7 @@ class Repl:
         except MlchatError as exc:
             error = exc
         for reply in turn.replies:
-            self._count(reply.usage)
+            self.count(reply.usage)
         if self.usage_line is not None and turn.replies and error is None:
             from mlchat.toolloop import total_usage
 
@@ -373,151 +372,17 @@ class Repl:
             else:
                 self.rt.note("(interrupted before any reply: /retry sends your message again)")
             if not self.interactive:
-                self._stop = True
+                self.stop = True
         elif error is not None:
             kept = "your message is kept: /retry sends it again"
             hint = f"{error.hint}; {kept}" if error.hint else kept
-            self._fail(error, hint=hint)
+            self.fail(error, hint=hint)
         elif last is not None and last.refused:
             self.rt.note("(the model refused to answer)")
         else:
-            self._auto_compact()
+            window.auto_compact(self)
         if self.rt.stdout_tty:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
-            self.rt.out.flush()
-
-    def _fits(self, text: str | Message | None) -> bool:
-        """Whether the conversation with `text` would fit the model's window; if not, the
-        message is refused (not sent, not kept) with what to do about it."""
-        from mlchat import context
-        from mlchat.errors import ContextFull
-
-        c = self.convo
-        try:
-            size = self.window(c.model)
-        except Exception:  # an unreadable model cache must not end the chat
-            size = None
-        if not size:
-            return True
-        extra = (
-            () if text is None else (text if isinstance(text, Message) else Message("user", text),)
-        )
-        messages = (*c.sent(), *extra)
-        try:
-            context.ensure_fits(
-                c.model,
-                messages,
-                c.system,
-                size,
-                reply_tokens=c.params.max_tokens,
-                count=lambda: self.client.count_tokens(c.model, messages, c.system),
-                hint="/compact summarises the older exchanges, /undo drops the last one, "
-                "/clear starts afresh",
-            )
-        except ContextFull as error:
-            self._fail(error)
-            return False
-        return True
-
-    def compact(self, keep: int) -> None:
-        """Summarise all but the last `keep` exchanges (mlchat.compact); the summary is saved
-        with the conversation, whose messages all stay."""
-        from mlchat.compact import compact
-
-        replaced = compact(self.client, self.convo, keep)
-        self.log.truncate(self.convo)  # no message changed: this saves the summary
-        self.context_tokens = None  # known again from the next reply's usage
-        self.rt.note(
-            f"compacted {replaced} messages into a summary; they stay in the saved conversation"
-        )
-
-    def _auto_compact(self) -> None:
-        if self.compact_at is None or not self.context_tokens:
-            return
-        size = self._window_quietly()
-        if not size or self.context_tokens < self.compact_at * size:
-            return
-        from mlchat.compact import DEFAULT_KEEP, cut_point
-
-        try:
-            cut_point(self.convo, DEFAULT_KEEP)
-        except UsageError:
-            return  # too few exchanges to summarise: nothing to do yet
-        share = self.context_tokens / size
-        self.rt.note(
-            f"mlchat: the conversation is at {share:.0%} of the context window "
-            f"(compact_at = {self.compact_at:g}): compacting"
-        )
-        try:
-            self.compact(DEFAULT_KEEP)
-        except MlchatError as error:
-            self._fail(error, hint="the conversation is unchanged; /compact tries again")
-
-    def continue_reply(self) -> None:
-        """/continue: ask the model to go on from where its last reply stopped, and join the two
-        parts into one reply, in the conversation and the store."""
-        convo = self.convo
-        last = convo.messages[-1] if convo.messages else None
-        if last is None or last.role != "assistant" or not last.content:
-            raise UsageError("nothing to continue: the last message is not a reply with text")
-        keep = len(convo.messages)
-        convo.messages.append(Message("user", CONTINUE_PROMPT))
-        reader = self._reader
-        # The instruction and the second part are never logged as such: only the joined reply.
-        turn = Turn(
-            self.rt,
-            self.client,
-            convo,
-            NullLog(),
-            stream=self.stream,
-            plain=self.plain,
-            reasoning=self.reasoning,
-            replying=reader.replying if reader is not None else contextlib.nullcontext,
-            length_hint="/continue asks for more",
-            numbered=True,
-        )
-        interrupted = False
-        error: MlchatError | None = None
-        signal: Terminated | None = None
-        try:
-            turn.run(None)
-        except OutputError:
-            del convo.messages[keep:]
-            raise
-        except Terminated as exc:
-            interrupted, signal = True, exc
-        except KeyboardInterrupt:
-            interrupted = True
-        except MlchatError as exc:
-            error = exc
-        added = convo.messages[keep + 1 :]
-        del convo.messages[keep:]
-        for reply in turn.replies:
-            self._count(reply.usage)
-        more = "".join(m.content for m in added if m.role == "assistant")
-        final = turn.last
-        if more and final is not None:
-            cut = interrupted or error is not None or not final.finished
-            joined = Message(
-                "assistant", last.content + more, tool_calls=last.tool_calls, interrupted=cut
-            )
-            convo.messages[-1] = joined
-            status: ReplyStatus = "interrupted" if cut else "ok"
-            self.log.reply(convo, joined, final, status=status)
-        if signal is not None:
-            raise signal
-        if interrupted:
-            self.rt.note(
-                "(interrupted: what arrived is joined to the reply)"
-                if more
-                else "(interrupted before any more arrived)"
-            )
-            if not self.interactive:
-                self._stop = True
-        elif error is not None:
-            self._fail(error, hint=error.hint)
-        if self.rt.stdout_tty:
-            self.rt.out.write("\n")
             self.rt.out.flush()
 
     @property
@@ -525,7 +390,7 @@ class Repl:
         """Every turn is being saved (not --no-log, and a store is open)."""
         return not isinstance(self.log, NullLog)
 
-    def _count(self, usage: Usage | None) -> None:
+    def count(self, usage: Usage | None) -> None:
         if usage is None:
             return
         if usage.total_tokens:
@@ -538,7 +403,7 @@ class Repl:
         if price is not None:
             self.spent = (self.spent or 0.0) + price
 
-    def _fail(self, error: MlchatError, hint: str | None = None) -> None:
+    def fail(self, error: MlchatError, hint: str | None = None) -> None:
         report(self.rt.err, self.rt.scrub, error, hint)
         self.exit_code = error.exit_code if not self.interactive else EXIT_OK
 
@@ -557,53 +422,12 @@ class Repl:
     # -- the toolbar and completion ---------------------------------------------------------
 
     def toolbar(self, width: int | None = None) -> str:
-        """Model, dialect, temperature, tokens, cost, in `width` columns (the terminal's, less
-        the bar's margins). Too narrow, whole items go, least important first (the /help hint,
-        the dialect, the temperature, the cost, the tokens), so a number is never cut; only the
-        model id, last of all, is shortened. The model id may come from the store or a server:
-        sanitised (prompt_toolkit would draw a bidi override raw)."""
-        c = self.convo
-        # (priority: lower goes first, text), in the order shown
-        items: list[tuple[int, str]] = [(6, escape_controls(c.model, keep="")), (1, c.dialect)]
-        if c.params.temperature is not None:
-            items.append((2, f"temperature {c.params.temperature:g}"))
-        items.append((4, f"{self.tokens:,} tokens"))
-        if self.queued:
-            from mlchat.repl.files import summary
+        """The bottom toolbar (toolbar.py), in `width` columns or the terminal's."""
+        from mlchat.repl.toolbar import toolbar
 
-            items.append((5, f"next: {summary(self.queued)}"))
-        size = self._window_quietly()
-        if size and self.context_tokens is not None:
-            from mlchat.context import share, short
+        return toolbar(self, width)
 
-            used = self.context_tokens
-            items.append((3, f"context {short(used)}, {share(used, size)}"))
-        if self.spent is not None:
-            items.append((3, usd(self.spent)))
-        room = self._toolbar_room() if width is None else width
-        help_hint = "  │  /help"
-
-        def line(kept: list[tuple[int, str]], hint: bool) -> str:
-            return " · ".join(text for _, text in kept) + (help_hint if hint else "")
-
-        if room <= 0 or len(line(items, True)) <= room:
-            return line(items, True)
-        kept = list(items)
-        while len(kept) > 1 and len(line(kept, False)) > room:
-            kept.remove(min(kept, key=lambda item: item[0]))
-        text = line(kept, False)
-        return text if len(text) <= room else text[: max(room - 1, 1)] + "…"
-
-    def _toolbar_room(self) -> int:
-        """Columns for the toolbar's text (0: unknown, no limit)."""
-        import os
-
-        try:
-            return max(os.get_terminal_size(self.rt.out.fileno()).columns - 2, 0)
-        except (OSError, ValueError, AttributeError):
-            return 0
-
-    def _window_quietly(self) -> int | None:
+    def window_quietly(self) -> int | None:
         try:
             return self.window(self.convo.model)
         except Exception:  # the toolbar is drawn on every key: it must never fail
@@ -646,60 +470,3 @@ class Repl:
             return list(self.model_ids())
         except Exception:  # a broken model cache must not end the chat
             return []
-
-
-def run(
-    rt: Runtime,
-    client: Client,
-    convo: Conversation,
-    *,
-    reader: LineReader | None = None,
-    plain: bool = False,
-    reasoning: ReasoningMode = "auto",
-    stream: bool = True,
-    log: TurnLog | None = None,
-    store: SessionStore | None = None,
-    start_log: Callable[[], TurnLog] | None = None,
-    model_ids: Callable[[], list[str]] = _no_models,
-    cost: Callable[[str, Usage], float | None] = _no_cost,
-    usage_line: Callable[[str, Usage | None], str] | None = None,
-    fetch_models: Callable[[], None] | None = None,
-    edit_mode: str = "emacs",
-    history: Path | None = None,
-    tools: ToolSession | None = None,
-    aliases: Mapping[str, str] | None = None,
-    role: Role | None = None,
-    role_values: Mapping[str, str] | None = None,
-    window: Callable[[str], int | None] = _no_window,
-    attach: Callable[[Sequence[str]], list[Part]] | None = None,
-    queued: Sequence[Part] = (),
-    compact_at: float | None = None,
-) -> int:
-    """Hold a chat until the input ends; returns the exit code."""
-    repl = Repl(
-        rt,
-        client,
-        convo,
-        plain=plain,
-        reasoning=reasoning,
-        stream=stream,
-        log=log,
-        store=store,
-        start_log=start_log,
-        model_ids=model_ids,
-        cost=cost,
-        usage_line=usage_line,
-        fetch_models=fetch_models,
-        tools=tools,
-        aliases=aliases,
-        role=role,
-        role_values=role_values,
-        window=window,
-        attach=attach,
-        queued=queued,
-        compact_at=compact_at,
-    )
-    if reader is None:
-        vi = edit_mode == "vi"
-        reader = default_reader(rt, history, repl.toolbar, repl.completions, vi=vi)
-    return repl.run(reader)
