@@ -6,11 +6,8 @@ terminal."""
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import shlex
-import shutil
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -328,30 +325,6 @@ def setup_commands(text: str) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in block.finditer(text)}
 
 
-def ci_dry_run(root: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "CI_DRY_RUN": "1"}
-    return subprocess.run(
-        ["bash", str(root / ".ci" / "run")],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=60,
-        check=False,
-    )
-
-
-def system_python_is_externally_managed() -> bool:
-    """As pip decides (PEP 668): the marker beside the standard library, outside a venv."""
-    if not Path("/usr/bin/python3").is_file():
-        return False
-    check = (
-        "import os, sys, sysconfig; sys.exit(0 if os.path.isfile(os.path.join("
-        "sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED')) else 1)"
-    )
-    return subprocess.run(["/usr/bin/python3", "-c", check], check=False).returncode == 0
-
-
 def test_the_setup_commands_install_into_a_virtual_environment() -> None:
     """`pip install` into the interpreter itself fails on Debian's and Ubuntu's system Python
     (PEP 668): both commands make `.venv` and use its own pip, python and mlchat."""
@@ -366,46 +339,17 @@ def test_the_setup_commands_install_into_a_virtual_environment() -> None:
 
 
 def test_ci_runs_the_readme_setup_commands_as_written() -> None:
-    done = ci_dry_run(ROOT)
-    assert done.returncode == 0, done.stdout + done.stderr
+    """.ci/run holds both README commands, each as a line of its own exactly as the README has it,
+    so CI runs what a new user types; then the linters, in the venv the commands made."""
     commands = setup_commands(README.read_text(encoding="utf-8"))
-    runs = re.findall(r"^== (.*?) \(python3: .*\)\nrun: (.*)$", done.stdout, re.M)
-    ran = {command for _, command in runs}
-    assert ran == set(commands.values()), done.stdout
-    labels = [label for label, command in runs if command == commands["install"]]
-    assert "README install command, inside a virtual environment" in labels
-    if system_python_is_externally_managed():
-        assert (
-            "README install command, system python3",
-            commands["install"],
-        ) in runs, done.stdout
-        assert ("README test command, system python3", commands["test"]) in runs, done.stdout
-        assert "/usr/bin/python3 is externally managed" in done.stdout
-    # and the linters after them
-    assert done.stdout.rstrip().endswith("== lint and types")
-    script = CI_RUN.read_text(encoding="utf-8")
-    for lint in ("ruff check .", "ruff format --check .", "mypy", "lint-imports"):
-        assert f".venv/bin/{lint}" in script, lint
-
-
-def test_ci_follows_the_readme_when_it_changes(tmp_path: Path) -> None:
-    """The commands are read from the README on every run, never copied into .ci/run."""
-    (tmp_path / ".ci").mkdir()
-    shutil.copy(CI_RUN, tmp_path / ".ci" / "run")
-    text = README.read_text(encoding="utf-8")
-    commands = setup_commands(text)
-    changed = {
-        "install": commands["install"].replace("mlchat --help", "mlchat --version"),
-        "test": commands["test"] + " -q tests/test_text.py",
-    }
-    for name, command in commands.items():
-        text = text.replace(f"```sh\n{command}\n```", f"```sh\n{changed[name]}\n```")
-    (tmp_path / "README.md").write_text(text, encoding="utf-8")
-    done = ci_dry_run(tmp_path)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert set(re.findall(r"^run: (.*)$", done.stdout, re.M)) == set(changed.values())
-
-    (tmp_path / "README.md").write_text(text.replace("<!-- ci:test ", "<!-- "), encoding="utf-8")
-    done = ci_dry_run(tmp_path)
-    assert done.returncode == 2
-    assert "README has no one-line ci:test block" in done.stdout
+    lines = CI_RUN.read_text(encoding="utf-8").splitlines()
+    for name in ("install", "test"):
+        assert commands[name] in lines, f"README's {name} command is not a line of .ci/run"
+    install, test = lines.index(commands["install"]), lines.index(commands["test"])
+    assert install < test
+    lints = ("ruff check .", "ruff format --check .", "mypy", "lint-imports")
+    for lint in lints:
+        assert any(line.startswith(f".venv/bin/{lint}") for line in lines[test:]), lint
+    # Where the system python3 refuses pip outside a venv (PEP 668), it is the one they find.
+    shim = 'ln -s /usr/bin/python3 "$shim/python3"'
+    assert any(line.strip() == shim for line in lines[:install])
