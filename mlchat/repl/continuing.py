@@ -4,13 +4,11 @@ one reply, in the conversation and in the store. The instruction sent is never s
 
 from __future__ import annotations
 
-import contextlib
 from typing import TYPE_CHECKING
 
 from mlchat.errors import MlchatError, OutputError, UsageError
 from mlchat.session import NullLog, ReplyStatus
 from mlchat.signals import Terminated
-from mlchat.turn import Turn
 from mlchat.types import Message
 
 if TYPE_CHECKING:
@@ -32,20 +30,8 @@ def continue_reply(repl: Repl) -> None:
         raise UsageError("nothing to continue: the last message is not a reply with text")
     keep = len(convo.messages)
     convo.messages.append(Message("user", CONTINUE_PROMPT))
-    reader = repl.reader
     # The instruction and the second part are never logged as such: only the joined reply.
-    turn = Turn(
-        repl.rt,
-        repl.client,
-        convo,
-        NullLog(),
-        stream=repl.stream,
-        plain=repl.plain,
-        reasoning=repl.reasoning,
-        replying=reader.replying if reader is not None else contextlib.nullcontext,
-        length_hint="/continue asks for more",
-        numbered=True,
-    )
+    turn = repl.new_turn(NullLog(), tools=None, length_hint="/continue asks for more")
     interrupted = False
     error: MlchatError | None = None
     signal: Terminated | None = None

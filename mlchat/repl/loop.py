@@ -321,21 +321,10 @@ class Repl:
                 f"(your previous message got no reply, so it is sent again with this one: "
                 f"“{first_line(before.content, 40)}”)"
             )
-        # Only while a reply streams: typed-ahead keys are kept, and tool approvals (between
-        # rounds) read from a normal terminal.
-        reader = self.reader
-        turn = Turn(
-            self.rt,
-            self.client,
-            self.convo,
+        turn = self.new_turn(
             self.log,
-            stream=self.stream,
             tools=self.tools,
-            plain=self.plain,
-            reasoning=self.reasoning,
-            replying=reader.replying if reader is not None else contextlib.nullcontext,
             length_hint="/continue asks for the rest; /set max_tokens N raises the limit",
-            numbered=True,
         )
         interrupted = False
         error: MlchatError | None = None
@@ -384,6 +373,25 @@ class Repl:
         if self.rt.stdout_tty:
             self.rt.out.write("\n")  # a blank line between the reply and the next prompt
             self.rt.out.flush()
+
+    def new_turn(self, log: TurnLog, *, tools: ToolSession | None, length_hint: str) -> Turn:
+        """A turn in this chat's conversation, drawn with its settings and numbered code blocks.
+        Only while its reply streams are typed-ahead keys kept, so tool approvals (between
+        rounds) read from a normal terminal."""
+        reader = self.reader
+        return Turn(
+            self.rt,
+            self.client,
+            self.convo,
+            log,
+            stream=self.stream,
+            tools=tools,
+            plain=self.plain,
+            reasoning=self.reasoning,
+            replying=reader.replying if reader is not None else contextlib.nullcontext,
+            length_hint=length_hint,
+            numbered=True,
+        )
 
     @property
     def saving(self) -> bool:
